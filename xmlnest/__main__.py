@@ -1,0 +1,5 @@
+"""`python -m xmlnest` runs the command-line interface."""
+
+from xmlnest.cli import entry
+
+entry()

@@ -1,0 +1,205 @@
+"""Hardened parse of a domain's bytes, and the file's style (quotes, indent, newline, encoding).
+
+One parser for everything: no entity resolution, no network, no DTD loading, no huge
+trees, CDATA kept. A DOCTYPE is refused before libxml2 sees the bytes, so entity bombs
+and external entities never expand.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from xmlnest import cst
+from xmlnest.errors import InputError, NotADomain
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+_DECL_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How the file writes XML, so new text looks like the old."""
+
+    newline: str
+    quote: str
+    indent_unit: str
+    pretty: bool  # elements sit on their own lines
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed input: its exact bytes, their text, the lxml tree and the style."""
+
+    raw: bytes
+    bom: bytes
+    encoding: str  # Python codec name used to decode the body
+    text: str
+    root: etree._Element
+    style: Style
+
+    def elements(self) -> list[etree._Element]:
+        """Elements in document order; an edit names an element by its index here."""
+        return list(self.root.iter(etree.Element))
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        strip_cdata=False,
+        remove_blank_text=False,
+        remove_comments=False,
+        remove_pis=False,
+        collect_ids=False,
+    )
+
+
+def _line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def decode(raw: bytes) -> tuple[bytes, str, str]:
+    """Split off a BOM, find the encoding and decode strictly: ``(bom, codec, text)``."""
+    bom = b""
+    codec = "utf-8"
+    for mark, name in _BOMS:
+        if raw.startswith(mark):
+            bom, codec = mark, name
+            break
+    body = raw[len(bom) :]
+    if not bom:
+        if body[:2] in (b"<\x00", b"\x00<"):
+            raise InputError(
+                "UTF-16 without a byte-order mark is not supported",
+                hint="save the file as UTF-8, or as UTF-16 with a BOM",
+                line=1,
+            )
+        m = _DECL_ENCODING.match(body)
+        if m:
+            declared = m.group(1).decode("ascii")
+            try:
+                codec = codecs.lookup(declared).name
+            except LookupError:
+                raise InputError(
+                    f"unknown encoding {declared!r} in the XML declaration",
+                    hint="use UTF-8",
+                    line=1,
+                ) from None
+            if codec.startswith(("utf-16", "utf-32")):
+                raise InputError(
+                    f"the declaration says {declared} but the file has no byte-order mark",
+                    hint="declare the encoding the bytes are really in",
+                    line=1,
+                )
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"bytes are not valid {codec} (byte 0x{body[exc.start]:02x} at offset "
+            f"{exc.start + len(bom)})",
+            hint="fix the encoding, or declare the one the file is written in",
+            line=line,
+        ) from None
+    if text.encode(codec) != body:
+        raise InputError(
+            f"encoding {codec} does not round-trip byte for byte",
+            hint="save the file as UTF-8",
+            line=1,
+        )
+    return bom, codec, text
+
+
+def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
+    """Parse and check one input; raise :class:`InputError` with a line where possible."""
+    if len(raw) > max_bytes:
+        raise InputError(
+            f"input is {len(raw)} bytes, over the {max_bytes}-byte limit",
+            hint="raise it with --max-bytes if this really is a domain",
+        )
+    if not raw.strip():
+        raise InputError("input is empty", hint="give libvirt domain XML, e.g. from virsh dumpxml")
+    bom, codec, text = decode(raw)
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InputError(
+            "input contains a NUL byte", hint="this is not XML text", line=_line_at(text, nul)
+        )
+    doctype = cst.find_declaration(text)
+    if doctype is not None:
+        raise InputError(
+            "a DOCTYPE is not allowed in domain XML (DTDs and entities are refused for safety)",
+            hint="remove the <!DOCTYPE …> declaration",
+            line=_line_at(text, doctype),
+        )
+    try:
+        root = etree.fromstring(raw, _parser())
+    except etree.XMLSyntaxError as exc:
+        msg = (exc.msg or str(exc)).split(", line ")[0].strip()
+        raise InputError(
+            f"not well-formed XML: {msg}", hint="fix the XML syntax", line=exc.lineno or None
+        ) from None
+    if not isinstance(root.tag, str):
+        raise InputError("no root element", hint="give libvirt domain XML")
+    qname = etree.QName(root)
+    if qname.localname != "domain" or qname.namespace is not None:
+        what = (
+            f"<{qname.localname}> in namespace {qname.namespace}"
+            if qname.namespace
+            else (f"<{qname.localname}>")
+        )
+        raise NotADomain(
+            f"root element is {what}, not a libvirt <domain>",
+            hint="xmlnest edits domain XML (virsh dumpxml); networks, pools and others are "
+            "not domains",
+            line=root.sourceline,
+        )
+    try:
+        tree = cst.parse(text)
+    except cst.CstError as exc:
+        raise InputError(
+            f"cannot keep this file's bytes intact ({exc})",
+            hint="please report this input",
+            line=_line_at(text, exc.offset),
+        ) from None
+    return Source(
+        raw=raw, bom=bom, encoding=codec, text=text, root=root, style=sniff_style(tree, text)
+    )
+
+
+def sniff_style(tree: cst.Document, text: str) -> Style:
+    """Guess newline, quote character and indent unit from the file itself."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    single = double = 0
+    for el in tree.elements():
+        for a in el.attrs:
+            if a.quote == "'":
+                single += 1
+            else:
+                double += 1
+    quote = '"' if double > single else "'"
+    unit = "  "
+    pretty = False
+    for child in tree.root.children:
+        if isinstance(child, cst.Text) and "\n" in child.raw:
+            pretty = True
+            indent = child.raw.rpartition("\n")[2].rstrip("\r")
+            if indent.strip(" \t") == "" and indent:
+                unit = "\t" if "\t" in indent else indent
+                break
+    return Style(newline=newline, quote=quote, indent_unit=unit, pretty=pretty)

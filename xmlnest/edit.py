@@ -1,0 +1,177 @@
+"""Apply a plan to the lossless text tree: the only code that writes whitespace.
+
+New elements get their siblings' indentation (or the parent's plus the file's indent
+unit), the file's newline and quote character; removed elements take their line with
+them; an element left with only whitespace inside collapses to ``<x/>``. Nothing else in
+the tree is touched, so untouched lines serialize to their original bytes.
+"""
+
+from __future__ import annotations
+
+from xmlnest import cst
+from xmlnest.document import Style
+from xmlnest.plan import (
+    Edit,
+    NewElement,
+    Remove,
+    RemoveAttr,
+    SetAttr,
+    SetText,
+    attr_position,
+    child_anchor,
+)
+
+
+def escape_attr(value: str, quote: str) -> str:
+    out = value.replace("&", "&amp;").replace("<", "&lt;")
+    return out.replace(quote, "&apos;" if quote == "'" else "&quot;")
+
+
+def escape_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def apply(doc: cst.Document, edits: tuple[Edit, ...], style: Style) -> None:
+    """Mutate ``doc`` by ``edits`` (indexes refer to the document before any edit)."""
+    els = doc.elements()
+    parents: dict[int, cst.Element] = {}
+    for el in els:
+        for child in el.element_children():
+            parents[id(child)] = el
+    indents = _Indents(doc, parents, style)
+    for e in edits:
+        if isinstance(e, SetAttr):
+            set_attr(els[e.target], e.name, e.value, style)
+        elif isinstance(e, RemoveAttr):
+            els[e.target].attrs = [a for a in els[e.target].attrs if a.name != e.name]
+        elif isinstance(e, SetText):
+            set_text(els[e.target], e.text)
+        elif isinstance(e, Remove):
+            remove(els[e.target], parents[id(els[e.target])])
+        else:
+            insert(els[e.parent], e.element, style, indents)
+
+
+def set_attr(el: cst.Element, name: str, value: str, style: Style) -> None:
+    existing = el.attr(name)
+    if existing is not None:
+        existing.raw_value = escape_attr(value, existing.quote)
+        return
+    quote = el.attrs[0].quote if el.attrs else style.quote
+    pos = attr_position(el.local_name, [a.name for a in el.attrs], name)
+    el.attrs.insert(pos, cst.Attr(" ", name, "=", quote, escape_attr(value, quote)))
+
+
+def set_text(el: cst.Element, text: str) -> None:
+    el.children = [cst.Text(escape_text(text))]
+    if el.self_closing:
+        el.self_closing = False
+        el.tag_ws = ""
+        el.end_tag = f"</{el.name}>"
+
+
+def _is_blank(node: cst.Text | cst.Other | cst.Element) -> bool:
+    return isinstance(node, cst.Text) and not node.raw.strip()
+
+
+def remove(el: cst.Element, parent: cst.Element) -> None:
+    kids = parent.children
+    i = next(k for k, c in enumerate(kids) if c is el)
+    del kids[i]
+    prev = kids[i - 1] if i > 0 else None
+    if isinstance(prev, cst.Text):
+        cut = prev.raw.rfind("\n")
+        if cut >= 0 and not prev.raw[cut:].strip():
+            if cut > 0 and prev.raw[cut - 1] == "\r":
+                cut -= 1
+            prev.raw = prev.raw[:cut]
+            if not prev.raw:
+                del kids[i - 1]
+    if all(_is_blank(c) for c in kids):
+        parent.children = []
+        parent.self_closing = True
+        parent.end_tag = ""
+
+
+class _Indents:
+    """Indentation facts about the original tree, computed once."""
+
+    def __init__(self, doc: cst.Document, parents: dict[int, cst.Element], style: Style):
+        self.style = style
+        self.parents = parents
+        self.doc = doc
+
+    def own(self, el: cst.Element) -> str:
+        """The whitespace that starts ``el``'s line (its indentation)."""
+        parent = self.parents.get(id(el))
+        if parent is None:
+            before = self.doc.prolog
+        else:
+            i = next(k for k, c in enumerate(parent.children) if c is el)
+            prev = parent.children[i - 1] if i > 0 else None
+            before = prev.raw if isinstance(prev, cst.Text) else ""
+        tail = before.rpartition("\n")[2]
+        return tail if not tail.strip() else ""
+
+    def child(self, parent: cst.Element) -> str:
+        for kid in parent.element_children():
+            i = next(k for k, c in enumerate(parent.children) if c is kid)
+            prev = parent.children[i - 1] if i > 0 else None
+            if isinstance(prev, cst.Text) and "\n" in prev.raw:
+                tail = prev.raw.rpartition("\n")[2]
+                if not tail.strip():
+                    return tail
+        return self.own(parent) + self.style.indent_unit
+
+
+def insert(parent: cst.Element, spec: NewElement, style: Style, indents: _Indents) -> None:
+    nl = style.newline if style.pretty else ""
+    indent = indents.child(parent) if style.pretty else ""
+    node = build(spec, indent, style)
+    kids = parent.element_children()
+    where = child_anchor(parent.local_name, [k.local_name for k in kids], spec.tag)
+    if where is None:
+        _open_with(parent, node, nl, indent, indents.own(parent) if style.pretty else "")
+        return
+    side, k = where
+    pos = next(i for i, c in enumerate(parent.children) if c is kids[k])
+    if side == "after":
+        parent.children[pos + 1 : pos + 1] = [cst.Text(nl + indent), node]
+    else:
+        parent.children[pos:pos] = [node, cst.Text(nl + indent)]
+    parent.children = [c for c in parent.children if not (isinstance(c, cst.Text) and not c.raw)]
+
+
+def _open_with(parent: cst.Element, node: cst.Element, nl: str, indent: str, own: str) -> None:
+    kids = list(parent.children)
+    while kids and _is_blank(kids[-1]):
+        kids.pop()
+    kids += [cst.Text(nl + indent), node, cst.Text(nl + own)]
+    parent.children = [c for c in kids if not (isinstance(c, cst.Text) and not c.raw)]
+    if parent.self_closing:
+        parent.self_closing = False
+        parent.tag_ws = ""
+        parent.end_tag = f"</{parent.name}>"
+
+
+def build(spec: NewElement, indent: str, style: Style) -> cst.Element:
+    """A new element in the file's style, its children one indent unit deeper."""
+    q = style.quote
+    el = cst.Element(
+        name=spec.tag,
+        attrs=[cst.Attr(" ", k, "=", q, escape_attr(v, q)) for k, v in spec.attrs],
+        tag_ws="",
+        self_closing=not spec.children and spec.text is None,
+    )
+    if spec.children:
+        nl = style.newline if style.pretty else ""
+        inner = indent + style.indent_unit if style.pretty else ""
+        for child in spec.children:
+            el.children += [cst.Text(nl + inner), build(child, inner, style)]
+        el.children.append(cst.Text(nl + indent))
+        el.children = [c for c in el.children if not (isinstance(c, cst.Text) and not c.raw)]
+    elif spec.text is not None:
+        el.children = [cst.Text(escape_text(spec.text))]
+    if not el.self_closing:
+        el.end_tag = f"</{spec.tag}>"
+    return el

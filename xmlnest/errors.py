@@ -1,0 +1,71 @@
+"""Exception types carrying a one-line ``path:line: problem; hint`` message.
+
+Only the CLI maps them to exit codes; everything else just raises.
+"""
+
+from __future__ import annotations
+
+
+class XmlnestError(Exception):
+    """An input xmlnest refuses, with where and why.
+
+    ``path`` is filled in by the caller that knows it (the core works on bytes);
+    ``line`` is 1-based or ``None`` when no line applies.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        hint: str = "",
+        line: int | None = None,
+        rule: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+        self.line = line
+        self.rule = rule
+        self.path = path
+
+    def with_path(self, path: str) -> XmlnestError:
+        self.path = path
+        return self
+
+    def format(self, path: str | None = None) -> str:
+        """Render as one line: ``PATH[:LINE]: [RULE ]problem; hint``."""
+        where = path or self.path or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        text = f"{where}: "
+        if self.rule:
+            text += f"{self.rule} "
+        text += self.problem
+        if self.hint:
+            text += f"; {self.hint}"
+        return " ".join(text.split())  # one line, whatever the parts held
+
+
+class InputError(XmlnestError):
+    """The bytes cannot be used: unreadable, malformed, unsafe, too large, not a domain."""
+
+
+class RuleError(XmlnestError):
+    """The domain is well formed but a nesting rule refuses it (arch, policy, restriction)."""
+
+
+class ValidationError(XmlnestError):
+    """The result would not validate against the schema although the input did."""
+
+
+class WriteError(XmlnestError):
+    """The result could not be written; the original file is untouched."""
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit code 2)."""
+
+
+class NotADomain(InputError):
+    """Well-formed XML whose root is not ``<domain>`` (skipped when found by a folder walk)."""

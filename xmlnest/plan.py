@@ -1,0 +1,244 @@
+"""A plan is data: the edits a domain still needs, and what the rules found on the way.
+
+Edits name elements by their index in document order (``Source.elements()``), so a plan
+can be compared, printed and applied both to the lossless text tree (``edit.py``) and to
+an lxml copy (``apply_tree``) whose meaning the rendered bytes must match.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from enum import Enum
+
+from lxml import etree
+
+
+@dataclass(frozen=True)
+class NewElement:
+    """An element to create, with attributes in the order they are to be written."""
+
+    tag: str
+    attrs: tuple[tuple[str, str], ...] = ()
+    text: str | None = None
+    children: tuple[NewElement, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetAttr:
+    target: int
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RemoveAttr:
+    target: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SetText:
+    target: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Insert:
+    parent: int
+    element: NewElement
+
+
+@dataclass(frozen=True)
+class Remove:
+    target: int
+
+
+Edit = SetAttr | RemoveAttr | SetText | Insert | Remove
+
+
+class Level(Enum):
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A warning or note about a domain that is still transformed."""
+
+    rule: str
+    message: str
+    hint: str = ""
+    line: int | None = None
+    level: Level = Level.WARNING
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str  # the resolved architecture: intel, amd, power9, ibmz
+    edits: tuple[Edit, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.edits
+
+
+# Where libvirt writes things. Used by both appliers so text and tree agree.
+ATTR_ORDER: dict[str, tuple[str, ...]] = {
+    "cpu": ("mode", "match", "check", "migratable"),
+    "feature": ("policy", "name"),
+    "model": ("fallback", "vendor_id"),
+    "nested-hv": ("state",),
+}
+CHILD_ORDER: dict[str, tuple[str, ...]] = {
+    "domain": (
+        "name",
+        "uuid",
+        "genid",
+        "title",
+        "description",
+        "metadata",
+        "maxMemory",
+        "memory",
+        "currentMemory",
+        "blkiotune",
+        "memtune",
+        "memoryBacking",
+        "vcpu",
+        "vcpus",
+        "iothreads",
+        "iothreadids",
+        "defaultiothread",
+        "cputune",
+        "numatune",
+        "resource",
+        "sysinfo",
+        "bootloader",
+        "bootloader_args",
+        "os",
+        "idmap",
+        "features",
+        "cpu",
+        "clock",
+        "on_poweroff",
+        "on_reboot",
+        "on_crash",
+        "on_lockfailure",
+        "pm",
+        "perf",
+        "devices",
+        "seclabel",
+        "keywrap",
+        "launchSecurity",
+    ),
+    "cpu": ("model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa"),
+}
+
+
+def attr_position(tag: str, existing: list[str], name: str) -> int:
+    """Index at which a new attribute goes among ``existing`` attribute names."""
+    order = ATTR_ORDER.get(tag, ())
+    if name not in order:
+        return len(existing)
+    rank = order.index(name)
+    for i, other in enumerate(existing):
+        if other in order and order.index(other) > rank:
+            return i
+    return len(existing)
+
+
+def child_anchor(parent_tag: str, children: list[str], new_tag: str) -> tuple[str, int] | None:
+    """Where a new child goes: ``("after", i)``, ``("before", i)`` or ``None`` (append).
+
+    ``children`` are the local names of the parent's element children in order.
+    """
+    order = CHILD_ORDER.get(parent_tag)
+    if order is None or new_tag not in order:
+        return ("after", len(children) - 1) if children else None
+    rank = order.index(new_tag)
+    after = None
+    for i, name in enumerate(children):
+        if name in order and order.index(name) <= rank:
+            after = i
+    if after is not None:
+        return ("after", after)
+    for i, name in enumerate(children):
+        if name in order and order.index(name) > rank:
+            return ("before", i)
+    return ("after", len(children) - 1) if children else None
+
+
+def local(el: etree._Element) -> str:
+    tag = el.tag
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def apply_tree(root: etree._Element, edits: tuple[Edit, ...]) -> etree._Element:
+    """Apply a plan's meaning to a copy of an lxml tree (whitespace aside)."""
+    new_root = copy.deepcopy(root)
+    els = list(new_root.iter(etree.Element))
+    for e in edits:
+        if isinstance(e, SetAttr):
+            _set_attr_ordered(els[e.target], e.name, e.value)
+        elif isinstance(e, RemoveAttr):
+            del els[e.target].attrib[e.name]
+        elif isinstance(e, SetText):
+            els[e.target].text = e.text
+        elif isinstance(e, Remove):
+            el = els[e.target]
+            parent = el.getparent()
+            assert parent is not None
+            parent.remove(el)
+        else:
+            parent = els[e.parent]
+            kids = [c for c in parent if isinstance(c.tag, str)]
+            where = child_anchor(local(parent), [local(c) for c in kids], e.element.tag)
+            new = _build(e.element)
+            if where is None:
+                parent.append(new)
+            elif where[0] == "after":
+                kids[where[1]].addnext(new)
+            else:
+                kids[where[1]].addprevious(new)
+            new.tail = None
+    return new_root
+
+
+def _set_attr_ordered(el: etree._Element, name: str, value: str) -> None:
+    if name in el.attrib:
+        el.set(name, value)
+        return
+    items = list(el.attrib.items())
+    pos = attr_position(local(el), [k for k, _ in items], name)
+    items.insert(pos, (name, value))
+    el.attrib.clear()
+    for k, v in items:
+        el.set(k, v)
+
+
+def _build(spec: NewElement) -> etree._Element:
+    el = etree.Element(spec.tag)
+    for k, v in spec.attrs:
+        el.set(k, v)
+    el.text = spec.text
+    for child in spec.children:
+        el.append(_build(child))
+    return el
+
+
+Signature = tuple[object, ...]
+
+
+def signature(el: etree._Element) -> Signature:
+    """Meaning of a tree for comparison: names, attributes in order, non-blank text."""
+    kids: list[Signature] = []
+    for c in el:
+        if isinstance(c.tag, str):
+            kids.append(signature(c))
+        else:
+            kids.append(("#other", str(c.tag), c.text))
+        if c.tail and c.tail.strip():
+            kids.append(("#text", c.tail.strip()))
+    text = el.text.strip() if el.text and el.text.strip() else None
+    return (el.tag, tuple(el.attrib.items()), text, tuple(kids))

@@ -1,0 +1,28 @@
+"""Edited tree -> bytes: untouched text copied from the source, then checked for meaning."""
+
+from __future__ import annotations
+
+from xmlnest import cst, edit
+from xmlnest.document import Source
+from xmlnest.errors import XmlnestError
+from xmlnest.plan import Plan, apply_tree, signature
+
+
+def render(source: Source, plan: Plan) -> bytes:
+    """The source bytes with the plan's edits; the exact input bytes for an empty plan."""
+    if plan.empty:
+        return source.raw
+    doc = cst.parse(source.text)
+    edit.apply(doc, plan.edits, source.style)
+    text = cst.serialize(doc)
+    return source.bom + text.encode(source.encoding, errors="xmlcharrefreplace")
+
+
+def check_meaning(source: Source, plan: Plan, rendered: Source) -> None:
+    """Raise unless the rendered document means exactly the planned edit of the source."""
+    expected = apply_tree(source.root, plan.edits)
+    if signature(rendered.root) != signature(expected):
+        raise XmlnestError(
+            "internal error: the rewritten XML does not match the planned edit",
+            hint="nothing was written; please report this input",
+        )

@@ -1,0 +1,173 @@
+"""Where bytes come from and go to: files, folders, stdin; atomic in-place writes."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import stat
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from xmlnest.errors import InputError, WriteError
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+TEMP_PREFIX = ".xmlnest-"
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to process. ``walked`` inputs were found in a folder, not named."""
+
+    name: str  # as shown in messages and diffs
+    path: Path | None  # None for stdin
+    walked: bool = False
+    base: Path | None = None  # the folder it was found under (for --output-dir)
+
+
+def expand(
+    args: Sequence[str],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> Iterator[Input | InputError]:
+    """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order."""
+    seen: set[str] = set()
+    for arg in args or [STDIN]:
+        if arg == STDIN:
+            yield Input(STDIN_NAME, None)
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            for found in _walk(p, include, exclude):
+                key = os.path.realpath(found)
+                if key not in seen:
+                    seen.add(key)
+                    yield Input(str(found), found, walked=True, base=p)
+            continue
+        key = os.path.realpath(p)
+        if key in seen:
+            yield InputError(
+                "named more than once; processed once", hint="drop the repeat", path=arg
+            )
+            continue
+        seen.add(key)
+        yield Input(arg, p)
+
+
+def _walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.endswith(".xml"):
+                continue
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if include and not any(_match(rel, g) for g in include):
+                continue
+            if any(_match(rel, g) for g in exclude):
+                continue
+            yield full
+
+
+def _match(rel: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
+
+
+def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> bytes:
+    """Read at most ``max_bytes + 1`` bytes, so an oversized input is caught, not loaded."""
+    if inp.path is None:
+        return stdin.read(max_bytes + 1)
+    try:
+        st = os.stat(inp.path)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError("is a folder", hint="name a file, or let xmlnest walk the folder")
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
+            raise InputError("is not a regular file", hint="name a domain XML file")
+        with open(inp.path, "rb") as fh:
+            return fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError("no such file", hint="check the path") from None
+    except PermissionError:
+        raise InputError("permission denied while reading", hint="check the file's mode") from None
+    except IsADirectoryError:
+        raise InputError("is a folder", hint="name a file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", hint="check the path") from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content: temp file beside it, fsync, same mode, ``os.replace``.
+
+    A symlink keeps pointing where it did: its target is replaced. On any failure the
+    original is untouched and the temp file is removed.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        st = os.stat(target)
+    except OSError as exc:
+        raise WriteError(f"cannot stat before writing: {exc.strerror}") from None
+    fd, tmp = -1, ""
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.parent
+        )
+        with os.fdopen(fd, "wb") as fh:
+            fd = -1
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(OSError):
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, target)
+        tmp = ""
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise WriteError(
+            f"not written ({exc.strerror or exc}); the file is unchanged",
+            hint="check free space and the folder's permissions",
+        ) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write a converted copy (``--output-dir``), creating folders; atomic like in place."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.touch(mode=0o644)
+    except OSError as exc:
+        raise WriteError(f"cannot create: {exc.strerror}", hint="check the output folder") from None
+    write_atomic(path, data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def stale_temp_files(folder: Path) -> list[Path]:
+    """Temp files an interrupted run left in ``folder``."""
+    try:
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if p.name.startswith(TEMP_PREFIX) and p.name.endswith(TEMP_SUFFIX)
+        )
+    except OSError:
+        return []

@@ -1,0 +1,121 @@
+"""The one registry of per-architecture transforms, and the checks every domain passes first.
+
+``plan()`` resolves the target (Intel, AMD, POWER9, IBM Z) from ``--arch`` and the
+domain's ``<os><type arch machine>``, refuses what cannot nest, and asks the target's
+transform for the edits still needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lxml import etree
+
+from xmlnest.errors import RuleError
+from xmlnest.plan import Plan
+from xmlnest.transforms import power, s390x, x86
+from xmlnest.transforms.common import Builder, Context, Options, Vendor, line
+
+Transform = Callable[[Context, Builder], None]
+
+REGISTRY: dict[str, Transform] = {
+    "intel": lambda ctx, b: x86.plan(ctx, "intel", b),
+    "amd": lambda ctx, b: x86.plan(ctx, "amd", b),
+    "power9": power.plan,
+    "ibmz": s390x.plan,
+}
+
+# User-facing names for --arch, and the domain arches each family covers.
+ARCH_ALIASES: dict[str, str] = {
+    "auto": "auto",
+    "intel": "intel",
+    "amd": "amd",
+    "ibmz": "ibmz",
+    "s390x": "ibmz",
+    "power9": "power9",
+    "ppc64": "power9",
+    "ppc64le": "power9",
+    "pseries": "power9",
+}
+FAMILY_OF_TARGET = {"intel": "x86", "amd": "x86", "power9": "power", "ibmz": "s390x"}
+FAMILY_OF_ARCH = {
+    "x86_64": "x86",
+    "i686": "x86",
+    "i386": "x86",
+    "ppc64": "power",
+    "ppc64le": "power",
+    "s390x": "s390x",
+}
+_ARM = ("aarch64", "armv6l", "armv7l", "armv7b", "arm")
+
+
+def plan(
+    root: etree._Element,
+    options: Options,
+    host_vendor: Callable[[], Vendor | None],
+) -> Plan:
+    """The edits this domain still needs for nesting (empty when already compliant)."""
+    ctx = Context.of(root, options, host_vendor)
+    target = resolve_target(ctx)
+    check_domain_type(ctx)
+    if options.model and FAMILY_OF_TARGET[target] != "x86":
+        raise RuleError(
+            f"--model applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
+            hint="drop --model",
+            line=line(ctx.os_type),
+            rule="XN103",
+        )
+    b = Builder(ctx, [], [])
+    REGISTRY[target](ctx, b)
+    return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
+
+
+def resolve_target(ctx: Context) -> str:
+    requested = ctx.options.arch
+    arch = ctx.arch
+    where = line(ctx.os_type) or line(ctx.root)
+    if arch is None:
+        if requested == "auto":
+            raise RuleError(
+                "cannot tell the architecture: <os><type> has no arch attribute",
+                hint="pass --arch intel, amd, power9 or ibmz",
+                line=where,
+                rule="XN108",
+            )
+        family = FAMILY_OF_TARGET[requested]
+    else:
+        family = FAMILY_OF_ARCH.get(arch, "")
+        if not family:
+            raise RuleError(
+                f"nested virtualization is not supported on {'ARM' if arch in _ARM else arch} "
+                f"(arch '{arch}')",
+                hint="the reference document supports Intel, AMD, IBM POWER9 and IBM Z hosts only",
+                line=where,
+                rule="XN101",
+            )
+        if requested != "auto" and FAMILY_OF_TARGET[requested] != family:
+            raise RuleError(
+                f"--arch {requested} does not fit this domain's arch '{arch}'",
+                hint="use --arch auto, or the --arch that matches the domain",
+                line=where,
+                rule="XN103",
+            )
+    if family == "x86":
+        return x86.resolve_vendor(ctx, requested)
+    return "power9" if family == "power" else "ibmz"
+
+
+def check_domain_type(ctx: Context) -> None:
+    kind = ctx.root.get("type")
+    if kind == "kvm":
+        return
+    if kind == "qemu":
+        problem = "domain type 'qemu' is TCG emulation, which cannot run KVM guests of its own"
+    else:
+        problem = f"domain type '{kind}' is not KVM; only KVM domains can host nested KVM guests"
+    raise RuleError(
+        problem,
+        hint="use <domain type='kvm'> on a KVM host",
+        line=line(ctx.root),
+        rule="XN102",
+    )

@@ -1,0 +1,120 @@
+"""What every transform reads from a domain, and the rule helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from lxml import etree
+
+from xmlnest.errors import RuleError
+from xmlnest.plan import Edit, Finding, RemoveAttr, SetAttr, local
+
+Vendor = Literal["intel", "amd"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, independent of any one input."""
+
+    arch: str = "auto"  # auto, intel, amd, ibmz, power9 (aliases resolved by the CLI)
+    model: str | None = None
+    passthrough: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """A domain being planned: its elements in document order plus the options."""
+
+    root: etree._Element
+    elements: tuple[etree._Element, ...]
+    index: dict[etree._Element, int]
+    options: Options
+    host_vendor: Callable[[], Vendor | None]
+
+    @classmethod
+    def of(
+        cls, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
+    ) -> Context:
+        els = tuple(root.iter(etree.Element))
+        return cls(root, els, {el: i for i, el in enumerate(els)}, options, host_vendor)
+
+    def ref(self, el: etree._Element) -> int:
+        return self.index[el]
+
+    def child(self, parent: etree._Element | None, name: str) -> etree._Element | None:
+        if parent is None:
+            return None
+        for c in parent:
+            if local(c) == name and etree.QName(c).namespace is None:
+                return c
+        return None
+
+    def children(self, parent: etree._Element | None, name: str) -> list[etree._Element]:
+        if parent is None:
+            return []
+        return [c for c in parent if local(c) == name and etree.QName(c).namespace is None]
+
+    @property
+    def cpu(self) -> etree._Element | None:
+        return self.child(self.root, "cpu")
+
+    @property
+    def os_type(self) -> etree._Element | None:
+        return self.child(self.child(self.root, "os"), "type")
+
+    @property
+    def arch(self) -> str | None:
+        t = self.os_type
+        return t.get("arch") if t is not None else None
+
+    @property
+    def machine(self) -> str | None:
+        t = self.os_type
+        return t.get("machine") if t is not None else None
+
+
+def text_of(el: etree._Element | None) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+def line(el: etree._Element | None) -> int | None:
+    return el.sourceline if el is not None else None
+
+
+@dataclass
+class Builder:
+    """Accumulates edits and findings while a transform walks a domain."""
+
+    ctx: Context
+    edits: list[Edit]
+    findings: list[Finding]
+
+    def set(self, el: etree._Element, name: str, value: str) -> None:
+        if el.get(name) != value:
+            self.edits.append(SetAttr(self.ctx.ref(el), name, value))
+
+    def unset(self, el: etree._Element, name: str) -> None:
+        if el.get(name) is not None:
+            self.edits.append(RemoveAttr(self.ctx.ref(el), name))
+
+    def warn(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+
+def features_named(ctx: Context, cpu: etree._Element | None, name: str) -> list[etree._Element]:
+    return [f for f in ctx.children(cpu, "feature") if f.get("name") == name]
+
+
+def refuse_forbid(ctx: Context, cpu: etree._Element | None, name: str) -> None:
+    """A ``forbid`` policy on the nesting feature is the user's explicit 'no'."""
+    for f in features_named(ctx, cpu, name):
+        if f.get("policy") == "forbid":
+            raise RuleError(
+                f"CPU feature '{name}' has policy 'forbid', which prohibits nested virtualization",
+                hint="remove that <feature> or change its policy to 'require' if nesting "
+                "is really wanted",
+                line=line(f),
+                rule="XN104",
+            )

@@ -1,0 +1,198 @@
+"""Intel and AMD (x86): pass the host CPU through, or require ``vmx``/``svm`` on a named model.
+
+Pure plan functions: they read the domain and return the edits still needed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from xmlnest.errors import RuleError
+from xmlnest.plan import Insert, NewElement, Remove, SetText
+from xmlnest.transforms.common import (
+    Builder,
+    Context,
+    Vendor,
+    features_named,
+    line,
+    refuse_forbid,
+    text_of,
+)
+
+NESTING_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
+
+# cpu_map model families (DOMAIN.md §5); qemu64/kvm64 and friends tell nothing.
+_INTEL_MODELS = re.compile(
+    r"^(Haswell|Skylake|IvyBridge|Cascadelake|Icelake|Cooperlake|Snowridge|Nehalem|Westmere|"
+    r"SandyBridge|Broadwell|Conroe|Penryn|core2duo|coreduo|SapphireRapids|GraniteRapids|"
+    r"SierraForest|ClearwaterForest|KnightsMill|n270)",
+    re.IGNORECASE,
+)
+_AMD_MODELS = re.compile(r"^(EPYC|Opteron_G|phenom|athlon|Dhyana)", re.IGNORECASE)
+_VENDOR_TEXT: dict[str, Vendor] = {"intel": "intel", "amd": "amd", "hygon": "amd"}
+
+
+def model_vendor(name: str) -> Vendor | None:
+    if _INTEL_MODELS.match(name):
+        return "intel"
+    if _AMD_MODELS.match(name):
+        return "amd"
+    return None
+
+
+def xml_vendor(ctx: Context) -> tuple[Vendor, str, int | None] | None:
+    """What the domain itself says about the CPU vendor: (vendor, evidence, line)."""
+    cpu = ctx.cpu
+    if cpu is None or ctx.options.passthrough:
+        return None
+    if ctx.options.model:
+        v = model_vendor(ctx.options.model)
+        return (v, f"--model {ctx.options.model}", None) if v else None
+    vendor_el = ctx.child(cpu, "vendor")
+    v = _VENDOR_TEXT.get(text_of(vendor_el).lower())
+    if v:
+        return v, f"<vendor>{text_of(vendor_el)}</vendor>", line(vendor_el)
+    model_el = ctx.child(cpu, "model")
+    v = model_vendor(text_of(model_el))
+    if v and cpu.get("mode", "custom") == "custom":
+        return v, f"CPU model {text_of(model_el)}", line(model_el)
+    wanted = {
+        f.get("name")
+        for f in ctx.children(cpu, "feature")
+        if f.get("policy", "require") in ("require", "force")
+    }
+    if ("vmx" in wanted) != ("svm" in wanted):
+        v = "intel" if "vmx" in wanted else "amd"
+        return v, f"required feature {'vmx' if v == 'intel' else 'svm'}", line(cpu)
+    return None
+
+
+def resolve_vendor(ctx: Context, requested: str) -> Vendor:
+    """The vendor asked for, checked against the XML; or the XML's; or the host's."""
+    evidence = xml_vendor(ctx)
+    if requested in ("intel", "amd"):
+        if evidence and evidence[0] != requested:
+            raise RuleError(
+                f"--arch {requested} does not fit this domain: {evidence[1]} is "
+                f"{evidence[0].upper() if evidence[0] == 'amd' else 'Intel'}",
+                hint=f"use --arch {evidence[0]}, or --model/--passthrough to replace the CPU",
+                line=evidence[2],
+                rule="XN103",
+            )
+        return "intel" if requested == "intel" else "amd"
+    if evidence:
+        return evidence[0]
+    host = ctx.host_vendor()
+    if host:
+        return host
+    raise RuleError(
+        "cannot tell Intel from AMD: the XML names no vendor or model family and this "
+        "host's CPU is neither",
+        hint="pass --arch intel or --arch amd",
+        line=line(ctx.cpu) or line(ctx.os_type),
+        rule="XN108",
+    )
+
+
+def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
+    feat = NESTING_FEATURE[vendor]
+    cpu = ctx.cpu
+    refuse_forbid(ctx, cpu, feat)
+    opts = ctx.options
+    if opts.model:
+        _custom_form(ctx, b, cpu, opts.model, feat)
+        return
+    if cpu is None:
+        b.edits.append(
+            Insert(ctx.ref(ctx.root), NewElement("cpu", (("mode", "host-passthrough"),)))
+        )
+        return
+    mode = cpu.get("mode", "custom")
+    has_model = bool(text_of(ctx.child(cpu, "model")))
+    if mode in ("host-passthrough", "maximum"):
+        drop_disabled(ctx, b, cpu, feat)
+    elif opts.passthrough or mode == "host-model" or (mode == "custom" and not has_model):
+        to_passthrough(ctx, b, cpu, feat, mode="host-passthrough")
+    elif mode == "custom":
+        ensure_required(ctx, b, cpu, feat)
+    else:
+        raise RuleError(
+            f"unknown CPU mode '{mode}'",
+            hint="libvirt knows custom, host-model, host-passthrough and maximum",
+            line=line(cpu),
+        )
+
+
+def drop_disabled(ctx: Context, b: Builder, cpu: etree._Element, feat: str) -> None:
+    for f in features_named(ctx, cpu, feat):
+        if f.get("policy") == "disable":
+            b.edits.append(Remove(ctx.ref(f)))
+
+
+def to_passthrough(ctx: Context, b: Builder, cpu: etree._Element, feat: str, *, mode: str) -> None:
+    """Switch to a host CPU mode, dropping what only a named model can carry."""
+    b.set(cpu, "mode", mode)
+    b.unset(cpu, "match")
+    for name in ("model", "vendor"):
+        for el in ctx.children(cpu, name):
+            b.edits.append(Remove(ctx.ref(el)))
+    drop_disabled(ctx, b, cpu, feat)
+
+
+def ensure_required(ctx: Context, b: Builder, cpu: etree._Element, feat: str) -> None:
+    """Exactly one ``<feature>`` for ``feat``, with a policy that turns it on."""
+    found = features_named(ctx, cpu, feat)
+    if not found:
+        b.edits.append(
+            Insert(ctx.ref(cpu), NewElement("feature", (("policy", "require"), ("name", feat))))
+        )
+        return
+    first = found[0]
+    if first.get("policy") not in ("require", "force"):
+        b.set(first, "policy", "require")
+    for dup in found[1:]:
+        b.edits.append(Remove(ctx.ref(dup)))
+
+
+def _custom_form(
+    ctx: Context, b: Builder, cpu: etree._Element | None, model: str, feat: str
+) -> None:
+    """The reference document's named-model form: custom, exact, partial, fallback allow."""
+    if cpu is None:
+        b.edits.append(
+            Insert(
+                ctx.ref(ctx.root),
+                NewElement(
+                    "cpu",
+                    (("mode", "custom"), ("match", "exact"), ("check", "partial")),
+                    children=(
+                        NewElement("model", (("fallback", "allow"),), text=model),
+                        NewElement("feature", (("policy", "require"), ("name", feat))),
+                    ),
+                ),
+            )
+        )
+        return
+    switching = cpu.get("mode", "custom") != "custom"
+    if switching:
+        b.set(cpu, "mode", "custom")
+        b.set(cpu, "match", "exact")
+        b.set(cpu, "check", "partial")
+        b.unset(cpu, "migratable")
+    else:
+        for name, value in (("match", "exact"), ("check", "partial")):
+            if cpu.get(name) is None:
+                b.set(cpu, name, value)
+    model_el = ctx.child(cpu, "model")
+    if model_el is None:
+        b.edits.append(
+            Insert(ctx.ref(cpu), NewElement("model", (("fallback", "allow"),), text=model))
+        )
+    else:
+        if text_of(model_el) != model:
+            b.edits.append(SetText(ctx.ref(model_el), model))
+        if switching or model_el.get("fallback") is None:
+            b.set(model_el, "fallback", "allow")
+    ensure_required(ctx, b, cpu, feat)

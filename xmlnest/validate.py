@@ -1,0 +1,113 @@
+"""Schema validation behind one protocol: libvirt's RelaxNG (lxml) or the bundled XSD.
+
+Schemas compile lazily, once per run, and only when a changed output needs checking.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lxml import etree
+
+from xmlnest.errors import UsageError
+
+SCHEMA_ENV = "XMLNEST_SCHEMA_DIR"
+INSTALL_PLACES = (
+    Path("/usr/share/libvirt/schemas"),
+    Path("/usr/local/share/libvirt/schemas"),
+)
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    line: int | None
+    message: str
+
+
+class Validator(Protocol):
+    name: str
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]: ...
+
+
+class RngValidator:
+    """libvirt's own ``domain.rng``, compiled on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"libvirt {path}"
+        self._schema: etree.RelaxNG | None = None
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        if self._schema is None:
+            self._schema = etree.RelaxNG(etree.parse(str(self.path)))
+        if self._schema.validate(root.getroottree()):
+            return []
+        return [
+            SchemaProblem(e.line or None, " ".join(e.message.split()))
+            for e in self._schema.error_log
+        ]
+
+
+class LazyXsdValidator:
+    """The bundled XSD; xmlschema is imported and the schema built on first use."""
+
+    name = "bundled XSD (xmlnest/schemas/domain-nested.xsd)"
+
+    def __init__(self) -> None:
+        self._impl: Validator | None = None
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        if self._impl is None:
+            from xmlnest.xsd import XsdValidator
+
+            impl: Validator = XsdValidator()
+            self._impl = impl
+        return [SchemaProblem(p.line, p.message) for p in self._impl.problems(root)]
+
+
+def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | None:
+    """``--schema-dir``, then ``$XMLNEST_SCHEMA_DIR``, then the usual install places."""
+    if schema_dir is not None:
+        candidates = [Path(schema_dir)]
+    elif env.get(SCHEMA_ENV):
+        candidates = [Path(env[SCHEMA_ENV])]
+    else:
+        candidates = list(INSTALL_PLACES)
+    for folder in candidates:
+        rng = folder / "domain.rng"
+        if rng.is_file():
+            return rng
+    return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    validator: Validator | None
+    notice: str | None  # said once on stderr (not under -q)
+
+
+def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = None) -> Choice:
+    """Pick the validator for ``--validate auto|rng|xsd|none``."""
+    env = os.environ if env is None else env
+    if kind == "none":
+        return Choice(None, None)
+    if kind == "xsd":
+        return Choice(LazyXsdValidator(), None)
+    rng = find_domain_rng(schema_dir, env)
+    if kind == "rng":
+        if rng is None:
+            where = schema_dir or env.get(SCHEMA_ENV) or ", ".join(map(str, INSTALL_PLACES))
+            raise UsageError(f"--validate rng: no domain.rng found in {where}")
+        return Choice(RngValidator(rng), None)
+    if rng is not None:
+        return Choice(RngValidator(rng), f"validating against libvirt's {rng}")
+    return Choice(
+        LazyXsdValidator(),
+        "libvirt's domain.rng not found; validating against the bundled XSD "
+        "(install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
+    )
