@@ -64,6 +64,8 @@ class Element:
     children: list[Text | Other | Element] = field(default_factory=list)
     end_tag: str = ""  # ``</cpu>`` as written; empty when self-closing
     offset: int = 0  # where the start tag began in the source text
+    start_end: int = 0  # where the start tag ended
+    end: int = 0  # where the element (its end tag) ended
 
     @property
     def local_name(self) -> str:
@@ -151,8 +153,9 @@ def parse(text: str) -> Document:
             m = _END_RE.match(text, pos)
             if not m or not stack or stack[-1].name != m.group("name"):
                 raise CstError("unexpected end tag", pos)
-            stack.pop().end_tag = m.group(0)
-            pos = m.end()
+            closed = stack.pop()
+            closed.end_tag = m.group(0)
+            closed.end = pos = m.end()
             continue
         el, pos = _start_tag(text, pos)
         if stack:
@@ -189,6 +192,8 @@ def _start_tag(text: str, pos: int) -> tuple[Element, int]:
         tag_ws=tm.group("ws"),
         self_closing=tm.group("close") == "/>",
         offset=pos,
+        start_end=tm.end(),
+        end=tm.end(),
     )
     return el, tm.end()
 

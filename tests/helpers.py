@@ -1,0 +1,53 @@
+"""Independent checks used by several test modules."""
+
+from __future__ import annotations
+
+import difflib
+
+from xmlnest import cst
+from xmlnest.document import Source
+from xmlnest.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
+
+
+def _line(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def allowed_lines(source: Source, plan: Plan) -> set[int]:
+    """Input lines an edit may rewrite: start/end tags of edited elements and their parents."""
+    els = cst.parse(source.text).elements()
+    parent_of: dict[int, int] = {}
+    for i, el in enumerate(els):
+        for child in el.element_children():
+            parent_of[next(k for k, e in enumerate(els) if e is child)] = i
+    allowed: set[int] = set()
+
+    def tags(i: int) -> None:
+        el = els[i]
+        allowed.update(range(_line(source.text, el.offset), _line(source.text, el.start_end) + 1))
+        allowed.add(_line(source.text, max(el.end - 1, 0)))
+
+    for e in plan.edits:
+        if isinstance(e, SetAttr | RemoveAttr | SetText):
+            tags(e.target)
+            if isinstance(e, SetText):
+                el = els[e.target]
+                allowed.update(range(_line(source.text, el.offset), _line(source.text, el.end) + 1))
+        elif isinstance(e, Remove):
+            el = els[e.target]
+            allowed.update(range(_line(source.text, el.offset), _line(source.text, el.end) + 1))
+            tags(parent_of[e.target])
+        elif isinstance(e, Insert):
+            tags(e.parent)
+    return allowed
+
+
+def changed_input_lines(before: bytes, after: bytes) -> set[int]:
+    """1-based input lines that do not survive byte-for-byte into the output."""
+    a = before.splitlines(keepends=True)
+    b = after.splitlines(keepends=True)
+    gone: set[int] = set()
+    for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            gone.update(range(i1 + 1, i2 + 1))
+    return gone

@@ -1,0 +1,243 @@
+"""The command-line contract: exit codes, stdout/stderr separation, stdin vs files, in place."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+PLAIN = b"""<domain type='kvm'>
+  <name>l1</name>
+  <memory unit='KiB'>1048576</memory>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+  </os>
+  <clock offset='utc'/>
+</domain>
+"""
+NESTED = PLAIN.replace(
+    b"  <clock offset='utc'/>", b"  <cpu mode='host-passthrough'/>\n  <clock offset='utc'/>"
+)
+ARM = PLAIN.replace(b"x86_64", b"aarch64").replace(b"q35", b"virt")
+
+
+def test_single_input_prints_xml_on_stdout_only() -> None:
+    r = run_cli(["--arch", "intel", "--no-validate"], PLAIN)
+    assert r.code == 0
+    assert r.out == NESTED
+    assert r.err == ""
+
+
+def test_dash_means_stdin() -> None:
+    assert run_cli(["--arch", "intel", "--no-validate", "-"], PLAIN).out == NESTED
+
+
+def test_unchanged_input_comes_out_as_the_same_bytes() -> None:
+    r = run_cli(["--arch", "intel"], NESTED)
+    assert (r.code, r.out) == (0, NESTED)
+
+
+def test_several_inputs_without_mode_is_a_usage_error(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    a.write_bytes(PLAIN)
+    b.write_bytes(PLAIN)
+    r = run_cli(["--arch", "intel", str(a), str(b)])
+    assert r.code == 2
+    assert r.out == b""
+    assert "--check, --diff or --in-place" in r.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--model", "Haswell", "--passthrough"], ["--check", "--in-place", "x.xml"], ["--arch", "x"]],
+)
+def test_contradictory_or_bad_flags_are_usage_errors(args: list[str]) -> None:
+    r = run_cli(args, PLAIN)
+    assert r.code == 2
+    assert r.out == b""
+    assert r.err.startswith("xmlnest:") or "Usage" in r.err
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    plain, nested = tmp_path / "plain.xml", tmp_path / "nested.xml"
+    plain.write_bytes(PLAIN)
+    nested.write_bytes(NESTED)
+    r = run_cli(["--arch", "intel", "--check", str(plain), str(nested)])
+    assert r.code == 1
+    assert r.out == b""
+    assert r.err_lines[-1] == f"{plain}: would change"
+    assert run_cli(["--arch", "intel", "--check", str(nested)]).code == 0
+    assert plain.read_bytes() == PLAIN  # --check writes nothing
+
+
+def test_rejection_wins_over_change_and_batch_goes_on(tmp_path: Path) -> None:
+    plain, arm = tmp_path / "plain.xml", tmp_path / "arm.xml"
+    plain.write_bytes(PLAIN)
+    arm.write_bytes(ARM)
+    r = run_cli(["--arch", "auto", "--check", str(arm), str(plain)])
+    assert r.code == 3
+    assert any(ln.startswith(f"{arm}:5: XN101") for ln in r.err_lines), r.err
+    assert any(ln == f"{plain}: would change" for ln in r.err_lines)
+
+
+def test_rejected_stdin_prints_nothing_on_stdout() -> None:
+    r = run_cli([], ARM)
+    assert r.code == 3
+    assert r.out == b""
+    assert r.err_lines == [r.err_lines[0]]
+    assert r.err_lines[0].startswith("<stdin>:5: XN101 nested virtualization is not supported on ARM")
+
+
+def test_diff_has_git_headers_and_no_timestamps(tmp_path: Path) -> None:
+    f = tmp_path / "vm.xml"
+    f.write_bytes(PLAIN)
+    r = run_cli(["--arch", "intel", "--diff", str(f)])
+    assert r.code == 0
+    text = r.out.decode()
+    name = str(f).lstrip("/")
+    assert text.startswith(f"--- a/{name}\n+++ b/{name}\n@@ ")
+    assert "+  <cpu mode='host-passthrough'/>\n" in text
+    assert f.read_bytes() == PLAIN
+    assert run_cli(["--arch", "intel", "--diff", str(f)], b"").out  # path after bare --diff
+
+
+def test_diff_of_unchanged_input_is_empty() -> None:
+    r = run_cli(["--arch", "intel", "--diff", "-"], NESTED)
+    assert (r.code, r.out) == (0, b"")
+
+
+def test_in_place_rewrites_changed_keeps_mode_and_unchanged_mtime(tmp_path: Path) -> None:
+    plain, nested = tmp_path / "plain.xml", tmp_path / "nested.xml"
+    plain.write_bytes(PLAIN)
+    nested.write_bytes(NESTED)
+    os.chmod(plain, 0o640)
+    old = os.stat(nested).st_mtime_ns
+    os.utime(nested, ns=(old - 10**9, old - 10**9))
+    before = os.stat(nested).st_mtime_ns
+    r = run_cli(["--arch", "intel", "-i", str(plain), str(nested)])
+    assert r.code == 0, r.err
+    assert r.out == b""
+    assert plain.read_bytes() == NESTED
+    assert stat.S_IMODE(os.stat(plain).st_mode) == 0o640
+    assert os.stat(nested).st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested.xml", "plain.xml"]
+
+
+def test_in_place_never_touches_a_rejected_file(tmp_path: Path) -> None:
+    arm = tmp_path / "arm.xml"
+    arm.write_bytes(ARM)
+    before = os.stat(arm).st_mtime_ns
+    r = run_cli(["-i", str(arm)])
+    assert r.code == 3
+    assert arm.read_bytes() == ARM
+    assert os.stat(arm).st_mtime_ns == before
+    assert [p.name for p in tmp_path.iterdir()] == ["arm.xml"]
+
+
+def test_in_place_follows_symlinks(tmp_path: Path) -> None:
+    real = tmp_path / "real.xml"
+    real.write_bytes(PLAIN)
+    link = tmp_path / "link.xml"
+    link.symlink_to(real)
+    assert run_cli(["--arch", "intel", "-i", str(link)]).code == 0
+    assert link.is_symlink()
+    assert real.read_bytes() == NESTED
+
+
+def test_in_place_refuses_stdin() -> None:
+    assert run_cli(["-i"], PLAIN).code == 2
+
+
+def test_missing_file_is_rejected_with_its_name(tmp_path: Path) -> None:
+    r = run_cli(["--check", str(tmp_path / "nope.xml")])
+    assert r.code == 3
+    assert r.err_lines == [f"{tmp_path / 'nope.xml'}: no such file; check the path"]
+
+
+def test_malformed_input_names_the_line() -> None:
+    r = run_cli(["--arch", "intel"], b"<domain type='kvm'>\n<name>x</nam>\n</domain>\n")
+    assert r.code == 3
+    assert r.err_lines[0].startswith("<stdin>:2: not well-formed XML")
+
+
+def test_not_a_domain_named_explicitly_is_rejected() -> None:
+    r = run_cli([], b"<network><name>default</name></network>\n")
+    assert r.code == 3
+    assert "not a libvirt <domain>" in r.err
+
+
+def test_arch_mismatch_names_both() -> None:
+    r = run_cli(["--arch", "power9"], PLAIN)
+    assert r.code == 3
+    assert "--arch power9 does not fit this domain's arch 'x86_64'" in r.err
+
+
+def test_auto_uses_the_host_cpu_when_the_xml_cannot_tell(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm npt\n\n"
+    )
+    xml = PLAIN.replace(b"<clock", b"<cpu mode='host-passthrough'>\n    <feature policy='disable' name='svm'/>\n  </cpu>\n  <clock")
+    r = run_cli(["--host-root", str(tmp_path), "--no-validate"], xml)
+    assert r.code == 0, r.err
+    assert b"name='svm'" not in r.out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli(["--host-root", str(empty)], xml)
+    assert r.code == 3
+    assert "XN108" in r.err and "--arch intel or --arch amd" in r.err
+
+
+def test_warnings_go_to_stderr_and_quiet_silences_them() -> None:
+    xml = (
+        b"<domain type='kvm'><name>p</name><memory>1</memory><os>"
+        b"<type arch='ppc64le' machine='pseries'>hvm</type></os>"
+        b"<features><nested-hv state='off'/></features></domain>"
+    )
+    r = run_cli(["--no-validate"], xml)
+    assert r.code == 0
+    assert b"<nested-hv state='on'/>" in r.out
+    assert "warning: XN213" in r.err
+    assert run_cli(["-q", "--no-validate"], xml).err == ""
+    strict = run_cli(["--strict", "--no-validate"], xml)
+    assert strict.code == 3 and strict.out == b""
+
+
+def test_help_states_exit_codes() -> None:
+    r = run_cli(["--help"])
+    assert r.code == 0
+    text = r.out.decode()
+    for code in ("0  success", "1  --check", "2  usage error", "3  at least one input was rejected"):
+        assert code in text
+
+
+def test_console_script_and_module_entry_point(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmlnest", "--arch", "intel", "--no-validate"],
+        input=PLAIN,
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == NESTED
+
+
+def test_closed_stdout_ends_quietly() -> None:
+    big = PLAIN.replace(b"<clock", b"<description>" + b"x" * 200000 + b"</description>\n  <clock")
+    proc = subprocess.run(
+        f"{sys.executable} -m xmlnest --arch intel --no-validate | head -c 10 >/dev/null",
+        shell=True,
+        input=big,
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert b"Traceback" not in proc.stderr
+    assert b"BrokenPipe" not in proc.stderr
