@@ -10,12 +10,14 @@ import enum
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import click
+from lxml import etree
 
 from xmlnest import __version__, core, diff
 from xmlnest.errors import NotADomain, UsageError, WriteError, XmlnestError
@@ -23,7 +25,7 @@ from xmlnest.plan import Finding, Level
 from xmlnest.sources import STDIN, Input, expand, read, write_atomic, write_new
 from xmlnest.transforms import ARCH_ALIASES
 from xmlnest.transforms.common import Options, Vendor
-from xmlnest.validate import Choice, SchemaProblem, Validator, choose
+from xmlnest.validate import SchemaProblem, Validator, choose
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -68,12 +70,13 @@ class Report:
 
     quiet: bool
     err: TextIO
+    verbose: bool = False
     changed: int = 0
     unchanged: int = 0
     skipped: int = 0
     rejected: int = 0
     would_change: int = 0
-    warned: set[str] = field(default_factory=set)
+    announced: bool = False
 
     def say(self, line: str) -> None:
         print(line, file=self.err, flush=True)
@@ -83,7 +86,7 @@ class Report:
         self.say(exc.format(name))
 
     def finding(self, name: str, f: Finding) -> None:
-        if self.quiet:
+        if self.quiet or (f.level is Level.INFO and not self.verbose):
             return
         where = f"{name}:{f.line}" if f.line else name
         text = f"{where}: {f.level.value}: {f.rule} {f.message}"
@@ -91,10 +94,45 @@ class Report:
             text += f"; {f.hint}"
         self.say(" ".join(text.split()))
 
-    def notice(self, key: str, text: str) -> None:
-        if not self.quiet and key not in self.warned:
-            self.warned.add(key)
-            self.say(f"xmlnest: {text}")
+    def add(self, r: FileResult, wb: WriteBack, out: BinaryIO, notice: str | None) -> None:
+        """Account for one result and print what belongs to it, in input order."""
+        if r.validated_with and notice and not self.announced and not self.quiet:
+            self.say(f"xmlnest: {notice}")
+        if r.validated_with:
+            self.announced = True
+        for line in r.messages:
+            self.say(line)
+        for f in r.findings:
+            self.finding(r.name, f)
+        if r.status == "rejected":
+            self.rejected += 1
+            return
+        if r.status == "skipped":
+            self.skipped += 1
+            return
+        if r.diff:
+            out.write(r.diff.encode("utf-8"))
+        if wb.to_stdout:
+            out.write(r.output)
+        out.flush()
+        if r.status == "unchanged":
+            self.unchanged += 1
+        elif wb.check:
+            self.would_change += 1
+            if not self.quiet and not wb.diff:
+                self.say(f"{r.name}: would change")
+        else:
+            self.changed += 1
+
+    def summary(self, seconds: float) -> None:
+        if self.quiet:
+            return
+        changed = self.would_change or self.changed
+        verb = "would change" if self.would_change else "changed"
+        self.say(
+            f"xmlnest: {changed} {verb}, {self.unchanged} already nested, "
+            f"{self.skipped} skipped, {self.rejected} rejected in {seconds:.2f} s"
+        )
 
     @property
     def exit_code(self) -> int:
@@ -105,21 +143,125 @@ class Report:
         return EXIT_OK
 
 
-class _Announced:
-    """A validator that says once, on first use, which schema it is."""
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to process one input; picklable for ``--jobs``."""
 
-    def __init__(self, choice: Choice, report: Report) -> None:
-        assert choice.validator is not None
-        self._inner: Validator = choice.validator
-        self.name = choice.validator.name
-        self._notice = choice.notice
-        self._report = report
+    options: Options
+    wb: WriteBack
+    validate_kind: str
+    schema_dir: str | None
+    max_bytes: int
+    strict: bool
+    host_root: str
 
-    def problems(self, root: object) -> list[SchemaProblem]:
-        if self._notice:
-            self._report.notice("schema", self._notice)
-            self._notice = None
-        return self._inner.problems(root)  # type: ignore[arg-type]
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input, as plain data (crosses process boundaries)."""
+
+    name: str
+    status: str  # changed, unchanged, skipped, rejected
+    messages: tuple[str, ...] = ()  # error lines, already formatted
+    findings: tuple[Finding, ...] = ()
+    output: bytes = b""  # the XML for stdout mode
+    diff: str = ""
+    validated_with: str | None = None
+
+
+class _Worker:
+    """Per-process state: the schema compiled once, the host vendor read once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        choice = choose(settings.validate_kind, settings.schema_dir)
+        self.validator = choice.validator
+        self.notice = choice.notice
+        self.used = False
+        self.host_vendor = _host_vendor_reader(settings.host_root)
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        assert self.validator is not None
+        self.used = True
+        return self.validator.problems(root)
+
+
+@functools.cache
+def _worker(settings: Settings) -> _Worker:
+    return _Worker(settings)
+
+
+def process_one(item: Input, settings: Settings) -> FileResult:
+    """Read, transform, check and (in place / output dir) write one input."""
+    w = _worker(settings)
+    wb = settings.wb
+    validator: Validator | None = None
+    if w.validator is not None:
+        validator = _Named(w.validator.name, w.problems)
+    try:
+        raw = read(item, settings.max_bytes, sys.stdin.buffer)
+        outcome = core.process(
+            raw,
+            settings.options,
+            host_vendor=w.host_vendor,
+            validator=validator,
+            max_bytes=settings.max_bytes,
+        )
+    except NotADomain as exc:
+        if item.walked:
+            return FileResult(item.name, "skipped")
+        return FileResult(item.name, "rejected", (exc.format(item.name),))
+    except XmlnestError as exc:
+        return FileResult(item.name, "rejected", (exc.format(item.name),))
+    used = w.validator.name if w.used and w.validator else None
+    warnings = [f for f in outcome.findings if f.level is Level.WARNING]
+    if settings.strict and warnings:
+        lines = tuple(
+            XmlnestError(f.message, hint=f.hint, line=f.line, rule=f.rule).format(item.name)
+            + " (--strict)"
+            for f in warnings
+        )
+        return FileResult(item.name, "rejected", lines, validated_with=used)
+    status = "changed" if outcome.changed else "unchanged"
+    text = ""
+    if outcome.changed and wb.diff == "unified":
+        text = diff.unified(item.name, outcome.source, outcome.output)
+    elif outcome.changed and wb.diff == "json":
+        from xmlnest.structured import json_line
+
+        text = json_line(item.name, outcome)
+    try:
+        if outcome.changed and wb.in_place and item.path is not None:
+            write_atomic(item.path, outcome.output)
+        if wb.output_dir is not None and item.path is not None:
+            write_new(wb.output_dir / _mirror(item), outcome.output)
+    except WriteError as exc:
+        return FileResult(item.name, "rejected", (exc.format(item.name),), validated_with=used)
+    return FileResult(
+        item.name,
+        status,
+        findings=outcome.findings,
+        output=outcome.output if wb.to_stdout else b"",
+        diff=text,
+        validated_with=used,
+    )
+
+
+def _mirror(item: Input) -> Path:
+    """Where a converted copy goes under --output-dir: the path below the walked folder."""
+    assert item.path is not None
+    if item.base is not None:
+        return item.path.relative_to(item.base)
+    return Path(item.path.name) if item.path.is_absolute() else item.path
+
+
+@dataclass
+class _Named:
+    name: str
+    check: Callable[[etree._Element], list[SchemaProblem]]
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        return self.check(root)
 
 
 def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
@@ -130,6 +272,19 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
         return cpu_vendor(Path(host_root))
 
     return read_vendor
+
+
+def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[FileResult]:
+    """Results in input order, whatever the number of jobs."""
+    if jobs <= 1 or len(items) < 2:
+        for item in items:
+            yield process_one(item, settings)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, min(64, len(items) // (jobs * 8)))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(process_one, items, [settings] * len(items), chunksize=chunk)
 
 
 ARCH_CHOICES = sorted(ARCH_ALIASES)
@@ -185,14 +340,40 @@ ARCH_CHOICES = sorted(ARCH_ALIASES)
     metavar="DIR",
     help="Read the host's /proc and /sys under DIR (tests, captured hosts).",
 )
+@click.option(
+    "--level",
+    type=click.Choice(["l1", "l2"]),
+    default="l1",
+    show_default=True,
+    help="l2: the same edit for a POWER9 L2 guest (refused on x86: no L3).",
+)
+@click.option("--include", multiple=True, metavar="GLOB", help="Walk only files matching GLOB.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip walked files matching GLOB.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Parallel processes (default: the CPU count for many files).",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    metavar="DIR",
+    help="Write converted copies under DIR, mirroring the input tree.",
+)
+@click.option("--host-check", is_flag=True, help="Report whether this host (L0) can nest.")
+@click.option("--json", "as_json", is_flag=True, help="With --host-check: JSON output.")
+@click.option("--explain", metavar="RULE", help="Print a rule's full text (e.g. XN104).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show info-level notes.")
 @click.version_option(__version__, prog_name="xmlnest")
 def command(**kw: object) -> int:
     """Enable nested virtualization in libvirt domain XML.
 
-    Reads PATH... (files; none or '-' for stdin), makes the edits the domain's
-    architecture needs, validates the result and writes the XML (one input), the
-    files in place (-i), a diff (--diff) or only a verdict (--check).
+    Reads PATH... (files or folders; none or '-' for stdin), makes the edits the
+    domain's architecture needs, validates the result and writes the XML (one input),
+    the files in place (-i), a diff (--diff) or only a verdict (--check).
     """
     return run(**kw)  # type: ignore[arg-type]
 
@@ -212,114 +393,108 @@ def run(
     strict: bool,
     max_bytes: int,
     host_root: str,
+    level: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    jobs: int,
+    output_dir: str | None,
+    host_check: bool,
+    as_json: bool,
+    explain: str | None,
     quiet: bool,
+    verbose: bool,
 ) -> int:
     out: BinaryIO = sys.stdout.buffer
-    report = Report(quiet=quiet, err=sys.stderr)
+    if explain is not None:
+        return _explain(explain, out)
+    if host_check:
+        return _host_check(host_root, as_json, out)
+    if as_json:
+        raise UsageError("--json goes with --host-check (use --diff=json for a JSON diff)")
     if model and passthrough:
         raise UsageError("--model and --passthrough contradict each other; pick one")
     if in_place and check:
         raise UsageError("--in-place and --check contradict each other; pick one")
     if model is not None and not model.strip():
         raise UsageError("--model needs a CPU model name")
-    wb = WriteBack(check=check, diff=diff_format, in_place=in_place, output_dir=None)
+    target = ARCH_ALIASES[arch]
+    if level == "l2" and target in ("intel", "amd", "ibmz"):
+        raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
+    wb = WriteBack(
+        check=check,
+        diff=diff_format,
+        in_place=in_place,
+        output_dir=Path(output_dir) if output_dir else None,
+    )
     args = list(paths) or [STDIN]
     if wb.to_stdout and (len(args) > 1 or any(os.path.isdir(a) for a in args)):
         raise UsageError(
-            "several inputs need --check, --diff or --in-place (stdout takes one document)"
+            "several inputs need --check, --diff, --in-place or --output-dir "
+            "(stdout takes one document)"
         )
-    if in_place and STDIN in args:
-        raise UsageError("--in-place cannot rewrite stdin; name files")
-    choice = choose("none" if no_validate else validate_kind, schema_dir)
-    validator = _Announced(choice, report) if choice.validator else None
-    options = Options(arch=ARCH_ALIASES[arch], model=model, passthrough=passthrough)
-    host_vendor = _host_vendor_reader(host_root)
-    for item in expand(args):
+    if (in_place or output_dir) and STDIN in args:
+        raise UsageError("--in-place and --output-dir need named files, not stdin")
+    settings = Settings(
+        options=Options(arch=target, model=model, passthrough=passthrough, level=level),
+        wb=wb,
+        validate_kind="none" if no_validate else validate_kind,
+        schema_dir=schema_dir,
+        max_bytes=max_bytes,
+        strict=strict,
+        host_root=host_root,
+    )
+    choice = choose(settings.validate_kind, schema_dir)  # fail early on --validate rng
+    report = Report(quiet=quiet, err=sys.stderr, verbose=verbose)
+    started = time.monotonic()
+    items: list[Input] = []
+    for item in expand(args, include=include, exclude=exclude):
         if isinstance(item, XmlnestError):
             report.reject(item, item.path or "")
-            continue
-        _one(item, options, wb, report, out, host_vendor, validator, max_bytes, strict)
+        else:
+            items.append(item)
+    many = len(items) > 1 or any(i.walked for i in items)
+    workers = jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
+    results = _results(items, settings, workers)
+    show_bar = many and not quiet and len(items) >= 50 and sys.stderr.isatty()
+    if show_bar:
+        with click.progressbar(results, length=len(items), file=sys.stderr, label="xmlnest") as bar:
+            for result in bar:
+                report.add(result, wb, out, choice.notice)
+    else:
+        for result in results:
+            report.add(result, wb, out, choice.notice)
+    if many:
+        report.summary(time.monotonic() - started)
     return report.exit_code
 
 
-def _one(
-    item: Input,
-    options: Options,
-    wb: WriteBack,
-    report: Report,
-    out: BinaryIO,
-    host_vendor: Callable[[], Vendor | None],
-    validator: Validator | None,
-    max_bytes: int,
-    strict: bool,
-) -> None:
-    try:
-        raw = read(item, max_bytes, sys.stdin.buffer)
-        outcome = core.process(
-            raw, options, host_vendor=host_vendor, validator=validator, max_bytes=max_bytes
-        )
-    except NotADomain as exc:
-        if item.walked:
-            report.skipped += 1
-            return
-        report.reject(exc, item.name)
-        return
-    except XmlnestError as exc:
-        report.reject(exc, item.name)
-        return
-    warnings = [f for f in outcome.findings if f.level is Level.WARNING]
-    if strict and warnings:
-        for f in warnings:
-            report.say(
-                XmlnestError(f.message, hint=f.hint, line=f.line, rule=f.rule).format(item.name)
-                + " (--strict)"
-            )
-        report.rejected += 1
-        return
-    for f in outcome.findings:
-        report.finding(item.name, f)
-    if not outcome.changed:
-        report.unchanged += 1
-        if wb.to_stdout:
-            out.write(raw)
-            out.flush()
-        return
-    if wb.diff == "unified":
-        out.write(diff.unified(item.name, outcome.source, outcome.output).encode("utf-8"))
-        out.flush()
-    elif wb.diff == "json":
-        from xmlnest.structured import json_line
+def _explain(rule_id: str, out: BinaryIO) -> int:
+    from xmlnest.rules import explain
 
-        out.write(json_line(item.name, outcome).encode("utf-8"))
-        out.flush()
-    if wb.check:
-        report.would_change += 1
-        if not report.quiet and not wb.diff:
-            report.say(f"{item.name}: would change")
-        return
-    if wb.in_place and item.path is not None:
-        try:
-            write_atomic(item.path, outcome.output)
-        except WriteError as exc:
-            report.reject(exc, item.name)
-            return
-    if wb.output_dir is not None and item.path is not None:
-        try:
-            write_new(wb.output_dir / item.path, outcome.output)
-        except WriteError as exc:
-            report.reject(exc, item.name)
-            return
-    report.changed += 1
-    if wb.to_stdout:
-        out.write(outcome.output)
-        out.flush()
+    text = explain(rule_id)
+    if text is None:
+        raise UsageError(f"no rule {rule_id!r}; rules are listed in the README")
+    out.write(text.encode())
+    return EXIT_OK
+
+
+def _host_check(host_root: str, as_json: bool, out: BinaryIO) -> int:
+    from xmlnest.host import host_check, render_json, render_text
+
+    report = host_check(Path(host_root))
+    out.write((render_json(report) if as_json else render_text(report)).encode())
+    return report.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run xmlnest; return the exit code (tests call this in-process)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = command.main(args=_bare_diff(args), prog_name="xmlnest", standalone_mode=False)
+        rc = command.main(
+            args=_bare_diff(args),
+            prog_name="xmlnest",
+            standalone_mode=False,
+        )
     except click.exceptions.NoArgsIsHelpError as exc:
         print(exc.format_message(), file=sys.stderr)
         return EXIT_USAGE

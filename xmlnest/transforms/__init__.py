@@ -14,6 +14,7 @@ from lxml import etree
 from xmlnest.errors import RuleError
 from xmlnest.plan import Plan
 from xmlnest.transforms import power, s390x, x86
+from xmlnest.transforms.advice import advise
 from xmlnest.transforms.common import Builder, Context, Options, Vendor, line
 
 Transform = Callable[[Context, Builder], None]
@@ -65,8 +66,16 @@ def plan(
             line=line(ctx.os_type),
             rule="XN103",
         )
+    if options.level == "l2" and target != "power9":
+        raise RuleError(
+            "--level l2: an L2 used as a hypervisor (L3 guests) is not expected to work",
+            hint="only POWER9 L2s get nested-hv (for performance); drop --level l2",
+            line=line(ctx.os_type),
+            rule="XN112",
+        )
     b = Builder(ctx, [], [])
     REGISTRY[target](ctx, b)
+    b.findings += advise(ctx, target, options.level)
     return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
 
 

@@ -21,6 +21,7 @@ class Options:
     arch: str = "auto"  # auto, intel, amd, ibmz, power9 (aliases resolved by the CLI)
     model: str | None = None
     passthrough: bool = False
+    level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
             f"unknown CPU mode '{mode}'",
             hint="libvirt knows custom, host-model, host-passthrough and maximum",
             line=line(cpu),
+            rule="XN111",
         )
 
 

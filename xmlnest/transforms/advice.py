@@ -1,0 +1,196 @@
+"""Warnings and notes about a domain that is still transformed (rules XN2xx/XN3xx).
+
+Pure: reads the domain and the resolved target, returns findings. The rules' texts and
+sources live in ``xmlnest.rules``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from xmlnest.plan import Finding, Level
+from xmlnest.transforms.common import Context, features_named, line, text_of
+
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
+_RHEL = re.compile(r"^http://redhat\.com/rhel/(\d+)\.(\d+|unknown)$")
+_TESTED_WINDOWS = ("http://microsoft.com/win/2k16", "http://microsoft.com/win/2k19")
+
+
+def advise(ctx: Context, target: str, level: str) -> list[Finding]:
+    found: list[Finding] = []
+    if target in ("intel", "amd"):
+        found += _x86(ctx, target, level)
+    if target == "power9":
+        found += _power(ctx, level)
+    found += _guest_os(ctx, level)
+    return found
+
+
+def _final_cpu_mode(ctx: Context) -> str:
+    cpu, opts = ctx.cpu, ctx.options
+    if opts.model:
+        return "custom"
+    if cpu is None or opts.passthrough:
+        return "host-passthrough"
+    mode = cpu.get("mode", "custom")
+    if mode == "host-model" or (mode == "custom" and not text_of(ctx.child(cpu, "model"))):
+        return "host-passthrough"
+    return mode
+
+
+def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
+    out: list[Finding] = []
+    cpu = ctx.cpu
+    mode = _final_cpu_mode(ctx)
+    switching = (
+        bool(ctx.options.model) and cpu is not None and cpu.get("mode", "custom") != "custom"
+    )
+    if mode == "custom" and cpu is not None and cpu.get("check") == "none" and not switching:
+        out.append(
+            Finding(
+                "XN201",
+                "check='none': if the host lacks "
+                f"{'vmx' if target == 'intel' else 'svm'} the guest starts without "
+                "nesting, silently",
+                hint="use check='partial'",
+                line=line(cpu),
+            )
+        )
+    if target == "amd":
+        out.append(
+            Finding(
+                "XN202",
+                "migration of an AMD L1 does not work while nesting is enabled on the L0 host",
+                hint="do not live-migrate or save it",
+                line=line(cpu) or line(ctx.os_type),
+            )
+        )
+    if mode in ("host-passthrough", "maximum"):
+        out.append(
+            Finding(
+                "XN203",
+                f"{mode} migrates only between hosts with identical CPUs",
+                hint="use --model NAME for a migratable named CPU",
+                line=line(cpu),
+                level=Level.INFO,
+            )
+        )
+    other = "svm" if target == "intel" else "vmx"
+    for f in features_named(ctx, cpu, other):
+        if f.get("policy", "require") in ("require", "force"):
+            out.append(
+                Finding(
+                    "XN208",
+                    f"both vmx and svm are required; '{other}' fails on "
+                    f"every {target.upper() if target == 'amd' else 'Intel'} host",
+                    hint=f"remove the {other} feature or make it optional",
+                    line=line(f),
+                )
+            )
+    for arg in ctx.root.iter(f"{{{QEMU_NS}}}arg"):
+        if (arg.get("value") or "").strip() == "-cpu":
+            out.append(
+                Finding(
+                    "XN204",
+                    "<qemu:commandline> passes -cpu, which overrides the CPU libvirt configures",
+                    hint="remove the -cpu argument",
+                    line=line(arg),
+                )
+            )
+    hyperv = ctx.child(ctx.child(ctx.root, "features"), "hyperv")
+    if hyperv is not None and level == "l1":
+        missing = []
+        if target == "intel" and ctx.child(hyperv, "evmcs") is None:
+            missing.append("<evmcs state='on'/> (needs <vapic state='on'/>)")
+        stimer = ctx.child(hyperv, "stimer")
+        if stimer is None or ctx.child(stimer, "direct") is None:
+            missing.append("<stimer state='on'><direct state='on'/></stimer>")
+        if missing:
+            out.append(
+                Finding(
+                    "XN207",
+                    "<hyperv> suggests a Windows guest; for Hyper-V or WSL2 "
+                    "inside it add " + " and ".join(missing),
+                    hint="see xmlnest --explain XN207",
+                    line=line(hyperv),
+                )
+            )
+    return out
+
+
+def _power(ctx: Context, level: str) -> list[Finding]:
+    out: list[Finding] = []
+    hpt = ctx.child(ctx.child(ctx.root, "features"), "hpt")
+    if hpt is not None:
+        out.append(
+            Finding(
+                "XN209",
+                "<hpt> makes this guest HPT-oriented; nested HV needs radix guests",
+                hint="remove <hpt>",
+                line=line(hpt),
+            )
+        )
+    if level == "l1":
+        out.append(
+            Finding(
+                "XN210",
+                "give the L2 guests nested-hv too, for performance",
+                hint="xmlnest --level l2 L2.xml",
+                line=line(ctx.os_type),
+                level=Level.INFO,
+            )
+        )
+    return out
+
+
+def _os_id(ctx: Context) -> tuple[str, int | None] | None:
+    metadata = ctx.child(ctx.root, "metadata")
+    if metadata is None:
+        return None
+    for os_el in metadata.iter(f"{{{LIBOSINFO_NS}}}os"):
+        ident = os_el.get("id")
+        if ident:
+            return ident, line(os_el)
+    return None
+
+
+def _tested(ident: str, level: str) -> bool:
+    m = _RHEL.match(ident)
+    if m:
+        major, minor = int(m.group(1)), m.group(2)
+        if minor == "unknown":
+            return major == 8
+        return (major == 7 and int(minor) >= 8) or (major == 8 and int(minor) >= 2)
+    return level == "l1" and ident in _TESTED_WINDOWS
+
+
+def _guest_os(ctx: Context, level: str) -> list[Finding]:
+    found = _os_id(ctx)
+    if found is None:
+        return [
+            Finding(
+                "XN206",
+                "no libosinfo metadata: the guest OS is unknown",
+                hint="virt-install --os-variant records it",
+                line=None,
+                level=Level.INFO,
+            )
+        ]
+    ident, where = found
+    if _tested(ident, level):
+        return []
+    which = "L1" if level == "l1" else "L2"
+    tested = (
+        "RHEL 7.8+, RHEL 8.2+, Windows Server 2016/2019"
+        if level == "l1"
+        else "RHEL 7.8+, RHEL 8.2+"
+    )
+    return [
+        Finding(
+            "XN205",
+            f"guest OS {ident} is outside the tested {which} environments ({tested})",
+            hint="it may work, but it is not tested",
+            line=where,
+        )
+    ]
