@@ -3,9 +3,9 @@
 Flattening maps every element to a path and every attribute and non-blank text to a leaf:
 ``/domain/cpu/@mode``, ``/domain/cpu/feature[@name='vmx']/@policy``,
 ``/domain/devices/disk[2]/source/@file``, ``/domain/name/text()``. An element is keyed by
-its ``name`` attribute when that is unique among same-named siblings, else by a 1-based
-position when it has same-named siblings, else by its bare name, so an insertion does not
-renumber unrelated elements. deepdiff is imported only when ``--diff=json`` is used.
+its ``name`` attribute whenever that is unique among same-named siblings, else by its bare
+name when it is the only one, else by a 1-based position, so adding a ``<feature>`` never
+renames the others. deepdiff is imported only when ``--diff=json`` is used.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def flatten(root: etree._Element) -> dict[str, str]:
         for c in kids:
             n = _name(c)
             seen[n] += 1
-            if counts[n] == 1:
-                key = n
-            elif c.get("name") is not None and names[(n, c.get("name"))] == 1:
+            if c.get("name") is not None and names[(n, c.get("name"))] == 1:
                 key = f"{n}[@name='{c.get('name')}']"
+            elif counts[n] == 1:
+                key = n
             else:
                 key = f"{n}[{seen[n]}]"
             stack.append((c, f"{path}/{key}"))
