@@ -19,8 +19,12 @@ ARCHES = {
     "ibmz": ("s390x", "s390-ccw-virtio"),
 }
 POLICIES = ("require", "optional", "disable", "force", None)
-MODELS = {"intel": ("Haswell-noTSX", "Skylake-Client"), "amd": ("EPYC", "EPYC-Rome"),
-          "power9": ("POWER9",), "ibmz": ("z14", "gen15a")}
+MODELS = {
+    "intel": ("Haswell-noTSX", "Skylake-Client"),
+    "amd": ("EPYC", "EPYC-Rome"),
+    "power9": ("POWER9",),
+    "ibmz": ("z14", "gen15a"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,11 @@ styles = st.builds(
 @st.composite
 def cpus(draw: st.DrawFn, target: str) -> list[tuple[int, str]] | None:
     """Lines (depth, text) of a <cpu> element, or None for no <cpu>."""
-    kind = draw(st.sampled_from(["none", "host-model", "host-passthrough", "maximum",
-                                 "custom", "custom-nomodel"]))
+    kind = draw(
+        st.sampled_from(
+            ["none", "host-model", "host-passthrough", "maximum", "custom", "custom-nomodel"]
+        )
+    )
     if kind == "none":
         return None
     attrs = ""
@@ -82,8 +89,11 @@ def cpus(draw: st.DrawFn, target: str) -> list[tuple[int, str]] | None:
     if kind != "custom-nomodel" and draw(st.booleans()):
         body.append((2, "<feature policy='require' name='pcid'/>"))
     if draw(st.booleans()):
-        body += [(2, "<numa>"), (3, "<cell id='0' cpus='0-1' memory='1048576' unit='KiB'/>"),
-                 (2, "</numa>")]
+        body += [
+            (2, "<numa>"),
+            (3, "<cell id='0' cpus='0-1' memory='1048576' unit='KiB'/>"),
+            (2, "</numa>"),
+        ]
     if not body:
         return [(1, f"<cpu{attrs}/>")]
     return [(1, f"<cpu{attrs}>"), *body, (1, "</cpu>")]
@@ -120,12 +130,18 @@ def domains(draw: st.DrawFn, targets: tuple[str, ...] = tuple(ARCHES)) -> Genera
     if style.comments:
         at = draw(st.integers(min_value=1, max_value=len(lines) - 1))
         lines.insert(at, (1, "<!-- kept: a comment between elements -->"))
-    lines += [(1, "<devices>"), (2, "<emulator>/usr/bin/qemu-kvm</emulator>"), (1, "</devices>"),
-              (0, "</domain>")]
+    lines += [
+        (1, "<devices>"),
+        (2, "<emulator>/usr/bin/qemu-kvm</emulator>"),
+        (1, "</devices>"),
+        (0, "</domain>"),
+    ]
     text = style.newline.join(style.indent * d + t.replace("'", style.quote) for d, t in lines)
     if style.declaration:
-        text = f"<?xml version={style.quote}1.0{style.quote} encoding={style.quote}UTF-8" \
-               f"{style.quote}?>{style.newline}" + text
+        text = (
+            f"<?xml version={style.quote}1.0{style.quote} encoding={style.quote}UTF-8"
+            f"{style.quote}?>{style.newline}" + text
+        )
     if style.final_newline:
         text += style.newline
     return Generated(text.encode("utf-8"), target, style)

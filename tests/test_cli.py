@@ -92,7 +92,9 @@ def test_rejected_stdin_prints_nothing_on_stdout() -> None:
     assert r.code == 3
     assert r.out == b""
     assert r.err_lines == [r.err_lines[0]]
-    assert r.err_lines[0].startswith("<stdin>:5: XN101 nested virtualization is not supported on ARM")
+    assert r.err_lines[0].startswith(
+        "<stdin>:5: XN101 nested virtualization is not supported on ARM"
+    )
 
 
 def test_diff_has_git_headers_and_no_timestamps(tmp_path: Path) -> None:
@@ -184,7 +186,10 @@ def test_auto_uses_the_host_cpu_when_the_xml_cannot_tell(tmp_path: Path) -> None
     (tmp_path / "proc" / "cpuinfo").write_text(
         "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm npt\n\n"
     )
-    xml = PLAIN.replace(b"<clock", b"<cpu mode='host-passthrough'>\n    <feature policy='disable' name='svm'/>\n  </cpu>\n  <clock")
+    xml = PLAIN.replace(
+        b"<clock",
+        b"<cpu mode='host-passthrough'>\n    <feature policy='disable' name='svm'/>\n  </cpu>\n  <clock",
+    )
     r = run_cli(["--host-root", str(tmp_path), "--no-validate"], xml)
     assert r.code == 0, r.err
     assert b"name='svm'" not in r.out
@@ -214,7 +219,12 @@ def test_help_states_exit_codes() -> None:
     r = run_cli(["--help"])
     assert r.code == 0
     text = r.out.decode()
-    for code in ("0  success", "1  --check", "2  usage error", "3  at least one input was rejected"):
+    for code in (
+        "0  success",
+        "1  --check",
+        "2  usage error",
+        "3  at least one input was rejected",
+    ):
         assert code in text
 
 

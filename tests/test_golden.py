@@ -53,9 +53,7 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     assert result.out == expected_file.read_bytes()
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if (c / "expected.xml").is_file()], ids=_ids
-)
+@pytest.mark.parametrize("case", [c for c in CASES if (c / "expected.xml").is_file()], ids=_ids)
 def test_expected_is_a_fixed_point(case: Path) -> None:
     expected = (case / "expected.xml").read_bytes()
     result = run_cli([*_args(case), "--no-validate", "-"], expected)

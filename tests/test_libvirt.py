@@ -84,13 +84,15 @@ def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
     dup = (REPO / "tests" / "libvirt" / "duplicate-vmx.xml").read_bytes()
     f = tmp_path / "dup.xml"
     f.write_bytes(dup)
-    proc = subprocess.run([virsh, "-c", "test:///default", "define", str(f)],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        [virsh, "-c", "test:///default", "define", str(f)], capture_output=True, check=False
+    )
     assert proc.returncode != 0
     assert b"specified more than once" in proc.stderr
     fixed = run_cli(["--arch", "intel", "--no-validate", str(f)])
     assert fixed.code == 0
     f.write_bytes(fixed.out)
-    proc = subprocess.run([virsh, "-c", "test:///default", "define", str(f)],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        [virsh, "-c", "test:///default", "define", str(f)], capture_output=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr

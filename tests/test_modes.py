@@ -47,9 +47,13 @@ def test_validate_rng_without_a_schema_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_xsd_never_turns_valid_into_invalid(tmp_path: Path) -> None:
-    bad = (SAMPLES / "intel-l1.xml").read_bytes().replace(
-        b"<cpu mode='host-model' check='partial'/>",
-        b"<cpu mode='custom'>\n    <model>Haswell</model>\n    <feature name='pcid'/>\n  </cpu>",
+    bad = (
+        (SAMPLES / "intel-l1.xml")
+        .read_bytes()
+        .replace(
+            b"<cpu mode='host-model' check='partial'/>",
+            b"<cpu mode='custom'>\n    <model>Haswell</model>\n    <feature name='pcid'/>\n  </cpu>",
+        )
     )
     r = run_cli(["--arch", "intel", "--validate", "xsd", "-"], bad)
     assert r.code == 0
@@ -60,8 +64,17 @@ def test_json_diff_is_one_object_per_changed_input(tmp_path: Path) -> None:
     a, b = tmp_path / "a.xml", tmp_path / "b.xml"
     a.write_bytes((SAMPLES / "amd-l1.xml").read_bytes())
     b.write_bytes((SAMPLES / "intel-l1.xml").read_bytes())
-    r = run_cli(["--arch", "auto", "--host-root", str(REPO / "tests/hosts/intel-on"),
-                 "--diff=json", str(a), str(b)])
+    r = run_cli(
+        [
+            "--arch",
+            "auto",
+            "--host-root",
+            str(REPO / "tests/hosts/intel-on"),
+            "--diff=json",
+            str(a),
+            str(b),
+        ]
+    )
     assert r.code == 0, r.err
     lines = r.out.decode().splitlines()
     assert len(lines) == 2
@@ -69,8 +82,10 @@ def test_json_diff_is_one_object_per_changed_input(tmp_path: Path) -> None:
     assert first["path"] == str(a)
     assert first["changes"] == {
         "values_changed": {
-            "/domain/cpu/feature[@name='svm']/@policy": {"new_value": "require",
-                                                        "old_value": "disable"}
+            "/domain/cpu/feature[@name='svm']/@policy": {
+                "new_value": "require",
+                "old_value": "disable",
+            }
         }
     }
     assert lines[0] == json.dumps(first, sort_keys=True, ensure_ascii=False)
@@ -109,12 +124,18 @@ def test_deepdiff_paths_are_exactly_the_edited_elements() -> None:
             if isinstance(e, SetAttr | RemoveAttr | SetText):
                 edited.add(paths_before[id(els[e.target])])
             elif isinstance(e, Remove):
-                edited |= {p for p in _element_paths(flat_before)
-                           if p.startswith(paths_before[id(els[e.target])])}
+                edited |= {
+                    p
+                    for p in _element_paths(flat_before)
+                    if p.startswith(paths_before[id(els[e.target])])
+                }
             elif isinstance(e, Insert):
                 parent = paths_before[id(els[e.parent])]
-                edited |= {p for p in _element_paths(flat_after) - _element_paths(flat_before)
-                           if p.startswith(parent)}
+                edited |= {
+                    p
+                    for p in _element_paths(flat_after) - _element_paths(flat_before)
+                    if p.startswith(parent)
+                }
         edited &= _element_paths(flat_before) | _element_paths(flat_after)
         assert reported == edited, (reported, edited, paths_after)
 
@@ -149,9 +170,13 @@ def test_folder_is_walked_sorted_skipping_non_domains(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     r = run_cli(["--arch", "intel", "--check", str(root)])
     assert r.code == 1
-    assert r.err_lines[-3:-1] == [f"{root}/db/b.xml: would change", f"{root}/web/a.xml: would change"]
-    assert re.match(r"xmlnest: 2 would change, 0 already nested, 1 skipped, 0 rejected in ",
-                    r.err_lines[-1])
+    assert r.err_lines[-3:-1] == [
+        f"{root}/db/b.xml: would change",
+        f"{root}/web/a.xml: would change",
+    ]
+    assert re.match(
+        r"xmlnest: 2 would change, 0 already nested, 1 skipped, 0 rejected in ", r.err_lines[-1]
+    )
 
 
 def test_named_non_domain_is_still_rejected(tmp_path: Path) -> None:
@@ -163,7 +188,8 @@ def test_include_exclude(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     r = run_cli(["--arch", "intel", "--check", "--include", "web/*", str(root)])
     assert [ln for ln in r.err_lines if ln.startswith(str(root))] == [
-        f"{root}/web/a.xml: would change"]
+        f"{root}/web/a.xml: would change"
+    ]
     r = run_cli(["--arch", "intel", "--check", "--exclude", "a.xml", str(root)])
     assert f"{root}/web/a.xml: would change" not in r.err_lines
 
@@ -174,7 +200,9 @@ def test_output_dir_mirrors_the_tree_and_keeps_originals(tmp_path: Path) -> None
     r = run_cli(["--arch", "intel", "-o", str(out), str(root)])
     assert r.code == 0, r.err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xml")) == [
-        "db/b.xml", "web/a.xml"]
+        "db/b.xml",
+        "web/a.xml",
+    ]
     assert b"host-passthrough" in (out / "web" / "a.xml").read_bytes()
     assert (root / "web" / "a.xml").read_bytes() == (SAMPLES / "intel-l1.xml").read_bytes()
 

@@ -14,8 +14,7 @@ from xmlnest.errors import XmlnestError
 from xmlnest.transforms.common import Options
 from xmlnest.validate import RngValidator
 
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache

@@ -50,11 +50,18 @@ S390 = """<domain type='kvm'>
 """
 
 
-def x86(cpu: str = "<cpu mode='host-passthrough'/>", features: str = "", extra: str = "",
-        os: str = "8.6", ns: str = "", dom: str = "kvm") -> str:
+def x86(
+    cpu: str = "<cpu mode='host-passthrough'/>",
+    features: str = "",
+    extra: str = "",
+    os: str = "8.6",
+    ns: str = "",
+    dom: str = "kvm",
+) -> str:
     meta = RHEL86.format(v=os) if os else ""
     return X86.format(cpu=cpu, features=features, extra=extra, metadata=meta, ns=ns).replace(
-        "type='kvm'", f"type='{dom}'", 1)
+        "type='kvm'", f"type='{dom}'", 1
+    )
 
 
 def power(machine: str = "pseries", features: str = "", cpu: str = "", os: str = "8.6") -> str:
@@ -62,11 +69,15 @@ def power(machine: str = "pseries", features: str = "", cpu: str = "", os: str =
     return POWER.format(machine=machine, features=features, cpu=cpu, metadata=meta)
 
 
-CUSTOM = "<cpu mode='custom' match='exact' check='{check}'>\n    <model>Haswell-noTSX</model>\n" \
-         "    <feature policy='{policy}' name='{name}'/>\n  </cpu>"
+CUSTOM = (
+    "<cpu mode='custom' match='exact' check='{check}'>\n    <model>Haswell-noTSX</model>\n"
+    "    <feature policy='{policy}' name='{name}'/>\n  </cpu>"
+)
 QEMU_NS = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
-QEMU_CPU = "\n  <qemu:commandline>\n    <qemu:arg value='-cpu'/>\n    <qemu:arg value='host'/>\n" \
-           "  </qemu:commandline>"
+QEMU_CPU = (
+    "\n  <qemu:commandline>\n    <qemu:arg value='-cpu'/>\n    <qemu:arg value='host'/>\n"
+    "  </qemu:commandline>"
+)
 QEMU_OTHER = QEMU_CPU.replace("-cpu", "-no-hpet").replace("'host'", "'x'")
 
 # rule -> (args, triggering XML, similar XML that must not trigger)
@@ -74,38 +85,84 @@ CASES: dict[str, tuple[list[str], str, str]] = {
     "XN101": ([], x86().replace("x86_64", "aarch64").replace("q35", "virt"), x86()),
     "XN102": ([], x86(dom="qemu"), x86()),
     "XN103": (["--arch", "power9"], x86(), power()),
-    "XN104": (["--arch", "intel"], x86(CUSTOM.format(check="partial", policy="forbid", name="vmx")),
-              x86(CUSTOM.format(check="partial", policy="disable", name="vmx"))),
-    "XN105": ([], power(cpu="<cpu mode='host-model'><model>power8</model></cpu>"),
-              power(cpu="<cpu mode='host-model'><model>power9</model></cpu>")),
-    "XN106": ([], S390.format(backing="<memoryBacking><hugepages/></memoryBacking>\n  ", extra=""),
-              S390.format(backing="<memoryBacking><locked/></memoryBacking>\n  ", extra="")),
-    "XN107": ([], S390.format(backing="", extra="<launchSecurity type='s390-pv'/>"),
-              S390.format(backing="", extra="")),
+    "XN104": (
+        ["--arch", "intel"],
+        x86(CUSTOM.format(check="partial", policy="forbid", name="vmx")),
+        x86(CUSTOM.format(check="partial", policy="disable", name="vmx")),
+    ),
+    "XN105": (
+        [],
+        power(cpu="<cpu mode='host-model'><model>power8</model></cpu>"),
+        power(cpu="<cpu mode='host-model'><model>power9</model></cpu>"),
+    ),
+    "XN106": (
+        [],
+        S390.format(backing="<memoryBacking><hugepages/></memoryBacking>\n  ", extra=""),
+        S390.format(backing="<memoryBacking><locked/></memoryBacking>\n  ", extra=""),
+    ),
+    "XN107": (
+        [],
+        S390.format(backing="", extra="<launchSecurity type='s390-pv'/>"),
+        S390.format(backing="", extra=""),
+    ),
     "XN108": ([], x86().replace(" arch='x86_64'", ""), x86()),
     "XN109": ([], power(machine="powernv9"), power(machine="pseries-rhel8.2.0")),
     "XN111": (["--arch", "intel"], x86("<cpu mode='host-modl'/>"), x86("<cpu mode='host-model'/>")),
     "XN112": (["--level", "l2"], x86(), power()),
-    "XN201": (["--arch", "intel"], x86(CUSTOM.format(check="none", policy="require", name="vmx")),
-              x86(CUSTOM.format(check="partial", policy="require", name="vmx"))),
+    "XN201": (
+        ["--arch", "intel"],
+        x86(CUSTOM.format(check="none", policy="require", name="vmx")),
+        x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
+    ),
     "XN202": (["--arch", "amd"], x86(), x86()),
-    "XN203": (["--arch", "intel", "-v"], x86(),
-              x86(CUSTOM.format(check="partial", policy="require", name="vmx"))),
-    "XN204": (["--arch", "intel"], x86(ns=QEMU_NS, extra=QEMU_CPU),
-              x86(ns=QEMU_NS, extra=QEMU_OTHER)),
+    "XN203": (
+        ["--arch", "intel", "-v"],
+        x86(),
+        x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
+    ),
+    "XN204": (
+        ["--arch", "intel"],
+        x86(ns=QEMU_NS, extra=QEMU_CPU),
+        x86(ns=QEMU_NS, extra=QEMU_OTHER),
+    ),
     "XN205": (["--arch", "intel"], x86(os="8.1"), x86(os="7.9")),
     "XN206": (["--arch", "intel", "-v"], x86(os=""), x86()),
-    "XN207": (["--arch", "intel"], x86(features="\n    <hyperv mode='custom'>\n      <vapic state='on'/>\n    </hyperv>"),
-              x86(features="\n    <hyperv mode='custom'>\n      <vapic state='on'/>\n      <stimer state='on'>\n        <direct state='on'/>\n      </stimer>\n      <evmcs state='on'/>\n    </hyperv>")),
-    "XN208": (["--arch", "intel"], x86("<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx'/>\n    <feature policy='require' name='svm'/>\n  </cpu>"),
-              x86("<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx'/>\n    <feature policy='optional' name='svm'/>\n  </cpu>")),
-    "XN209": ([], power(features="\n    <hpt resizing='enabled'/>"), power(features="\n    <htm state='on'/>")),
+    "XN207": (
+        ["--arch", "intel"],
+        x86(features="\n    <hyperv mode='custom'>\n      <vapic state='on'/>\n    </hyperv>"),
+        x86(
+            features="\n    <hyperv mode='custom'>\n      <vapic state='on'/>\n      <stimer state='on'>\n        <direct state='on'/>\n      </stimer>\n      <evmcs state='on'/>\n    </hyperv>"
+        ),
+    ),
+    "XN208": (
+        ["--arch", "intel"],
+        x86(
+            "<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx'/>\n    <feature policy='require' name='svm'/>\n  </cpu>"
+        ),
+        x86(
+            "<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx'/>\n    <feature policy='optional' name='svm'/>\n  </cpu>"
+        ),
+    ),
+    "XN209": (
+        [],
+        power(features="\n    <hpt resizing='enabled'/>"),
+        power(features="\n    <htm state='on'/>"),
+    ),
     "XN210": (["-v"], power(), power().replace("<nested", "<nested")),
-    "XN211": (["--arch", "intel"], x86(CUSTOM.format(check="partial", policy="require", name="pcid")
-                                       .replace("<model>Haswell-noTSX</model>", "<model>Haswell-noTSX</model>\n    <bogus/>")),
-              x86(CUSTOM.format(check="partial", policy="require", name="pcid"))),
-    "XN212": ([], S390.format(backing="", extra="<cpu mode='custom'><model>z14</model></cpu>"),
-              S390.format(backing="", extra="<cpu mode='host-model'/>")),
+    "XN211": (
+        ["--arch", "intel"],
+        x86(
+            CUSTOM.format(check="partial", policy="require", name="pcid").replace(
+                "<model>Haswell-noTSX</model>", "<model>Haswell-noTSX</model>\n    <bogus/>"
+            )
+        ),
+        x86(CUSTOM.format(check="partial", policy="require", name="pcid")),
+    ),
+    "XN212": (
+        [],
+        S390.format(backing="", extra="<cpu mode='custom'><model>z14</model></cpu>"),
+        S390.format(backing="", extra="<cpu mode='host-model'/>"),
+    ),
     "XN213": ([], power(features="\n    <nested-hv state='off'/>"), power()),
 }
 
