@@ -186,6 +186,12 @@ def _custom_form(
         for name, value in (("match", "exact"), ("check", "partial")):
             if cpu.get(name) is None:
                 b.set(cpu, name, value)
+    new_vendor = model_vendor(model)
+    for vendor_el in ctx.children(cpu, "vendor"):
+        # A <vendor> that contradicts the new model would make libvirt refuse the CPU.
+        old_vendor = _VENDOR_TEXT.get(text_of(vendor_el).lower())
+        if new_vendor and old_vendor and old_vendor != new_vendor:
+            b.edits.append(Remove(ctx.ref(vendor_el)))
     model_el = ctx.child(cpu, "model")
     if model_el is None:
         b.edits.append(
