@@ -6,15 +6,13 @@ Only this module prints or exits. Every message is one stderr line
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NamedTuple, TextIO
 
 import click
 from lxml import etree
@@ -43,15 +41,7 @@ Exit codes:
 """
 
 
-class Mode(enum.Enum):
-    STDOUT = "stdout"
-    CHECK = "check"
-    DIFF = "diff"
-    IN_PLACE = "in-place"
-
-
-@dataclass(frozen=True)
-class WriteBack:
+class WriteBack(NamedTuple):
     """The one output mode, computed once from the flags (black's WriteBack)."""
 
     check: bool
@@ -64,19 +54,15 @@ class WriteBack:
         return not (self.check or self.diff or self.in_place or self.output_dir)
 
 
-@dataclass
 class Report:
     """Counts per outcome and the exit code they add up to (black's report.py)."""
 
-    quiet: bool
-    err: TextIO
-    verbose: bool = False
-    changed: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    rejected: int = 0
-    would_change: int = 0
-    announced: bool = False
+    def __init__(self, *, quiet: bool, err: TextIO, verbose: bool = False) -> None:
+        self.quiet = quiet
+        self.err = err
+        self.verbose = verbose
+        self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
+        self.announced = False
 
     def say(self, line: str) -> None:
         print(line, file=self.err, flush=True)
@@ -143,8 +129,7 @@ class Report:
         return EXIT_OK
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything a worker needs to process one input; picklable for ``--jobs``."""
 
     options: Options
@@ -156,8 +141,7 @@ class Settings:
     host_root: str
 
 
-@dataclass(frozen=True)
-class FileResult:
+class FileResult(NamedTuple):
     """What happened to one input, as plain data (crosses process boundaries)."""
 
     name: str
@@ -255,10 +239,12 @@ def _mirror(item: Input) -> Path:
     return Path(item.path.name) if item.path.is_absolute() else item.path
 
 
-@dataclass
 class _Named:
-    name: str
-    check: Callable[[etree._Element], list[SchemaProblem]]
+    """A validator under a name, counting its use (so the notice is said only when used)."""
+
+    def __init__(self, name: str, check: Callable[[etree._Element], list[SchemaProblem]]):
+        self.name = name
+        self.check = check
 
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
         return self.check(root)

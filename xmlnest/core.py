@@ -8,7 +8,7 @@ whose input it accepted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from xmlnest import document, render, transforms
 from xmlnest.document import DEFAULT_MAX_BYTES, Source
@@ -18,8 +18,7 @@ from xmlnest.transforms.common import Options, Vendor
 from xmlnest.validate import Validator
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     source: Source
     plan: Plan
     output: bytes

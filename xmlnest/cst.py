@@ -8,7 +8,6 @@ copied verbatim. This module knows nothing about libvirt or nesting.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 _NAME = r"[^\s/>=\"'<]+"
 _ATTR_RE = re.compile(
@@ -27,45 +26,79 @@ class CstError(ValueError):
         self.offset = offset
 
 
-@dataclass
 class Attr:
-    """One attribute exactly as written: leading space, name, ``=`` with spaces, quoted value."""
+    """One attribute exactly as written: leading space, name, ``=`` with spaces, quoted value.
 
-    ws: str
-    name: str
-    eq: str
-    quote: str
-    raw_value: str  # as written between the quotes, entities not expanded
+    (Plain slotted classes, not dataclasses: these are created at import time of every
+    run, and a dataclass costs about a millisecond to define.)
+    """
+
+    __slots__ = ("ws", "name", "eq", "quote", "raw_value")
+
+    def __init__(self, ws: str, name: str, eq: str, quote: str, raw_value: str) -> None:
+        self.ws = ws
+        self.name = name
+        self.eq = eq
+        self.quote = quote
+        self.raw_value = raw_value  # as written between the quotes, entities not expanded
 
     def render(self) -> str:
         return f"{self.ws}{self.name}{self.eq}{self.quote}{self.raw_value}{self.quote}"
 
 
-@dataclass
 class Text:
     """Character data (possibly whitespace only), entity references kept as written."""
 
-    raw: str
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
 
 
-@dataclass
 class Other:
     """A comment, processing instruction or CDATA section, kept verbatim."""
 
-    raw: str
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
 
 
-@dataclass
 class Element:
-    name: str  # qualified name as written, e.g. ``cpu`` or ``qemu:commandline``
-    attrs: list[Attr]
-    tag_ws: str  # whitespace before ``>`` or ``/>``
-    self_closing: bool
-    children: list[Text | Other | Element] = field(default_factory=list)
-    end_tag: str = ""  # ``</cpu>`` as written; empty when self-closing
-    offset: int = 0  # where the start tag began in the source text
-    start_end: int = 0  # where the start tag ended
-    end: int = 0  # where the element (its end tag) ended
+    """An element: its start tag's parts, its children, its end tag as written."""
+
+    __slots__ = (
+        "name",
+        "attrs",
+        "tag_ws",
+        "self_closing",
+        "children",
+        "end_tag",
+        "offset",
+        "start_end",
+        "end",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        attrs: list[Attr],
+        tag_ws: str,
+        self_closing: bool,
+        *,
+        offset: int = 0,
+        start_end: int = 0,
+        end: int = 0,
+    ) -> None:
+        self.name = name  # qualified name as written, e.g. ``cpu`` or ``qemu:commandline``
+        self.attrs = attrs
+        self.tag_ws = tag_ws  # whitespace before ``>`` or ``/>``
+        self.self_closing = self_closing
+        self.children: list[Text | Other | Element] = []
+        self.end_tag = ""  # ``</cpu>`` as written; empty when self-closing
+        self.offset = offset  # where the start tag began in the source text
+        self.start_end = start_end  # where the start tag ended
+        self.end = end  # where the element (its end tag) ended
 
     @property
     def local_name(self) -> str:
@@ -85,11 +118,15 @@ class Element:
         return f"<{self.name}{attrs}{self.tag_ws}{'/>' if self.self_closing else '>'}"
 
 
-@dataclass
 class Document:
-    prolog: str  # everything before the root start tag (declaration, comments, PIs, space)
-    root: Element
-    epilog: str  # everything after the root end tag
+    """Prolog (declaration, comments, PIs, space before the root), root, epilog."""
+
+    __slots__ = ("prolog", "root", "epilog")
+
+    def __init__(self, prolog: str, root: Element, epilog: str) -> None:
+        self.prolog = prolog
+        self.root = root
+        self.epilog = epilog
 
     def elements(self) -> list[Element]:
         """All elements in document order (the same order as lxml's ``iter()``)."""

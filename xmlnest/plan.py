@@ -8,14 +8,13 @@ an lxml copy (``apply_tree``) whose meaning the rendered bytes must match.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from lxml import etree
 
 
-@dataclass(frozen=True)
-class NewElement:
+class NewElement(NamedTuple):
     """An element to create, with attributes in the order they are to be written."""
 
     tag: str
@@ -24,33 +23,28 @@ class NewElement:
     children: tuple[NewElement, ...] = ()
 
 
-@dataclass(frozen=True)
-class SetAttr:
+class SetAttr(NamedTuple):
     target: int
     name: str
     value: str
 
 
-@dataclass(frozen=True)
-class RemoveAttr:
+class RemoveAttr(NamedTuple):
     target: int
     name: str
 
 
-@dataclass(frozen=True)
-class SetText:
+class SetText(NamedTuple):
     target: int
     text: str
 
 
-@dataclass(frozen=True)
-class Insert:
+class Insert(NamedTuple):
     parent: int
     element: NewElement
 
 
-@dataclass(frozen=True)
-class Remove:
+class Remove(NamedTuple):
     target: int
 
 
@@ -62,8 +56,7 @@ class Level(Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """A warning or note about a domain that is still transformed."""
 
     rule: str
@@ -73,8 +66,7 @@ class Finding:
     level: Level = Level.WARNING
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     target: str  # the resolved architecture: intel, amd, power9, ibmz
     edits: tuple[Edit, ...] = ()
     findings: tuple[Finding, ...] = ()

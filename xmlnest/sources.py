@@ -8,9 +8,8 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from xmlnest.errors import InputError, WriteError
 
@@ -20,8 +19,7 @@ TEMP_PREFIX = ".xmlnest-"
 TEMP_SUFFIX = ".tmp"
 
 
-@dataclass(frozen=True)
-class Input:
+class Input(NamedTuple):
     """One thing to process. ``walked`` inputs were found in a folder, not named."""
 
     name: str  # as shown in messages and diffs
@@ -112,6 +110,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         st = os.stat(target)
     except OSError as exc:
         raise WriteError(f"cannot stat before writing: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO (or device) would be swapped for a regular file by os.replace.
+        raise WriteError(
+            "is not a regular file, so it is not rewritten in place",
+            hint="write the output elsewhere (stdout or --output-dir)",
+        )
     fd, tmp = -1, ""
     try:
         fd, tmp = tempfile.mkstemp(

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from lxml import etree
 
@@ -22,8 +21,7 @@ INSTALL_PLACES = (
 )
 
 
-@dataclass(frozen=True)
-class SchemaProblem:
+class SchemaProblem(NamedTuple):
     line: int | None
     message: str
 
@@ -85,8 +83,7 @@ def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | No
     return None
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     validator: Validator | None
     notice: str | None  # said once on stderr (not under -q)
 

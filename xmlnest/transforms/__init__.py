@@ -73,7 +73,7 @@ def plan(
             line=line(ctx.os_type),
             rule="XN112",
         )
-    b = Builder(ctx, [], [])
+    b = Builder(ctx)
     REGISTRY[target](ctx, b)
     b.findings += advise(ctx, target, options.level)
     return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lxml import etree
 
@@ -14,8 +13,7 @@ from xmlnest.plan import Edit, Finding, RemoveAttr, SetAttr, local
 Vendor = Literal["intel", "amd"]
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """What the user asked for, independent of any one input."""
 
     arch: str = "auto"  # auto, intel, amd, ibmz, power9 (aliases resolved by the CLI)
@@ -24,13 +22,12 @@ class Options:
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """A domain being planned: its elements in document order plus the options."""
 
     root: etree._Element
     elements: tuple[etree._Element, ...]
-    index: dict[etree._Element, int]
+    positions: dict[etree._Element, int]
     options: Options
     host_vendor: Callable[[], Vendor | None]
 
@@ -42,7 +39,7 @@ class Context:
         return cls(root, els, {el: i for i, el in enumerate(els)}, options, host_vendor)
 
     def ref(self, el: etree._Element) -> int:
-        return self.index[el]
+        return self.positions[el]
 
     def child(self, parent: etree._Element | None, name: str) -> etree._Element | None:
         if parent is None:
@@ -84,13 +81,13 @@ def line(el: etree._Element | None) -> int | None:
     return el.sourceline if el is not None else None
 
 
-@dataclass
 class Builder:
     """Accumulates edits and findings while a transform walks a domain."""
 
-    ctx: Context
-    edits: list[Edit]
-    findings: list[Finding]
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.edits: list[Edit] = []
+        self.findings: list[Finding] = []
 
     def set(self, el: etree._Element, name: str, value: str) -> None:
         if el.get(name) != value:
