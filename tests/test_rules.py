@@ -163,6 +163,7 @@ CASES: dict[str, tuple[list[str], str, str]] = {
         S390.format(backing="", extra="<cpu mode='custom'><model>z14</model></cpu>"),
         S390.format(backing="", extra="<cpu mode='host-model'/>"),
     ),
+    "XN214": (["--level", "l2"], power(os="7.6"), power(os="8.6")),
     "XN213": ([], power(features="\n    <nested-hv state='off'/>"), power()),
 }
 

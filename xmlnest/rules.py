@@ -223,6 +223,15 @@ RULES: dict[str, Rule] = {
             "run xmlnest --level l2 on the L2's XML",
         ),
         Rule(
+            "XN214",
+            "warning",
+            "RHEL 7 L2 on POWER9 needs the rhel-alt kernel",
+            "On IBM POWER9 the L2 VM must use RHEL 8, or RHEL 7 with a rhel-alt kernel; the "
+            "libosinfo metadata cannot tell the rhel-alt variant apart.",
+            f"{RHEL}, 19.2 Tested environments; DOMAIN.md §4",
+            "make sure the L2 runs the rhel-alt kernel",
+        ),
+        Rule(
             "XN211",
             "warning",
             "input already invalid",

@@ -23,7 +23,7 @@ def advise(ctx: Context, target: str, level: str) -> list[Finding]:
         found += _x86(ctx, target, level)
     if target == "power9":
         found += _power(ctx, level)
-    found += _guest_os(ctx, level)
+    found += _guest_os(ctx, level, target)
     return found
 
 
@@ -155,17 +155,20 @@ def _os_id(ctx: Context) -> tuple[str, int | None] | None:
     return None
 
 
-def _tested(ident: str, level: str) -> bool:
+def _tested(ident: str, level: str, target: str) -> bool:
+    """Inside the reference document's tested matrix (for POWER9: RHEL 8 only)."""
     m = _RHEL.match(ident)
     if m:
         major, minor = int(m.group(1)), m.group(2)
+        if target == "power9":
+            return major == 8 or (level == "l2" and major == 7)
         if minor == "unknown":
             return major == 8
         return (major == 7 and int(minor) >= 8) or (major == 8 and int(minor) >= 2)
-    return level == "l1" and ident in _TESTED_WINDOWS
+    return level == "l1" and target != "power9" and ident in _TESTED_WINDOWS
 
 
-def _guest_os(ctx: Context, level: str) -> list[Finding]:
+def _guest_os(ctx: Context, level: str, target: str) -> list[Finding]:
     found = _os_id(ctx)
     if found is None:
         return [
@@ -178,14 +181,25 @@ def _guest_os(ctx: Context, level: str) -> list[Finding]:
             )
         ]
     ident, where = found
-    if _tested(ident, level):
+    if _tested(ident, level, target):
+        if target == "power9" and level == "l2" and ident.startswith("http://redhat.com/rhel/7"):
+            return [
+                Finding(
+                    "XN214",
+                    "a RHEL 7 L2 on POWER9 nests only with the rhel-alt kernel, which the "
+                    "metadata cannot show",
+                    hint="check that the L2 runs the RHEL 7 for POWER9 (rhel-alt) kernel",
+                    line=where,
+                )
+            ]
         return []
     which = "L1" if level == "l1" else "L2"
-    tested = (
-        "RHEL 7.8+, RHEL 8.2+, Windows Server 2016/2019"
-        if level == "l1"
-        else "RHEL 7.8+, RHEL 8.2+"
-    )
+    if target == "power9":
+        tested = "RHEL 8" if level == "l1" else "RHEL 8, or RHEL 7 with the rhel-alt kernel"
+    elif level == "l1":
+        tested = "RHEL 7.8+, RHEL 8.2+, Windows Server 2016/2019"
+    else:
+        tested = "RHEL 7.8+, RHEL 8.2+"
     return [
         Finding(
             "XN205",
