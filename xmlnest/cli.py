@@ -178,6 +178,7 @@ def _worker(settings: Settings) -> _Worker:
 def process_one(item: Input, settings: Settings) -> FileResult:
     """Read, transform, check and (in place / output dir) write one input."""
     w = _worker(settings)
+    w.used = False
     wb = settings.wb
     validator: Validator | None = None
     if w.validator is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -28,8 +28,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Style:
+class Style(NamedTuple):
     """How the file writes XML, so new text looks like the old."""
 
     newline: str
@@ -38,8 +37,7 @@ class Style:
     pretty: bool  # elements sit on their own lines
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """A parsed input: its exact bytes, their text, the lxml tree and the style."""
 
     raw: bytes
@@ -82,7 +80,9 @@ def decode(raw: bytes) -> tuple[bytes, str, str]:
             bom, codec = mark, name
             break
     body = raw[len(bom) :]
-    if not bom:
+    if bom:
+        _check_declaration_matches_bom(body, codec)
+    else:
         if body[:2] in (b"<\x00", b"\x00<"):
             raise InputError(
                 "UTF-16 without a byte-order mark is not supported",
@@ -125,6 +125,35 @@ def decode(raw: bytes) -> tuple[bytes, str, str]:
     return bom, codec, text
 
 
+def _same_family(bom_codec: str, declared: str) -> bool:
+    """A BOM's codec and a declared one agree (``UTF-16`` fits either byte order)."""
+    if declared == bom_codec:
+        return True
+    return declared in ("utf-16", "utf-32") and bom_codec.startswith(declared + "-")
+
+
+def _check_declaration_matches_bom(body: bytes, bom_codec: str) -> None:
+    """Refuse a BOM whose encoding the XML declaration contradicts (XML 1.0, 4.3.3)."""
+    try:
+        head = body[:400].decode(bom_codec, errors="ignore")
+    except LookupError:  # pragma: no cover - every BOM codec exists
+        return
+    m = _DECL_ENCODING.match(head.encode("ascii", errors="replace"))
+    if not m:
+        return
+    declared = m.group(1).decode("ascii")
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError:
+        name = declared.lower()
+    if not _same_family(bom_codec, name):
+        raise InputError(
+            f"the declaration says {declared} but the byte-order mark says {bom_codec}",
+            hint="make the declaration name the encoding the bytes are really in",
+            line=1,
+        )
+
+
 def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     """Parse and check one input; raise :class:`InputError` with a line where possible."""
     if len(raw) > max_bytes:
@@ -151,6 +180,12 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
         msg = (exc.msg or str(exc)).split(", line ")[0].strip()
+        if msg.startswith("Excessive depth in document"):
+            raise InputError(
+                "elements nest too deeply (over 255 levels), refused for safety",
+                hint="a libvirt domain is only a few levels deep; this is not domain XML",
+                line=exc.lineno or None,
+            ) from None
         raise InputError(
             f"not well-formed XML: {msg}", hint="fix the XML syntax", line=exc.lineno or None
         ) from None
