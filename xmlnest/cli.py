@@ -510,6 +510,9 @@ def _bare_diff(args: list[str]) -> list[str]:
 
 def entry() -> None:
     """Console script: exit with main()'s code; a closed stdout or Ctrl-C ends quietly."""
+    import gc
+
+    gc.freeze()  # objects made by imports never need collecting: keep gen-2 passes cheap
     try:
         code = main()
         sys.stdout.flush()

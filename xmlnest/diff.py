@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-
 from xmlnest.document import Source
 
 
 def unified(path: str, source: Source, output: bytes) -> str:
     """A git-style unified diff of the decoded texts; empty when nothing changed."""
+    import difflib  # only diff runs pay for it
+
     if output == source.raw:
         return ""
     before = source.text
