@@ -252,3 +252,35 @@ def test_closed_stdout_ends_quietly() -> None:
     )
     assert b"Traceback" not in proc.stderr
     assert b"BrokenPipe" not in proc.stderr
+
+
+def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C hits the whole process group: exit 130, no traceback, every file whole."""
+    import signal
+    import time
+
+    src = (REPO / "samples" / "intel-l1.xml").read_bytes()
+    expected = run_cli(["--arch", "intel", "--no-validate", "-"], src).out
+    for i in range(3000):
+        (tmp_path / f"vm{i:04d}.xml").write_bytes(src)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xmlnest", "--arch", "intel", "--no-validate", "-i", "-j", "2", str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the batch is under way
+        if any((tmp_path / f"vm{i:04d}.xml").read_bytes() == expected for i in range(50)):
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"vm{i:04d}.xml" for i in range(3000)]  # no temp files left
+    contents = {p.read_bytes() for p in tmp_path.iterdir()}
+    assert contents <= {src, expected}
+    assert src in contents  # it really stopped early

@@ -270,8 +270,22 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(1, min(64, len(items) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_sigint)
+    try:
         yield from pool.map(process_one, items, [settings] * len(items), chunksize=chunk)
+    except BaseException:
+        # Ctrl-C or a closed stdout: workers finish the file in hand (writes are atomic)
+        # and nothing new starts.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the batch cleanly."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 ARCH_CHOICES = sorted(ARCH_ALIASES)
@@ -493,7 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
+    except click.Abort:  # click turns Ctrl-C into Abort
+        print("xmlnest: interrupted; files already rewritten are complete", file=sys.stderr)
         return EXIT_INTERRUPTED
     return int(rc) if isinstance(rc, int) else EXIT_OK
 
