@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 
-_NAME = r"[^\s/>=\"'<]+"
+# XML's white space is these four characters only; Python's \s also matches U+1680 and
+# others that XML allows inside names, which would split a valid name in two.
+_S = r"[ \t\r\n]"
+_NAME = r"[^ \t\r\n/>=\"'<]+"
 _ATTR_RE = re.compile(
-    r"(?P<ws>\s+)(?P<name>" + _NAME + r")(?P<eq>\s*=\s*)(?P<val>\"[^\"]*\"|'[^']*')"
+    r"(?P<ws>" + _S + r"+)(?P<name>" + _NAME + r")(?P<eq>" + _S + r"*=" + _S + r"*)"
+    r"(?P<val>\"[^\"]*\"|'[^']*')"
 )
 _START_RE = re.compile(r"<(?P<name>" + _NAME + r")")
-_TAIL_RE = re.compile(r"(?P<ws>\s*)(?P<close>/?>)")
-_END_RE = re.compile(r"</(?P<name>" + _NAME + r")\s*>")
+_TAIL_RE = re.compile(r"(?P<ws>" + _S + r"*)(?P<close>/?>)")
+_END_RE = re.compile(r"</(?P<name>" + _NAME + r")" + _S + r"*>")
 
 
 class CstError(ValueError):
