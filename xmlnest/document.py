@@ -38,14 +38,13 @@ class Style(NamedTuple):
 
 
 class Source(NamedTuple):
-    """A parsed input: its exact bytes, their text, the lxml tree and the style."""
+    """A parsed input: its exact bytes, their text and the lxml tree."""
 
     raw: bytes
     bom: bytes
     encoding: str  # Python codec name used to decode the body
     text: str
     root: etree._Element
-    style: Style
 
     def elements(self) -> list[etree._Element]:
         """Elements in document order; an edit names an element by its index here."""
@@ -204,17 +203,19 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
             "not domains",
             line=root.sourceline,
         )
+    return Source(raw=raw, bom=bom, encoding=codec, text=text, root=root)
+
+
+def lossless_tree(source: Source) -> cst.Document:
+    """The byte-keeping token tree of a source (built only when an edit is to be made)."""
     try:
-        tree = cst.parse(text)
+        return cst.parse(source.text)
     except cst.CstError as exc:
         raise InputError(
             f"cannot keep this file's bytes intact ({exc})",
             hint="please report this input",
-            line=_line_at(text, exc.offset),
+            line=_line_at(source.text, exc.offset),
         ) from None
-    return Source(
-        raw=raw, bom=bom, encoding=codec, text=text, root=root, style=sniff_style(tree, text)
-    )
 
 
 def sniff_style(tree: cst.Document, text: str) -> Style:

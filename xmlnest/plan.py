@@ -162,8 +162,9 @@ def child_anchor(parent_tag: str, children: list[str], new_tag: str) -> tuple[st
 
 
 def local(el: etree._Element) -> str:
+    """Local name of an element ('' for comments and PIs); cheaper than etree.QName."""
     tag = el.tag
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def apply_tree(root: etree._Element, edits: tuple[Edit, ...]) -> etree._Element:

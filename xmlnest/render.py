@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xmlnest import cst, edit
-from xmlnest.document import Source
+from xmlnest.document import Source, lossless_tree, sniff_style
 from xmlnest.errors import XmlnestError
 from xmlnest.plan import Plan, apply_tree, signature
 
@@ -12,8 +12,13 @@ def render(source: Source, plan: Plan) -> bytes:
     """The source bytes with the plan's edits; the exact input bytes for an empty plan."""
     if plan.empty:
         return source.raw
-    doc = cst.parse(source.text)
-    edit.apply(doc, plan.edits, source.style)
+    doc = lossless_tree(source)
+    if len(doc.elements()) != len(source.elements()):
+        raise XmlnestError(
+            "internal error: the token tree and the parsed tree disagree",
+            hint="nothing was written; please report this input",
+        )
+    edit.apply(doc, plan.edits, sniff_style(doc, source.text))
     text = cst.serialize(doc)
     return source.bom + text.encode(source.encoding, errors="xmlcharrefreplace")
 

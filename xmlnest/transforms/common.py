@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 from lxml import etree
 
 from xmlnest.errors import RuleError
-from xmlnest.plan import Edit, Finding, RemoveAttr, SetAttr, local
+from xmlnest.plan import Edit, Finding, RemoveAttr, SetAttr
 
 Vendor = Literal["intel", "amd"]
 
@@ -42,17 +42,11 @@ class Context(NamedTuple):
         return self.positions[el]
 
     def child(self, parent: etree._Element | None, name: str) -> etree._Element | None:
-        if parent is None:
-            return None
-        for c in parent:
-            if local(c) == name and etree.QName(c).namespace is None:
-                return c
-        return None
+        """First un-namespaced child called ``name`` (lxml's find, in C)."""
+        return None if parent is None else parent.find(name)
 
     def children(self, parent: etree._Element | None, name: str) -> list[etree._Element]:
-        if parent is None:
-            return []
-        return [c for c in parent if local(c) == name and etree.QName(c).namespace is None]
+        return [] if parent is None else parent.findall(name)
 
     @property
     def cpu(self) -> etree._Element | None:
