@@ -182,6 +182,9 @@ def test_folder_is_walked_sorted_skipping_non_domains(tmp_path: Path) -> None:
 def test_named_non_domain_is_still_rejected(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     assert run_cli(["--check", str(root / "db" / "net.xml")]).code == 3
+    r = run_cli(["--check", "--skip-non-domain", str(root / "db" / "net.xml")])
+    assert r.code == 0
+    assert r.err_lines == []  # a single input: no summary line
 
 
 def test_include_exclude(tmp_path: Path) -> None:

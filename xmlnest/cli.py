@@ -139,6 +139,7 @@ class Settings(NamedTuple):
     max_bytes: int
     strict: bool
     host_root: str
+    skip_non_domain: bool = False
 
 
 class FileResult(NamedTuple):
@@ -193,7 +194,7 @@ def process_one(item: Input, settings: Settings) -> FileResult:
             max_bytes=settings.max_bytes,
         )
     except NotADomain as exc:
-        if item.walked:
+        if item.walked or settings.skip_non_domain:
             return FileResult(item.name, "skipped")
         return FileResult(item.name, "rejected", (exc.format(item.name),))
     except XmlnestError as exc:
@@ -363,6 +364,11 @@ ARCH_CHOICES = sorted(ARCH_ALIASES)
     metavar="DIR",
     help="Write converted copies under DIR, mirroring the input tree.",
 )
+@click.option(
+    "--skip-non-domain",
+    is_flag=True,
+    help="Skip named XML files that are not <domain> (as folder walks do); for hooks.",
+)
 @click.option("--host-check", is_flag=True, help="Report whether this host (L0) can nest.")
 @click.option("--json", "as_json", is_flag=True, help="With --host-check: JSON output.")
 @click.option("--explain", metavar="RULE", help="Print a rule's full text (e.g. XN104).")
@@ -399,6 +405,7 @@ def run(
     exclude: tuple[str, ...],
     jobs: int,
     output_dir: str | None,
+    skip_non_domain: bool,
     host_check: bool,
     as_json: bool,
     explain: str | None,
@@ -443,6 +450,7 @@ def run(
         max_bytes=max_bytes,
         strict=strict,
         host_root=host_root,
+        skip_non_domain=skip_non_domain,
     )
     choice = choose(settings.validate_kind, schema_dir)  # fail early on --validate rng
     report = Report(quiet=quiet, err=sys.stderr, verbose=verbose)

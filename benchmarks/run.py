@@ -1,0 +1,647 @@
+#!/usr/bin/env python3
+"""Benchmark xmlnest against floors it cannot beat by much, side by side in one run.
+
+    python benchmarks/run.py [--quick] [--with-virt-xml]
+
+Builds its inputs (x86 domains from ../shared/corpus, or synthesised ~2 KB domains),
+measures xmlnest and each baseline interleaved in the same run, and prints a Markdown
+table of ratios with targets plus the machine it ran on. See benchmarks/README.md.
+Uses only the standard library and lxml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lxml import etree
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+SCHEMA_PLACES = (Path("/usr/share/libvirt/schemas"), Path("/usr/local/share/libvirt/schemas"))
+
+# --- floors: the least work any validating filter must do ------------------------------
+
+PARSER = (
+    "etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, "
+    "huge_tree=False, strip_cdata=False, remove_blank_text=False)"
+)
+
+# One document: import lxml, parse, compile domain.rng, validate, serialise to stdout.
+FLOOR_ONE = f"""\
+import sys
+from lxml import etree
+parser = {PARSER}
+with open(sys.argv[2], 'rb') as fh:
+    root = etree.fromstring(fh.read(), parser)
+schema = etree.RelaxNG(etree.parse(sys.argv[1]))
+schema.validate(root.getroottree())
+sys.stdout.buffer.write(etree.tostring(root.getroottree(), encoding='utf-8'))
+"""
+
+# Many documents in one process: walk the folder like xmlnest, then parse, validate and
+# serialise each file (the schema compiled once).
+FLOOR_MANY = f"""\
+import os, sys
+from lxml import etree
+parser = {PARSER}
+schema = etree.RelaxNG(etree.parse(sys.argv[1]))
+n = 0
+for dirpath, dirnames, filenames in os.walk(sys.argv[2]):
+    dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+    for name in sorted(filenames):
+        if not name.endswith('.xml'):
+            continue
+        with open(os.path.join(dirpath, name), 'rb') as fh:
+            root = etree.fromstring(fh.read(), parser)
+        schema.validate(root.getroottree())
+        etree.tostring(root.getroottree(), encoding='utf-8')
+        n += 1
+print(n)
+"""
+
+# --- synthesised domains (used when the corpus is absent, and for the pipe row) --------
+
+SYNTH = """\
+<domain type='kvm'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <memory unit='KiB'>4194304</memory>
+  <currentMemory unit='KiB'>4194304</currentMemory>
+  <vcpu placement='static'>4</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-q35-8.2'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+    <vmport state='off'/>
+  </features>
+{cpu}  <clock offset='utc'>
+    <timer name='rtc' tickpolicy='catchup'/>
+    <timer name='pit' tickpolicy='delay'/>
+    <timer name='hpet' present='no'/>
+  </clock>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/{name}.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
+    </disk>
+    <controller type='usb' index='0' model='qemu-xhci' ports='15'>
+      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </controller>
+    <controller type='pci' index='0' model='pcie-root'/>
+    <interface type='network'>
+      <mac address='52:54:00:{mac}'/>
+      <source network='default'/>
+      <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+    <memballoon model='virtio'>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
+    </memballoon>
+  </devices>
+</domain>
+"""
+
+CPUS = (
+    "  <cpu mode='host-model' check='partial'/>\n",
+    "",
+    "  <cpu mode='host-passthrough' check='none' migratable='on'/>\n",
+    "  <cpu mode='custom' match='exact' check='partial'>\n"
+    "    <model fallback='allow'>Skylake-Client-IBRS</model>\n"
+    "  </cpu>\n",
+    "  <cpu mode='custom' match='exact' check='partial'>\n"
+    "    <model fallback='allow'>Haswell-noTSX</model>\n"
+    "    <feature policy='require' name='vmx'/>\n"
+    "  </cpu>\n",
+)
+
+
+def synth(i: int, cpu: str = CPUS[0]) -> bytes:
+    mac = ":".join(f"{(i >> s) & 0xFF:02x}" for s in (16, 8, 0))
+    uuid = f"5b0f1c2e-8d4a-4e61-9a3f-{i:012x}"
+    return SYNTH.format(name=f"bench-{i:05d}", uuid=uuid, cpu=cpu, mac=mac).encode()
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    wall: float  # seconds
+    rc: int
+    maxrss_kib: int  # the child's peak RSS, or its largest waited-for child's
+    cpu: float  # user + system seconds, children included
+
+
+def measure(
+    cmd: Sequence[str], *, stdin: Path | None = None, env: dict[str, str] | None = None
+) -> Run:
+    """Run ``cmd`` once; wall time, exit code and its own rusage (``os.wait4``)."""
+    with contextlib.ExitStack() as stack:
+        fin = stack.enter_context(open(stdin, "rb")) if stdin else subprocess.DEVNULL
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            list(cmd), stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    return Run(wall, p.returncode, ru.ru_maxrss, ru.ru_utime + ru.ru_stime)
+
+
+def atomic_write_cost(folder: Path, count: int = 200) -> float:
+    """Seconds per atomic replace of a 2 KB file here: what -i pays per changed file."""
+    folder.mkdir()
+    data = synth(0)
+    t0 = time.perf_counter()
+    for i in range(count):
+        tmp, final = folder / f".t{i}", folder / f"f{i}.xml"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    per = (time.perf_counter() - t0) / count
+    shutil.rmtree(folder)
+    return per
+
+
+def interleaved(
+    cmds: dict[str, tuple[list[str], Path | None]], n: int, env: dict[str, str]
+) -> dict[str, list[Run]]:
+    """``n`` rounds; each round runs every command once, in a rotating order."""
+    names = list(cmds)
+    for name in names:  # warm the page cache and any bytecode caches
+        cmd, stdin = cmds[name]
+        measure(cmd, stdin=stdin, env=env)
+    out: dict[str, list[Run]] = {name: [] for name in names}
+    for i in range(n):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            cmd, stdin = cmds[name]
+            out[name].append(measure(cmd, stdin=stdin, env=env))
+    return out
+
+
+def median_wall(runs: list[Run]) -> float:
+    return statistics.median(r.wall for r in runs)
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Row:
+    what: str
+    value: str
+    baseline: str
+    ratio: float | None
+    target: str
+    ok: bool | None  # None: informational or skipped
+    note: str = ""
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_rate(seconds: float, files: int) -> str:
+    return f"{fmt_s(seconds)} ({files / seconds:,.0f} files/s)"
+
+
+def table(rows: list[Row]) -> str:
+    head = "| measurement | xmlnest | baseline | ratio | target | result |\n"
+    head += "|---|---|---|---|---|---|\n"
+    lines = []
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "—"
+        result = {True: "PASS", False: "MISS", None: "—"}[r.ok]
+        if r.note:
+            result += f" ({r.note})"
+        lines.append(f"| {r.what} | {r.value} | {r.baseline} | {ratio} | {r.target} | {result} |")
+    return head + "\n".join(lines)
+
+
+def loadavg() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine(xmlnest: list[str], schema: Path, env: dict[str, str], load_start: str) -> str:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "cpu model", "Processor")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    version = subprocess.run(
+        [*xmlnest, "--version"], capture_output=True, text=True, env=env
+    ).stdout
+    pyc = env.get("PYTHONPYCACHEPREFIX") or (
+        "off (PYTHONDONTWRITEBYTECODE)" if env.get("PYTHONDONTWRITEBYTECODE") else "default"
+    )
+
+    return "\n".join(
+        [
+            f"- CPU: {model}; nproc {nproc} (os.cpu_count {os.cpu_count()})",
+            f"- Python {platform.python_version()} ({sys.executable}); "
+            f"lxml {'.'.join(map(str, etree.LXML_VERSION[:3]))}, "
+            f"libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}",
+            f"- {platform.system()} {platform.release()} {platform.machine()}; "
+            f"load average (1/5/15 min) {load_start} at the start, {loadavg()} at the end; "
+            f".pyc cache {pyc}",
+            f"- {version.strip() or 'xmlnest'} ({' '.join(xmlnest)}); schema {schema}",
+        ]
+    )
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+QEMU_TYPE = re.compile(rb"(<domain\b[^>]*?\btype=)(['\"])qemu\2")
+NAME = re.compile(rb"<name>([^<]*)</name>")
+
+
+def corpus_bases() -> list[bytes]:
+    """x86_64 kvm/qemu domains the corpus records as valid, type='qemu' made 'kvm'."""
+    index = CORPUS / "index.tsv"
+    if not index.is_file():
+        return []
+    rows = [ln.split("\t") for ln in index.read_text().splitlines()[1:] if ln.strip()]
+    out = []
+    for path, root, arch, _machine, dtype, *_rest, schema in rows:
+        if root == "domain" and arch == "x86_64" and dtype in ("kvm", "qemu") and schema == "valid":
+            data = (CORPUS / path).read_bytes()
+            out.append(QEMU_TYPE.sub(rb"\1\2kvm\2", data, count=1))
+    return out
+
+
+def accepted(
+    xmlnest: list[str], bases: list[bytes], work: Path, env: dict[str, str], jobs: list[str]
+) -> list[bytes]:
+    """Keep the inputs xmlnest --check accepts (exit 0 or 1, no error line naming them)."""
+    folder = work / "preflight"
+    folder.mkdir()
+    paths = []
+    for i, data in enumerate(bases):
+        p = folder / f"c{i:04d}.xml"
+        p.write_bytes(data)
+        paths.append(p)
+    r = subprocess.run(
+        [*xmlnest, "--arch", "intel", "--check", "-q", *jobs, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    bad = {p for p in paths for ln in r.stderr.splitlines() if ln.startswith(f"{p}:")}
+    shutil.rmtree(folder)
+    return [data for p, data in zip(paths, bases, strict=True) if p not in bad]
+
+
+def fill(folder: Path, bases: list[bytes], count: int) -> None:
+    """``count`` files cycling through ``bases``, each with its own <name>."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        data, suffix = bases[i % len(bases)], b"-%d</name>" % i
+        m = NAME.search(data)
+        if m:
+            data = data[: m.end(1)] + suffix + data[m.end() :]
+        (folder / f"d{i:05d}.xml").write_bytes(data)
+
+
+# --- the benchmark --------------------------------------------------------------------
+
+
+def find_schema(arg: str | None) -> Path:
+    places = [Path(arg)] if arg else []
+    if os.environ.get("XMLNEST_SCHEMA_DIR"):
+        places.append(Path(os.environ["XMLNEST_SCHEMA_DIR"]))
+    for folder in [*places, *SCHEMA_PLACES]:
+        if (folder / "domain.rng").is_file():
+            return folder / "domain.rng"
+    sys.exit("benchmarks: libvirt's domain.rng not found (install libvirt0 or pass --schema-dir)")
+
+
+def find_xmlnest(arg: str | None) -> list[str]:
+    if arg:
+        return arg.split()
+    exe = shutil.which("xmlnest")
+    return [exe] if exe else [sys.executable, "-m", "xmlnest"]
+
+
+def ensure_virt_xml() -> str | None:
+    exe = shutil.which("virt-xml")
+    if exe:
+        return exe
+    print("benchmarks: virt-xml missing; apt-get install virtinst ...", file=sys.stderr)
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "virtinst"]):
+        if subprocess.run(cmd, env=apt, stdout=subprocess.DEVNULL).returncode != 0:
+            return None
+    return shutil.which("virt-xml")
+
+
+def has_jobs(xmlnest: list[str], env: dict[str, str]) -> bool:
+    r = subprocess.run([*xmlnest, "--help"], capture_output=True, text=True, env=env)
+    return "--jobs" in r.stdout
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.schema = find_schema(args.schema_dir)
+        self.xmlnest = find_xmlnest(args.xmlnest)
+        self.env = {**os.environ, "XMLNEST_SCHEMA_DIR": str(self.schema.parent)}
+        if not args.no_bytecode_cache:
+            # An installed package has .pyc files; an editable checkout under
+            # PYTHONDONTWRITEBYTECODE=1 would recompile every module on every start.
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.virt_xml = ensure_virt_xml() if args.with_virt_xml else None
+        if args.with_virt_xml and not self.virt_xml:
+            self.notes.append("virt-xml could not be installed; its rows are skipped")
+        self.jobs = has_jobs(self.xmlnest, self.env)
+        self.one_job = ["--jobs", "1"] if self.jobs else []
+        if not self.jobs:
+            self.notes.append("`xmlnest --help` lists no --jobs; the --jobs rows are skipped")
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        verdict = {True: "PASS", False: "MISS", None: "-"}[row.ok]
+        self.say(f"  {row.what}: {row.value} vs {row.baseline}: {ratio} ({row.target}) {verdict}")
+
+    # pipe latency ---------------------------------------------------------------------
+
+    def pipe(self) -> None:
+        doc = self.work / "pipe.xml"
+        doc.write_bytes(synth(1))
+        self.say(f"pipe latency: one {doc.stat().st_size} B domain, {self.args.runs} runs each")
+        cmds: dict[str, tuple[list[str], Path | None]] = {
+            "xmlnest": ([*self.xmlnest, "--arch", "intel", str(doc)], None),
+            "floor": ([sys.executable, "-c", FLOOR_ONE, str(self.schema), str(doc)], None),
+        }
+        if self.virt_xml:
+            cmds["virt-xml"] = (
+                [
+                    self.virt_xml,
+                    "--connect",
+                    "test:///default",
+                    "--edit",
+                    "--cpu",
+                    "host-passthrough",
+                ],
+                doc,
+            )
+        runs = interleaved(cmds, self.args.runs, self.env)
+        for name, rs in runs.items():
+            bad = [r.rc for r in rs if r.rc != 0]
+            if bad:
+                self.notes.append(f"pipe: {name} exited {sorted(set(bad))}")
+        x = median_wall(runs["xmlnest"])
+        floor = median_wall(runs["floor"])
+        self.add(
+            Row(
+                "pipe latency, 1 file (median)",
+                fmt_s(x),
+                f"floor {fmt_s(floor)}",
+                x / floor,
+                "≤ 1.25",
+                x / floor <= 1.25,
+            )
+        )
+        if "virt-xml" in runs:
+            v = median_wall(runs["virt-xml"])
+            self.add(
+                Row(
+                    "pipe latency vs virt-xml (median)",
+                    fmt_s(x),
+                    f"virt-xml {fmt_s(v)}",
+                    x / v,
+                    "≤ 0.40",
+                    x / v <= 0.40,
+                )
+            )
+
+    # bulk -----------------------------------------------------------------------------
+
+    def inputs(self) -> tuple[Path, Path, str]:
+        bases = corpus_bases()
+        origin = f"{len(bases)} corpus x86 domains"
+        if bases:
+            bases = accepted(self.xmlnest, bases, self.work, self.env, self.one_job)
+            origin = f"{len(bases)} x86 domains from {CORPUS} (type='qemu' made 'kvm')"
+        if not bases:
+            bases = [synth(i, cpu) for i, cpu in enumerate(CPUS)]
+            origin = f"{len(bases)} synthesised ~2 KB domains"
+        many = self.work / "many"
+        fill(many, bases, self.args.files)
+        few = self.work / "few"
+        fill(few, bases, 100)
+        return many, few, origin
+
+    def fresh(self, src: Path) -> Path:
+        dst = self.work / "run"
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+        return dst
+
+    def bulk(self, many: Path) -> None:
+        n = self.args.files
+        self.say(f"bulk: {n} files, {self.args.repeat} run(s) each")
+        base = [*self.xmlnest, "--arch", "intel"]
+        variants: dict[str, tuple[list[str], bool, int]] = {}
+        for jobs in (1, 2):
+            if self.jobs:
+                j = ["--jobs", str(jobs)]
+            elif jobs == 1:
+                j = []
+            else:
+                continue
+            variants[f"--check, --jobs {jobs}"] = ([*base, "--check", *j], False, 1)
+            variants[f"-i, --jobs {jobs}"] = ([*base, "-i", *j], True, 0)
+        floor_cmd = [sys.executable, "-c", FLOOR_MANY, str(self.schema)]
+        results: dict[str, list[Run]] = {name: [] for name in [*variants, "floor"]}
+        measure([*floor_cmd, str(many)], env=self.env)  # warm the page and .pyc caches
+        for _ in range(self.args.repeat):
+            results["floor"].append(measure([*floor_cmd, str(many)], env=self.env))
+            for name, (cmd, writes, want) in variants.items():
+                folder = self.fresh(many) if writes else many
+                r = measure([*cmd, str(folder)], env=self.env)
+                if r.rc != want:
+                    self.notes.append(f"bulk {name}: exit {r.rc}, expected {want}")
+                results[name].append(r)
+        floor = median_wall(results["floor"])
+        floor_cpu = statistics.median(r.cpu for r in results["floor"])
+        for name in variants:
+            x = median_wall(results[name])
+            cpu = statistics.median(r.cpu for r in results[name])
+            jobs2 = name.endswith("--jobs 2")
+            target, ok = ("< 1.00", x < floor) if jobs2 else ("≤ 2.00", x / floor <= 2.0)
+            self.add(
+                Row(
+                    f"bulk {n} files, {name}",
+                    f"{fmt_rate(x, n)}, cpu {cpu:.1f} s",
+                    f"floor {fmt_rate(floor, n)}, cpu {floor_cpu:.1f} s",
+                    x / floor,
+                    target,
+                    ok,
+                )
+            )
+        if not self.jobs:
+            self.add(Row("bulk, --jobs 2", "—", "—", None, "< 1.00", None, "no --jobs"))
+        per = atomic_write_cost(self.work / "disk")
+        self.add(
+            Row(
+                "disk: one atomic write (temp, fsync, rename, dir fsync)",
+                f"{per * 1000:.2f} ms",
+                "floor writes nothing",
+                None,
+                "info",
+                None,
+            )
+        )
+        if self.virt_xml:
+            self.bulk_virt_xml(many, results["-i, --jobs 1"] if self.jobs else results["-i"])
+
+    def bulk_virt_xml(self, many: Path, xmlnest_runs: list[Run]) -> None:
+        n, sample = self.args.files, 20
+        files = sorted(many.glob("*.xml"))[:sample]
+        cmd = [
+            self.virt_xml or "virt-xml",
+            "--connect",
+            "test:///default",
+            "--edit",
+            "--cpu",
+            "host-passthrough",
+        ]
+        runs = [measure(cmd, stdin=f, env=self.env) for f in files]
+        t = sum(r.wall for r in runs)
+        failed = sum(r.rc != 0 for r in runs)
+        if failed:
+            self.notes.append(f"virt-xml failed on {failed} of {len(files)} sampled files")
+        est = t / len(files) * n
+        x = median_wall(xmlnest_runs)
+        self.add(
+            Row(
+                f"bulk {n} files, -i vs one virt-xml per file",
+                fmt_rate(x, n),
+                f"virt-xml ≈ {fmt_s(est)} ({sample} timed, extrapolated)",
+                x / est,
+                "info",
+                None,
+            )
+        )
+
+    # memory ---------------------------------------------------------------------------
+
+    def memory(self, many: Path, few: Path) -> None:
+        self.say("memory: peak RSS, --check")
+        n = self.args.files
+        variants = {"one job": self.one_job}
+        if self.jobs:
+            variants["--jobs 2, largest process"] = ["--jobs", "2"]
+        for label, jobs in variants.items():
+            cmd = [*self.xmlnest, "--arch", "intel", "--check", *jobs]
+            big, small = (
+                max(measure([*cmd, str(d)], env=self.env).maxrss_kib for _ in range(2))
+                for d in (many, few)
+            )
+            self.add(
+                Row(
+                    f"peak RSS, {n} vs 100 files (--check, {label})",
+                    f"{big / 1024:.1f} MiB",
+                    f"100 files {small / 1024:.1f} MiB",
+                    big / small,
+                    "≤ 1.20",
+                    big / small <= 1.2,
+                )
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1,000 files, fewer runs (~1 minute)")
+    ap.add_argument(
+        "--with-virt-xml",
+        action="store_true",
+        help="also compare with virt-xml (apt-get installs virtinst if missing)",
+    )
+    ap.add_argument("--files", type=int, help="bulk file count (default 10000; --quick 1000)")
+    ap.add_argument("--runs", type=int, help="pipe runs per command (default 31; --quick 15)")
+    ap.add_argument("--repeat", type=int, help="bulk runs per row (default 3; --quick 3)")
+    ap.add_argument("--schema-dir", help="folder holding libvirt's domain.rng")
+    ap.add_argument("--xmlnest", help="command to run (default: xmlnest on PATH)")
+    ap.add_argument("--workdir", help="build inputs here (default: a temp folder, removed)")
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep the environment's bytecode settings (default: a .pyc cache in the work folder)",
+    )
+    args = ap.parse_args(argv)
+    args.files = args.files or (1000 if args.quick else 10000)
+    args.runs = args.runs or (15 if args.quick else 31)
+    args.repeat = args.repeat or 3
+    load_start = loadavg()
+    with tempfile.TemporaryDirectory(prefix="xmlnest-bench-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        bench = Bench(args, work)
+        t0 = time.perf_counter()
+        bench.pipe()
+        many, few, origin = bench.inputs()
+        bench.bulk(many)
+        bench.memory(many, few)
+        elapsed = time.perf_counter() - t0
+        print(f"## xmlnest benchmarks ({'quick' if args.quick else 'full'}, {elapsed:.0f} s)\n")
+        print(machine(bench.xmlnest, bench.schema, bench.env, load_start))
+        print(f"- inputs: {origin}; work folder under {Path(tmp).parent}\n")
+    print(table(bench.rows))
+    if bench.notes:
+        print()
+        for note in bench.notes:
+            print(f"- note: {note}")
+    return 1 if any(r.ok is False for r in bench.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The pre-commit hooks in .pre-commit-hooks.yaml, run by a real pre-commit.
+
+pre-commit installs a hook from a git repository at a commit. To test the checkout as it
+is on disk (committed or not), the tracked and new files are copied into a snapshot repo
+and committed there; a user repo then names that snapshot with ``repo:``/``rev:`` and
+passes ``args: [--arch, intel]``, which ``pre-commit try-repo`` cannot. The hook's
+virtualenv is built once per module (``PRE_COMMIT_HOME`` in a shared temp folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+if not os.environ.get("CI"):  # in CI a missing pre-commit fails the tests instead
+    pytest.importorskip("pre_commit", reason="pip install -e '.[test]' brings pre-commit")
+
+SAMPLE = REPO / "samples" / "intel-l1.xml"
+HOOK_ARGS = ["--arch", "intel"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """A clean environment: no GIT_* from an enclosing hook, quiet git identity."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    env.update(
+        GIT_AUTHOR_NAME="xmlnest tests",
+        GIT_AUTHOR_EMAIL="tests@xmlnest.invalid",
+        GIT_COMMITTER_NAME="xmlnest tests",
+        GIT_COMMITTER_EMAIL="tests@xmlnest.invalid",
+        GIT_CONFIG_NOSYSTEM="1",
+        **extra,
+    )
+    return env
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=_env(), check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _init_repo(path: Path) -> None:
+    _git(path, "init", "-q", "-b", "main")
+    _git(path, "config", "user.name", "xmlnest tests")
+    _git(path, "config", "user.email", "tests@xmlnest.invalid")
+    _git(path, "config", "commit.gpgsign", "false")
+
+
+def _commit_all(path: Path, message: str) -> str:
+    _git(path, "add", "-A")
+    _git(path, "commit", "-q", "--no-verify", "-m", message)
+    return _git(path, "rev-parse", "HEAD")
+
+
+@dataclass(frozen=True)
+class HookRepo:
+    path: Path
+    rev: str
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> HookRepo:
+    """This checkout's working tree (tracked + new, not ignored) committed in a snapshot."""
+    snap = tmp_path_factory.mktemp("xmlnest-snapshot")
+    listed = _git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for rel in filter(None, listed.split("\0")):
+        src = REPO / rel
+        if src.is_file():
+            dst = snap / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    assert (snap / ".pre-commit-hooks.yaml").is_file()
+    _init_repo(snap)
+    return HookRepo(snap, _commit_all(snap, "snapshot of the xmlnest checkout"))
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One hook environment for the whole module: built on first use, then reused."""
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture(scope="module")
+def nested_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The sample after xmlnest, made by the installed CLI (the expected fixer output)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "xmlnest", *HOOK_ARGS, str(SAMPLE)], capture_output=True
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout != SAMPLE.read_bytes()
+    return r.stdout
+
+
+@dataclass
+class UserRepo:
+    path: Path
+    home: Path
+
+    def pre_commit(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", *args, "--color", "never"],
+            cwd=self.path,
+            env=_env(PRE_COMMIT_HOME=str(self.home)),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    def run(self, hook: str) -> subprocess.CompletedProcess[str]:
+        return self.pre_commit("run", hook, "--all-files", "--verbose")
+
+
+def _config(hook_repo: HookRepo) -> str:
+    hooks = "".join(
+        f"      - id: {hid}\n        args: [{', '.join(HOOK_ARGS)}]\n"
+        for hid in ("xmlnest", "xmlnest-check")
+    )
+    return f"repos:\n  - repo: {hook_repo.path}\n    rev: {hook_repo.rev}\n    hooks:\n{hooks}"
+
+
+@pytest.fixture
+def user_repo(tmp_path: Path, hook_repo: HookRepo, pre_commit_home: Path) -> Iterator[UserRepo]:
+    repo = tmp_path / "user"
+    repo.mkdir()
+    _init_repo(repo)
+    (repo / ".pre-commit-config.yaml").write_text(_config(hook_repo))
+    yield UserRepo(repo, pre_commit_home)
+
+
+def _add(repo: UserRepo, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (repo.path / name).write_bytes(data)
+    _commit_all(repo.path, "domains")
+
+
+def _output(r: subprocess.CompletedProcess[str]) -> str:
+    return r.stdout + r.stderr
+
+
+def test_check_hook_fails_on_a_domain_that_needs_nesting_and_names_it(
+    user_repo: UserRepo, nested_bytes: bytes
+) -> None:
+    plain = SAMPLE.read_bytes()
+    _add(user_repo, {"needs.xml": plain, "nested.xml": nested_bytes})
+    r = user_repo.run("xmlnest-check")
+    out = _output(r)
+    assert r.returncode == 1, out
+    assert "needs.xml" in out
+    assert "+++ b/needs.xml" in out  # the unified diff is shown
+    assert "b/nested.xml" not in out  # the nested file is not reported as changing
+    assert "-  <cpu mode='host-model' check='partial'/>" in out
+    assert "+  <cpu mode='host-passthrough' check='partial'/>" in out
+    # --check writes nothing
+    assert (user_repo.path / "needs.xml").read_bytes() == plain
+    assert (user_repo.path / "nested.xml").read_bytes() == nested_bytes
+
+
+def test_fixer_hook_rewrites_in_place_then_passes(user_repo: UserRepo, nested_bytes: bytes) -> None:
+    _add(user_repo, {"needs.xml": SAMPLE.read_bytes(), "nested.xml": nested_bytes})
+    first = user_repo.run("xmlnest")
+    assert first.returncode == 1, _output(first)
+    assert "files were modified by this hook" in _output(first)
+    assert (user_repo.path / "needs.xml").read_bytes() == nested_bytes
+    assert (user_repo.path / "nested.xml").read_bytes() == nested_bytes
+    second = user_repo.run("xmlnest")
+    assert second.returncode == 0, _output(second)
+    check = user_repo.run("xmlnest-check")
+    assert check.returncode == 0, _output(check)
+
+
+def test_already_nested_domain_passes_both_hooks_untouched(
+    user_repo: UserRepo, nested_bytes: bytes
+) -> None:
+    _add(
+        user_repo,
+        {
+            "nested.xml": nested_bytes,
+            "pom.xml": b"<project><modelVersion>4.0.0</modelVersion></project>\n",
+        },
+    )
+    before = (user_repo.path / "nested.xml").stat().st_mtime_ns
+    for hook in ("xmlnest-check", "xmlnest"):
+        r = user_repo.run(hook)
+        assert r.returncode == 0, _output(r)
+        assert "Passed" in r.stdout
+    assert (user_repo.path / "nested.xml").read_bytes() == nested_bytes
+    assert (user_repo.path / "nested.xml").stat().st_mtime_ns == before
+
+
+def test_manifest_declares_both_hooks_for_xml_files() -> None:
+    import yaml  # type: ignore[import-untyped]  # pre-commit depends on PyYAML
+
+    hooks = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["xmlnest"]["entry"] == "xmlnest -i --skip-non-domain"
+    assert hooks["xmlnest-check"]["entry"] == "xmlnest --check --diff --skip-non-domain"
+    for h in hooks.values():
+        assert h["language"] == "python"
+        assert h["types"] == ["xml"]
+        assert h["require_serial"] is False
