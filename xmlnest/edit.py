@@ -31,9 +31,8 @@ def escape_text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def apply(doc: cst.Document, edits: tuple[Edit, ...], style: Style) -> None:
-    """Mutate ``doc`` by ``edits`` (indexes refer to the document before any edit)."""
-    els = doc.elements()
+def apply(doc: cst.Document, els: list[cst.Element], edits: tuple[Edit, ...], style: Style) -> None:
+    """Mutate ``doc`` by ``edits``; indexes refer to ``els``, its elements before any edit."""
     parents: dict[int, cst.Element] = {}
     for el in els:
         for child in el.element_children():

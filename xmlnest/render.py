@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lxml import etree
+
 from xmlnest import cst, edit
 from xmlnest.document import Source, lossless_tree, sniff_style
 from xmlnest.errors import XmlnestError
@@ -13,12 +15,13 @@ def render(source: Source, plan: Plan) -> bytes:
     if plan.empty:
         return source.raw
     doc = lossless_tree(source)
-    if len(doc.elements()) != len(source.elements()):
+    els = doc.elements()
+    if len(els) != sum(1 for _ in source.root.iter(etree.Element)):
         raise XmlnestError(
             "internal error: the token tree and the parsed tree disagree",
             hint="nothing was written; please report this input",
         )
-    edit.apply(doc, plan.edits, sniff_style(doc, source.text))
+    edit.apply(doc, els, plan.edits, sniff_style(doc, source.text))
     text = cst.serialize(doc)
     return source.bom + text.encode(source.encoding, errors="xmlcharrefreplace")
 
