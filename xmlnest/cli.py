@@ -20,7 +20,15 @@ from lxml import etree
 from xmlnest import __version__, core, diff
 from xmlnest.errors import NotADomain, UsageError, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
-from xmlnest.sources import STDIN, Input, expand, read, write_atomic, write_new
+from xmlnest.sources import (
+    STDIN,
+    Input,
+    expand,
+    read,
+    remove_stale_temp_files,
+    write_atomic,
+    write_new,
+)
 from xmlnest.transforms import ARCH_ALIASES
 from xmlnest.transforms.common import Options, Vendor
 from xmlnest.validate import SchemaProblem, Validator, choose
@@ -109,6 +117,10 @@ class Report:
                 self.say(f"{r.name}: would change")
         else:
             self.changed += 1
+
+    def notice(self, text: str) -> None:
+        if not self.quiet:
+            self.say(f"xmlnest: {text}")
 
     def summary(self, seconds: float) -> None:
         if self.quiet:
@@ -271,7 +283,7 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(1, min(64, len(items) // (jobs * 8)))
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
     try:
         yield from pool.map(process_one, items, [settings] * len(items), chunksize=chunk)
     except BaseException:
@@ -282,11 +294,22 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
     pool.shutdown(wait=True)
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the batch cleanly."""
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the parent, and die with it if it is killed outright."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 ARCH_CHOICES = sorted(ARCH_ALIASES)
@@ -461,20 +484,48 @@ def run(
             report.reject(item, item.path or "")
         else:
             items.append(item)
+    if in_place:
+        _clean_stale_temps(items, report)
     many = len(items) > 1 or any(i.walked for i in items)
     workers = jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
     results = _results(items, settings, workers)
     show_bar = many and not quiet and len(items) >= 50 and sys.stderr.isatty()
-    if show_bar:
-        with click.progressbar(results, length=len(items), file=sys.stderr, label="xmlnest") as bar:
-            for result in bar:
-                report.add(result, wb, out, choice.notice)
-    else:
-        for result in results:
-            report.add(result, wb, out, choice.notice)
+    try:
+        _drain(results, report, wb, out, choice.notice, show_bar, len(items))
+    except BrokenPipeError:
+        # The reader went away (`xmlnest … | head -1`): stop quietly, keep what was said.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return report.exit_code
     if many:
         report.summary(time.monotonic() - started)
     return report.exit_code
+
+
+def _drain(
+    results: Iterator[FileResult],
+    report: Report,
+    wb: WriteBack,
+    out: BinaryIO,
+    notice: str | None,
+    show_bar: bool,
+    total: int,
+) -> None:
+    if show_bar:
+        with click.progressbar(results, length=total, file=sys.stderr, label="xmlnest") as bar:
+            for result in bar:
+                report.add(result, wb, out, notice)
+    else:
+        for result in results:
+            report.add(result, wb, out, notice)
+
+
+def _clean_stale_temps(items: list[Input], report: Report) -> None:
+    """Remove what killed runs left beside the files this run may rewrite, and say so."""
+    folders = {Path(os.path.realpath(i.path)).parent for i in items if i.path is not None}
+    for folder in sorted(folders):
+        for stale in remove_stale_temp_files(folder):
+            report.notice(f"removed {stale}, a temp file left by an interrupted run")
 
 
 def _explain(rule_id: str, out: BinaryIO) -> int:

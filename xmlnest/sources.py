@@ -140,7 +140,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         _fsync_dir(target.parent)
     except OSError as exc:
         raise WriteError(
-            f"not written ({exc.strerror or exc}); the file is unchanged",
+            f"not written ({exc.strerror or exc}), the file is unchanged",
             hint="check free space and the folder's permissions",
         ) from None
     finally:
@@ -181,3 +181,24 @@ def stale_temp_files(folder: Path) -> list[Path]:
         )
     except OSError:
         return []
+
+
+STALE_AFTER_SECONDS = 60.0
+
+
+def remove_stale_temp_files(folder: Path, *, older_than: float = STALE_AFTER_SECONDS) -> list[Path]:
+    """Delete temp files an interrupted run left in ``folder``; return what was removed.
+
+    Only files older than ``older_than`` seconds go, so a run still writing in the same
+    folder keeps its own temp file.
+    """
+    import time
+
+    now = time.time()
+    removed: list[Path] = []
+    for p in stale_temp_files(folder):
+        with contextlib.suppress(OSError):
+            if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime > older_than:
+                p.unlink()
+                removed.append(p)
+    return removed
