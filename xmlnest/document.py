@@ -99,6 +99,12 @@ def decode(raw: bytes) -> tuple[bytes, str, str]:
                     hint="use UTF-8",
                     line=1,
                 ) from None
+            if not _supported(codec):
+                raise InputError(
+                    f"encoding {declared} is not supported",
+                    hint="use UTF-8 (or UTF-16 with a BOM, or ISO-8859-1)",
+                    line=1,
+                )
             if codec.startswith(("utf-16", "utf-32")):
                 raise InputError(
                     f"the declaration says {declared} but the file has no byte-order mark",
@@ -122,6 +128,14 @@ def decode(raw: bytes) -> tuple[bytes, str, str]:
             line=1,
         )
     return bom, codec, text
+
+
+def _supported(codec: str) -> bool:
+    """ASCII-compatible single-byte or UTF encodings; not UTF-7 and friends, which can
+    spell markup in bytes that look like text."""
+    return codec in ("utf-8", "ascii", "cp1252") or codec.startswith(
+        ("utf-16", "utf-32", "iso8859-")
+    )
 
 
 def _same_family(bom_codec: str, declared: str) -> bool:

@@ -135,7 +135,12 @@ def insert(parent: cst.Element, spec: NewElement, style: Style, indents: _Indent
     side, k = where
     pos = next(i for i, c in enumerate(parent.children) if c is kids[k])
     if side == "after":
-        parent.children[pos + 1 : pos + 1] = [cst.Text(nl + indent), node]
+        tail = parent.children[pos + 1] if pos + 1 < len(parent.children) else None
+        if isinstance(tail, cst.Text) and tail.raw.strip():
+            # Stray text after the anchor belongs to it (lxml: its tail): go after that.
+            parent.children[pos + 2 : pos + 2] = [node, cst.Text(nl + indent)]
+        else:
+            parent.children[pos + 1 : pos + 1] = [cst.Text(nl + indent), node]
     else:
         parent.children[pos:pos] = [node, cst.Text(nl + indent)]
     parent.children = [c for c in parent.children if not (isinstance(c, cst.Text) and not c.raw)]
