@@ -1,0 +1,382 @@
+"""Never lose a file, part 2: faults while writing in place.
+
+* SIGKILL at random moments of a big ``-i`` run: every file is its old or its new bytes;
+* write failures (ENOSPC, permission denied at rename) keep the original, are reported
+  per file, and the run goes on to exit 3;
+* Ctrl-C exits 130 with no half-written file; a closed stdout ends quietly.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_corpus, run_cli
+from xmlnest import core, document, sources
+from xmlnest.errors import XmlnestError
+from xmlnest.transforms.common import Options
+
+ARGS = ["--arch", "intel", "--no-validate"]
+COPIES = 2000
+KILLS = 5
+TEMP = re.compile(re.escape(sources.TEMP_PREFIX) + r".*" + re.escape(sources.TEMP_SUFFIX) + "$")
+
+
+@dataclass(frozen=True)
+class Pair:
+    old: bytes
+    new: bytes
+
+
+@cache
+def _corpus_pairs() -> tuple[Pair, ...]:
+    """x86 corpus domains made KVM, that need the nesting edit: (old, expected new) bytes."""
+    corpus = require_corpus()
+    with (corpus / "index.tsv").open(newline="") as fh:
+        rows = [
+            r
+            for r in csv.DictReader(fh, delimiter="\t")
+            if r["arch"] == "x86_64"
+            and r["root"] == "domain"
+            and r["domain_type"] in ("kvm", "qemu")
+        ]
+    pairs: list[Pair] = []
+    for row in rows:
+        raw = (corpus / row["path"]).read_bytes()
+        raw = re.sub(rb"(<domain\b[^>]*?\btype=)(['\"])qemu\2", rb"\1\2kvm\2", raw, count=1)
+        try:
+            out = core.process(raw, Options(arch="intel"))
+        except XmlnestError:
+            continue
+        if out.changed:
+            document.parse(out.output)  # the new bytes parse
+            pairs.append(Pair(raw, out.output))
+    assert len(pairs) >= 50, "too few corpus domains need the edit"
+    return tuple(pairs)
+
+
+def _populate(folder: Path, pairs: tuple[Pair, ...], copies: int) -> dict[Path, Pair]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[Path, Pair] = {}
+    for i in range(copies):
+        pair = pairs[i % len(pairs)]
+        f = folder / f"vm-{i:05}.xml"
+        f.write_bytes(pair.old)
+        files[f] = pair
+    return files
+
+
+def _state(folder: Path, files: dict[Path, Pair]) -> tuple[int, int, list[str]]:
+    """(files still old, files new, temp files); fails on any other content or file."""
+    old = new = 0
+    temps: list[str] = []
+    for entry in folder.iterdir():
+        if entry not in files:
+            assert TEMP.match(entry.name), f"unexpected file {entry.name}"
+            temps.append(entry.name)
+    for f, pair in files.items():
+        data = f.read_bytes()
+        if data == pair.old:
+            old += 1
+        elif data == pair.new:
+            new += 1
+        else:
+            pytest.fail(f"{f.name}: neither its old nor its new bytes ({len(data)} bytes)")
+    return old, new, temps
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    with os.scandir(folder) as it:
+        return {e.name: e.inode() for e in it}
+
+
+def _start_and_wait_for(folder: Path, done: int, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``xmlnest -i FOLDER`` and return once ``done`` files were replaced (or it ended).
+
+    os.replace gives each rewritten file a new inode, so progress is a cheap scandir.
+    """
+    before = _inodes(folder)
+    proc = _xmlnest(*ARGS, "-q", "-i", *args, str(folder))
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        now = _inodes(folder)
+        if sum(1 for name, ino in before.items() if now.get(name) != ino) >= done:
+            break
+        time.sleep(0.002)
+    return proc
+
+
+def _xmlnest(*args: str, **kw: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "xmlnest", *args],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: kill the workers too
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _live_in_group(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are still running (zombies awaiting reaping aside)."""
+    live = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
+            live.append(int(stat_file.parent.name))
+    return live
+
+
+def _wait_group_gone(pgid: int) -> None:
+    """Every process of a killed run is gone (no orphaned worker still writing)."""
+    deadline = time.monotonic() + 10
+    while _live_in_group(pgid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes {_live_in_group(pgid)} outlived SIGKILL")
+        time.sleep(0.01)
+
+
+def test_sigkill_at_random_moments_never_leaves_a_half_written_file(tmp_path: Path) -> None:
+    pairs = _corpus_pairs()
+    folder = tmp_path / "vms"
+    files = _populate(folder, pairs, COPIES)
+    rng = random.Random(os.environ.get("XMLNEST_FAULT_SEED", "20240601"))
+    leftovers: list[str] = []
+    converted: list[int] = []
+    for _ in range(KILLS):
+        proc = _start_and_wait_for(folder, rng.randint(1, COPIES - 200))
+        time.sleep(rng.uniform(0, 0.01))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the run and its worker processes
+        proc.wait(30)
+        _wait_group_gone(proc.pid)
+        old, new, temps = _state(folder, files)
+        converted.append(new)
+        leftovers += [t for t in temps if t not in leftovers]
+        for f, pair in files.items():  # next run starts from scratch
+            if f.read_bytes() != pair.old:
+                f.write_bytes(pair.old)
+    assert any(0 < n < COPIES for n in converted), f"no kill landed mid-run: {converted}"
+    # a complete run afterwards converts everything
+    proc = _xmlnest(*ARGS, "-q", "-i", str(folder))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    old, new, temps = _state(folder, files)
+    assert (old, new) == (0, COPIES)
+    print(f"converted at kill: {converted}; temp files left by kills: {len(leftovers)}")
+    # A killed run may leave its temp file behind; a later run must not leave more.
+    assert set(temps) <= set(leftovers)
+
+
+def test_a_later_run_removes_stale_temp_files(tmp_path: Path) -> None:
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    stale = tmp_path / f"{sources.TEMP_PREFIX}vm.xml.k1ll3d{sources.TEMP_SUFFIX}"
+    stale.write_bytes(_plain()[:40])
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    r = run_cli([*ARGS, "-i", str(tmp_path)])
+    assert r.code == 0, r.err
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def _plain() -> bytes:
+    from tests.test_safety import PLAIN
+
+    return PLAIN
+
+
+def _nested() -> bytes:
+    from tests.test_safety import NESTED
+
+    return NESTED
+
+
+def _three(tmp_path: Path) -> list[Path]:
+    files = []
+    for name in ("a.xml", "b.xml", "c.xml"):
+        f = tmp_path / name
+        f.write_bytes(_plain())
+        files.append(f)
+    return files
+
+
+def test_enospc_keeps_the_original_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = _three(tmp_path)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if (
+            os.readlink(f"/proc/self/fd/{fd}")
+            .rsplit("/", 1)[-1]
+            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
+        ):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 3
+    mine = [ln for ln in r.err_lines if ln.startswith(f"{b}:")]
+    assert len(mine) == 1 and "No space left on device" in mine[0] and "unchanged" in mine[0]
+    assert b.read_bytes() == _plain()
+    assert a.read_bytes() == c.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("err", [errno.EACCES, errno.EPERM, errno.EROFS, errno.EXDEV])
+def test_rename_failure_keeps_the_original_and_the_run_goes_on(
+    err: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = _three(tmp_path)
+    real_replace = os.replace
+
+    def replace(src: str, dst: str | Path) -> None:
+        if Path(dst).name == "b.xml":
+            raise (
+                PermissionError(err, os.strerror(err))
+                if err
+                in (
+                    errno.EACCES,
+                    errno.EPERM,
+                )
+                else OSError(err, os.strerror(err))
+            )
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 3
+    mine = [ln for ln in r.err_lines if ln.startswith(f"{b}:")]
+    assert len(mine) == 1 and os.strerror(err) in mine[0], r.err
+    assert b.read_bytes() == _plain()
+    assert a.read_bytes() == c.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_file_replaced_mid_run_by_a_folder_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target vanished between read and write: reported, nothing created in its place."""
+    a, b, c = _three(tmp_path)
+    real_write = sources.write_atomic
+
+    def write_atomic(path: Path, data: bytes) -> None:
+        if path.name == "b.xml":
+            path.unlink()
+        real_write(path, data)
+
+    monkeypatch.setattr("xmlnest.cli.write_atomic", write_atomic)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 3
+    assert [ln for ln in r.err_lines if ln.startswith(f"{b}:")]
+    assert not b.exists()
+    assert a.read_bytes() == c.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_sigint_exits_130_without_half_written_files(tmp_path: Path) -> None:
+    pairs = _corpus_pairs()
+    folder = tmp_path / "vms"
+    files = _populate(folder, pairs, 1500)
+    proc = _start_and_wait_for(folder, 20)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole foreground group
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err, err.decode()
+    old, new, temps = _state(folder, files)
+    assert temps == []
+    assert old > 0, "interrupted too late to prove anything"
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    from tests.test_safety import _big_domain
+
+    for i in range(30):
+        (tmp_path / f"vm{i:02}.xml").write_bytes(_big_domain(200))
+    cmd = f"{sys.executable} -m xmlnest --arch intel --no-validate --diff {tmp_path} | head -1"
+    res = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.stdout.startswith(b"---"), res.stdout[:200]
+    assert res.stdout.count(b"\n") == 1
+    assert res.stderr == b"", res.stderr  # no traceback, no BrokenPipeError noise
+    # the reader leaving is not a failure: nothing was rejected, so exit 0
+    assert res.returncode == 0, res.returncode
+    # a single big document to stdout, too
+    big = tmp_path / "vm00.xml"
+    res = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m xmlnest --arch intel --no-validate {big} | head -1"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.stdout == _big_domain(200).split(b"\n", 1)[0] + b"\n"
+    assert res.stderr == b"", res.stderr
+
+
+def test_interrupt_in_the_middle_of_a_write_keeps_the_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the new bytes are half on disk: the original stays, the temp goes."""
+    a, b, c = _three(tmp_path)
+
+    def fsync(fd: int) -> None:
+        if (
+            os.readlink(f"/proc/self/fd/{fd}")
+            .rsplit("/", 1)[-1]
+            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
+        ):
+            os.ftruncate(fd, 10)  # as if only part had reached the disk
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 130
+    assert a.read_bytes() == _nested()
+    assert b.read_bytes() == c.read_bytes() == _plain()  # b untouched, c never reached
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    files = _populate(tmp_path / "vms", _corpus_pairs(), 800)
+    proc = _start_and_wait_for(tmp_path / "vms", 20, "--jobs", "2")
+    try:
+        assert proc.poll() is None, "the run ended before the kill"
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only, as the OOM killer might
+        proc.wait(10)
+        deadline = time.monotonic() + 2
+        while _live_in_group(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _live_in_group(proc.pid) == []
+    finally:
+        if _live_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        _wait_group_gone(proc.pid)
+    _state(tmp_path / "vms", files)  # and still: every file old or new
