@@ -1,8 +1,10 @@
 """A lossless concrete syntax tree of an XML document's text.
 
 Every byte of the source is kept in some node, so ``serialize(parse(text)) == text``
-for any document lxml accepted. Only nodes an edit touches are regenerated; the rest is
-copied verbatim. This module knows nothing about libvirt or nesting.
+for any document lxml accepted. Only nodes an edit touches are regenerated; an element
+nothing touched (``clean``) is copied from the source text as one slice. Attributes are
+split out of a start tag only when something asks for them. This module knows nothing
+about libvirt or nesting.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ import re
 # others that XML allows inside names, which would split a valid name in two.
 _S = r"[ \t\r\n]"
 _NAME = r"[^ \t\r\n/>=\"'<]+"
+_ATTR = _S + r"+" + _NAME + _S + r"*=" + _S + r"*(?:\"[^\"]*\"|'[^']*')"
 _ATTR_RE = re.compile(
     r"(?P<ws>" + _S + r"+)(?P<name>" + _NAME + r")(?P<eq>" + _S + r"*=" + _S + r"*)"
     r"(?P<val>\"[^\"]*\"|'[^']*')"
 )
-_START_RE = re.compile(r"<(?P<name>" + _NAME + r")")
-_TAIL_RE = re.compile(r"(?P<ws>" + _S + r"*)(?P<close>/?>)")
-_END_RE = re.compile(r"</(?P<name>" + _NAME + r")" + _S + r"*>")
+# One token per match: text, comment, CDATA, PI, end tag, start tag.
+_TOKEN = re.compile(
+    r"(?P<text>[^<]+)"
+    r"|(?P<other><!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)"
+    r"|</(?P<end>" + _NAME + r")" + _S + r"*>"
+    r"|<(?P<start>" + _NAME + r")(?P<attrs>(?:" + _ATTR + r")*)(?P<ws>" + _S + r"*)(?P<close>/?>)",
+    re.DOTALL,
+)
+_MARKUP = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|[^<]+", re.DOTALL)
 
 
 class CstError(ValueError):
@@ -73,7 +82,8 @@ class Element:
 
     __slots__ = (
         "name",
-        "attrs",
+        "raw_attrs",
+        "_attrs",
         "tag_ws",
         "self_closing",
         "children",
@@ -81,21 +91,25 @@ class Element:
         "offset",
         "start_end",
         "end",
+        "clean",
     )
 
     def __init__(
         self,
         name: str,
-        attrs: list[Attr],
+        attrs: list[Attr] | None,
         tag_ws: str,
         self_closing: bool,
         *,
+        raw_attrs: str = "",
         offset: int = 0,
         start_end: int = 0,
         end: int = 0,
+        clean: bool = False,
     ) -> None:
         self.name = name  # qualified name as written, e.g. ``cpu`` or ``qemu:commandline``
-        self.attrs = attrs
+        self.raw_attrs = raw_attrs  # the attributes as written, split only on demand
+        self._attrs = attrs
         self.tag_ws = tag_ws  # whitespace before ``>`` or ``/>``
         self.self_closing = self_closing
         self.children: list[Text | Other | Element] = []
@@ -103,6 +117,20 @@ class Element:
         self.offset = offset  # where the start tag began in the source text
         self.start_end = start_end  # where the start tag ended
         self.end = end  # where the element (its end tag) ended
+        self.clean = clean  # True while the source slice offset:end is still its text
+
+    @property
+    def attrs(self) -> list[Attr]:
+        if self._attrs is None:
+            self._attrs = [
+                Attr(m["ws"], m["name"], m["eq"], m["val"][0], m["val"][1:-1])
+                for m in _ATTR_RE.finditer(self.raw_attrs)
+            ]
+        return self._attrs
+
+    @attrs.setter
+    def attrs(self, value: list[Attr]) -> None:
+        self._attrs = value
 
     @property
     def local_name(self) -> str:
@@ -118,19 +146,21 @@ class Element:
         return [c for c in self.children if isinstance(c, Element)]
 
     def render_start(self) -> str:
-        attrs = "".join(a.render() for a in self.attrs)
+        parsed = self._attrs
+        attrs = self.raw_attrs if parsed is None else "".join(a.render() for a in parsed)
         return f"<{self.name}{attrs}{self.tag_ws}{'/>' if self.self_closing else '>'}"
 
 
 class Document:
     """Prolog (declaration, comments, PIs, space before the root), root, epilog."""
 
-    __slots__ = ("prolog", "root", "epilog")
+    __slots__ = ("prolog", "root", "epilog", "text")
 
-    def __init__(self, prolog: str, root: Element, epilog: str) -> None:
+    def __init__(self, prolog: str, root: Element, epilog: str, text: str = "") -> None:
         self.prolog = prolog
         self.root = root
         self.epilog = epilog
+        self.text = text  # the source, for copying clean elements
 
     def elements(self) -> list[Element]:
         """All elements in document order (the same order as lxml's ``iter()``)."""
@@ -143,117 +173,99 @@ class Document:
         return out
 
 
-def _skip_markup(text: str, pos: int) -> int | None:
-    """If a comment, PI, CDATA or declaration starts at ``pos``, return its end offset."""
-    for opener, closer in (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")):
-        if text.startswith(opener, pos):
-            end = text.find(closer, pos + len(opener))
-            if end < 0:
-                raise CstError(f"unterminated {opener!r}", pos)
-            return end + len(closer)
-    return None
+def _prolog_end(text: str) -> int:
+    """Offset of the root start tag: past comments, PIs and space."""
+    pos = 0
+    while True:
+        m = _MARKUP.match(text, pos)
+        if m is None:
+            break
+        pos = m.end()
+    if text.startswith("<!", pos):
+        raise CstError("a DOCTYPE or other declaration", pos)
+    if not text.startswith("<", pos):
+        raise CstError("no root element", pos)
+    return pos
 
 
 def parse(text: str) -> Document:
     """Tokenize ``text`` into a lossless tree. Iterative: deep documents cannot overflow."""
-    pos = 0
-    n = len(text)
-    # Prolog: until the first start tag.
-    while True:
-        lt = text.find("<", pos)
-        if lt < 0:
-            raise CstError("no root element", pos)
-        end = _skip_markup(text, lt)
-        if end is not None:
-            pos = end
-            continue
-        if text.startswith("<!", lt):
-            raise CstError("a DOCTYPE or other declaration", lt)
-        break
-    prolog = text[:lt]
-    pos = lt
+    pos = _prolog_end(text)
+    prolog = text[:pos]
     root: Element | None = None
     stack: list[Element] = []
+    match = _TOKEN.match
+    n = len(text)
     while pos < n:
-        if root is not None and not stack:
-            break
-        lt = text.find("<", pos)
-        if lt < 0:
-            lt = n
-        if lt > pos:
-            if stack:
-                stack[-1].children.append(Text(text[pos:lt]))
-            pos = lt
-            continue
-        end = _skip_markup(text, pos)
-        if end is not None:
-            stack[-1].children.append(Other(text[pos:end]))
-            pos = end
-            continue
-        if text.startswith("</", pos):
-            m = _END_RE.match(text, pos)
-            if not m or not stack or stack[-1].name != m.group("name"):
+        m = match(text, pos)
+        if m is None:
+            raise CstError("unexpected markup", pos)
+        kind = m.lastgroup
+        if kind == "text":
+            if not stack:
+                raise CstError("text outside the root", pos)
+            stack[-1].children.append(Text(m.group()))
+        elif kind == "other":
+            if not stack:
+                raise CstError("markup outside the root", pos)
+            stack[-1].children.append(Other(m.group()))
+        elif kind == "end":
+            if not stack or stack[-1].name != m["end"]:
                 raise CstError("unexpected end tag", pos)
             closed = stack.pop()
-            closed.end_tag = m.group(0)
-            closed.end = pos = m.end()
-            continue
-        el, pos = _start_tag(text, pos)
-        if stack:
-            stack[-1].children.append(el)
+            closed.end_tag = m.group()
+            closed.end = m.end()
+            if not stack:
+                pos = m.end()
+                break
         else:
-            root = el
-        if not el.self_closing:
-            stack.append(el)
+            if root is not None and not stack:
+                raise CstError("a second root element", pos)
+            el = Element(
+                m["start"],
+                None,
+                m["ws"],
+                m["close"] == "/>",
+                raw_attrs=m["attrs"],
+                offset=pos,
+                start_end=m.end(),
+                end=m.end(),
+                clean=True,
+            )
+            if stack:
+                stack[-1].children.append(el)
+            else:
+                root = el
+            if el.self_closing:
+                if not stack:
+                    pos = m.end()
+                    break
+            else:
+                stack.append(el)
+        pos = m.end()
     if root is None or stack:
         raise CstError("unclosed element", pos)
-    return Document(prolog=prolog, root=root, epilog=text[pos:])
-
-
-def _start_tag(text: str, pos: int) -> tuple[Element, int]:
-    m = _START_RE.match(text, pos)
-    if not m:
-        raise CstError("bad start tag", pos)
-    name = m.group("name")
-    cur = m.end()
-    attrs: list[Attr] = []
-    while True:
-        am = _ATTR_RE.match(text, cur)
-        if not am:
-            break
-        val = am.group("val")
-        attrs.append(Attr(am.group("ws"), am.group("name"), am.group("eq"), val[0], val[1:-1]))
-        cur = am.end()
-    tm = _TAIL_RE.match(text, cur)
-    if not tm:
-        raise CstError("bad start tag", cur)
-    el = Element(
-        name=name,
-        attrs=attrs,
-        tag_ws=tm.group("ws"),
-        self_closing=tm.group("close") == "/>",
-        offset=pos,
-        start_end=tm.end(),
-        end=tm.end(),
-    )
-    return el, tm.end()
+    return Document(prolog=prolog, root=root, epilog=text[pos:], text=text)
 
 
 def serialize(doc: Document) -> str:
     """Text of the whole document; byte-for-byte the source for an unedited tree."""
     out: list[str] = [doc.prolog]
-    _emit(doc.root, out)
+    _emit(doc.root, doc.text, out)
     out.append(doc.epilog)
     return "".join(out)
 
 
-def _emit(root: Element, out: list[str]) -> None:
+def _emit(root: Element, text: str, out: list[str]) -> None:
     # Iterative to stay safe on deep documents.
     stack: list[Element | str] = [root]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
+            continue
+        if item.clean:
+            out.append(text[item.offset : item.end])
             continue
         out.append(item.render_start())
         if item.self_closing:
@@ -274,14 +286,10 @@ def find_declaration(text: str) -> int | None:
     """
     pos = 0
     while True:
-        lt = text.find("<", pos)
-        if lt < 0:
-            return None
-        try:
-            end = _skip_markup(text, lt)
-        except CstError:
-            return None  # unterminated comment: lxml reports it with a line
-        if end is not None:
-            pos = end
-            continue
-        return lt if text.startswith("<!", lt) else None
+        m = _MARKUP.match(text, pos)
+        if m is None:
+            break
+        pos = m.end()
+    if text.startswith(("<!--", "<![CDATA["), pos):
+        return None  # unterminated: lxml reports it with a line
+    return pos if text.startswith("<!", pos) else None

@@ -40,15 +40,29 @@ def apply(doc: cst.Document, els: list[cst.Element], edits: tuple[Edit, ...], st
     indents = _Indents(doc, parents, style)
     for e in edits:
         if isinstance(e, SetAttr):
-            set_attr(els[e.target], e.name, e.value, style)
+            touched = els[e.target]
+            set_attr(touched, e.name, e.value, style)
         elif isinstance(e, RemoveAttr):
-            els[e.target].attrs = [a for a in els[e.target].attrs if a.name != e.name]
+            touched = els[e.target]
+            touched.attrs = [a for a in touched.attrs if a.name != e.name]
         elif isinstance(e, SetText):
-            set_text(els[e.target], e.text)
+            touched = els[e.target]
+            set_text(touched, e.text)
         elif isinstance(e, Remove):
-            remove(els[e.target], parents[id(els[e.target])])
+            touched = parents[id(els[e.target])]
+            remove(els[e.target], touched)
         else:
-            insert(els[e.parent], e.element, style, indents)
+            touched = els[e.parent]
+            insert(touched, e.element, style, indents)
+        _dirty(touched, parents)
+
+
+def _dirty(el: cst.Element, parents: dict[int, cst.Element]) -> None:
+    """``el`` and its ancestors no longer equal their source slice."""
+    node: cst.Element | None = el
+    while node is not None and node.clean:
+        node.clean = False
+        node = parents.get(id(node))
 
 
 def set_attr(el: cst.Element, name: str, value: str, style: Style) -> None:
