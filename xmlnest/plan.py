@@ -218,20 +218,3 @@ def _build(spec: NewElement) -> etree._Element:
     for child in spec.children:
         el.append(_build(child))
     return el
-
-
-Signature = tuple[object, ...]
-
-
-def signature(el: etree._Element) -> Signature:
-    """Meaning of a tree for comparison: names, attributes in order, non-blank text."""
-    kids: list[Signature] = []
-    for c in el:
-        if isinstance(c.tag, str):
-            kids.append(signature(c))
-        else:
-            kids.append(("#other", str(c.tag), c.text))
-        if c.tail and c.tail.strip():
-            kids.append(("#text", c.tail.strip()))
-    text = el.text.strip() if el.text and el.text.strip() else None
-    return (el.tag, tuple(el.attrib.items()), text, tuple(kids))

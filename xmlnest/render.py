@@ -7,7 +7,7 @@ from lxml import etree
 from xmlnest import cst, edit
 from xmlnest.document import Source, lossless_tree, sniff_style
 from xmlnest.errors import XmlnestError
-from xmlnest.plan import Plan, apply_tree, signature
+from xmlnest.plan import Plan, apply_tree
 
 
 def render(source: Source, plan: Plan) -> bytes:
@@ -29,8 +29,13 @@ def render(source: Source, plan: Plan) -> bytes:
 def check_meaning(source: Source, plan: Plan, rendered: Source) -> None:
     """Raise unless the rendered document means exactly the planned edit of the source."""
     expected = apply_tree(source.root, plan.edits)
-    if signature(rendered.root) != signature(expected):
+    if _canonical(rendered.root) != _canonical(expected):
         raise XmlnestError(
             "internal error: the rewritten XML does not match the planned edit",
             hint="nothing was written; please report this input",
         )
+
+
+def _canonical(root: etree._Element) -> bytes:
+    """Canonical XML 2.0 without blank text: what the document means, whitespace aside."""
+    return etree.tostring(root, method="c14n2", strip_text=True, with_comments=True)
