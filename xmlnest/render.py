@@ -36,6 +36,19 @@ def check_meaning(source: Source, plan: Plan, rendered: Source) -> None:
         )
 
 
-def _canonical(root: etree._Element) -> bytes:
-    """Canonical XML 2.0 without blank text: what the document means, whitespace aside."""
-    return etree.tostring(root, method="c14n2", strip_text=True, with_comments=True)
+def _canonical(root: etree._Element) -> list[tuple[object, ...]]:
+    """What a tree means, whitespace aside: pre-order nodes with their child counts.
+
+    (Pre-order plus child counts pins down the tree. Canonical XML 2.0 would do, but
+    lxml writes it in Python and it is several times slower.)
+    """
+    return [
+        (
+            el.tag,
+            tuple(el.attrib.items()) if isinstance(el.tag, str) else (),
+            (el.text or "").strip(),
+            (el.tail or "").strip() if el is not root else "",
+            len(el),
+        )
+        for el in root.iter()
+    ]
