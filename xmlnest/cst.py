@@ -154,16 +154,26 @@ class Element:
 class Document:
     """Prolog (declaration, comments, PIs, space before the root), root, epilog."""
 
-    __slots__ = ("prolog", "root", "epilog", "text")
+    __slots__ = ("prolog", "root", "epilog", "text", "parsed", "parents")
 
-    def __init__(self, prolog: str, root: Element, epilog: str, text: str = "") -> None:
+    def __init__(
+        self,
+        prolog: str,
+        root: Element,
+        epilog: str,
+        text: str = "",
+        parsed: list[Element] | None = None,
+        parents: dict[int, Element] | None = None,
+    ) -> None:
         self.prolog = prolog
         self.root = root
         self.epilog = epilog
         self.text = text  # the source, for copying clean elements
+        self.parsed = parsed or []  # elements as parsed, in document order
+        self.parents = parents or {}  # id(element) -> parent, as parsed
 
     def elements(self) -> list[Element]:
-        """All elements in document order (the same order as lxml's ``iter()``)."""
+        """All elements now in the tree, in document order (lxml's ``iter()`` order)."""
         out: list[Element] = []
         stack = [self.root]
         while stack:
@@ -194,6 +204,8 @@ def parse(text: str) -> Document:
     prolog = text[:pos]
     root: Element | None = None
     stack: list[Element] = []
+    parsed: list[Element] = []
+    parents: dict[int, Element] = {}
     match = _TOKEN.match
     n = len(text)
     while pos < n:
@@ -232,8 +244,10 @@ def parse(text: str) -> Document:
                 end=m.end(),
                 clean=True,
             )
+            parsed.append(el)
             if stack:
                 stack[-1].children.append(el)
+                parents[id(el)] = stack[-1]
             else:
                 root = el
             if el.self_closing:
@@ -245,7 +259,7 @@ def parse(text: str) -> Document:
         pos = m.end()
     if root is None or stack:
         raise CstError("unclosed element", pos)
-    return Document(prolog=prolog, root=root, epilog=text[pos:], text=text)
+    return Document(prolog, root, text[pos:], text, parsed, parents)
 
 
 def serialize(doc: Document) -> str:

@@ -33,10 +33,7 @@ def escape_text(value: str) -> str:
 
 def apply(doc: cst.Document, els: list[cst.Element], edits: tuple[Edit, ...], style: Style) -> None:
     """Mutate ``doc`` by ``edits``; indexes refer to ``els``, its elements before any edit."""
-    parents: dict[int, cst.Element] = {}
-    for el in els:
-        for child in el.element_children():
-            parents[id(child)] = el
+    parents = doc.parents
     indents = _Indents(doc, parents, style)
     for e in edits:
         if isinstance(e, SetAttr):

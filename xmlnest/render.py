@@ -15,7 +15,7 @@ def render(source: Source, plan: Plan) -> bytes:
     if plan.empty:
         return source.raw
     doc = lossless_tree(source)
-    els = doc.elements()
+    els = doc.parsed
     if len(els) != sum(1 for _ in source.root.iter(etree.Element)):
         raise XmlnestError(
             "internal error: the token tree and the parsed tree disagree",
