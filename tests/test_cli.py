@@ -284,3 +284,15 @@ def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
     contents = {p.read_bytes() for p in tmp_path.iterdir()}
     assert contents <= {src, expected}
     assert src in contents  # it really stopped early
+
+
+def test_in_place_fsyncs_each_folder_once_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xmlnest import sources
+
+    synced: list[Path] = []
+    monkeypatch.setattr(sources, "_fsync_dir", synced.append)
+    for i in range(3):
+        (tmp_path / f"{i}.xml").write_bytes(PLAIN)
+    r = run_cli(["--arch", "intel", "--no-validate", "-i", str(tmp_path)])
+    assert r.code == 0, r.err
+    assert synced == [tmp_path.resolve()]

@@ -26,6 +26,7 @@ from xmlnest.sources import (
     expand,
     read,
     remove_stale_temp_files,
+    sync_folders,
     write_atomic,
     write_new,
 )
@@ -71,6 +72,7 @@ class Report:
         self.verbose = verbose
         self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
         self.announced = False
+        self.folders: set[Path] = set()  # folders with renames still to fsync
 
     def say(self, line: str) -> None:
         print(line, file=self.err, flush=True)
@@ -94,6 +96,8 @@ class Report:
             self.say(f"xmlnest: {notice}")
         if r.validated_with:
             self.announced = True
+        if r.folder:
+            self.folders.add(Path(r.folder))
         for line in r.messages:
             self.say(line)
         for f in r.findings:
@@ -164,6 +168,7 @@ class FileResult(NamedTuple):
     output: bytes = b""  # the XML for stdout mode
     diff: str = ""
     validated_with: str | None = None
+    folder: str = ""  # where an in-place write renamed a file (to fsync once per batch)
 
 
 class _Worker:
@@ -228,9 +233,10 @@ def process_one(item: Input, settings: Settings) -> FileResult:
         from xmlnest.structured import json_line
 
         text = json_line(item.name, outcome)
+    folder = ""
     try:
         if outcome.changed and wb.in_place and item.path is not None:
-            write_atomic(item.path, outcome.output)
+            folder = str(write_atomic(item.path, outcome.output, sync_folder=False))
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
@@ -242,6 +248,7 @@ def process_one(item: Input, settings: Settings) -> FileResult:
         output=outcome.output if wb.to_stdout else b"",
         diff=text,
         validated_with=used,
+        folder=folder,
     )
 
 
@@ -497,6 +504,8 @@ def run(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return report.exit_code
+    finally:
+        sync_folders(report.folders)
     if many:
         report.summary(time.monotonic() - started)
     return report.exit_code

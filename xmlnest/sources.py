@@ -105,11 +105,13 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> bytes:
         raise InputError(f"cannot read: {exc.strerror}", hint="check the path") from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, sync_folder: bool = True) -> Path:
     """Replace ``path``'s content: temp file beside it, fsync, same mode, ``os.replace``.
 
     A symlink keeps pointing where it did: its target is replaced. On any failure the
-    original is untouched and the temp file is removed.
+    original is untouched and the temp file is removed. Returns the folder written in;
+    with ``sync_folder=False`` the caller fsyncs it (once per batch, see
+    :func:`sync_folders`) to make the rename itself durable.
     """
     target = Path(os.path.realpath(path))
     try:
@@ -133,11 +135,13 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        with contextlib.suppress(OSError):
-            os.chown(tmp, st.st_uid, st.st_gid)
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(OSError):
+                os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, target)
         tmp = ""
-        _fsync_dir(target.parent)
+        if sync_folder:
+            _fsync_dir(target.parent)
     except OSError as exc:
         raise WriteError(
             f"not written ({exc.strerror or exc}), the file is unchanged",
@@ -149,6 +153,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         if tmp:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+    return target.parent
+
+
+def sync_folders(folders: set[Path]) -> None:
+    """fsync each folder once, making the renames done in it durable."""
+    for folder in sorted(folders):
+        _fsync_dir(folder)
 
 
 def write_new(path: Path, data: bytes) -> None:
