@@ -45,7 +45,7 @@ def process(
     output = render.render(source, plan)
     rendered = document.parse(output, max_bytes=max(max_bytes, len(output)))
     render.check_meaning(source, plan, rendered)
-    if not transforms.plan(rendered.root, options, host_vendor).empty:
+    if not transforms.plan(rendered.root, options, host_vendor, advice=False).empty:
         raise XmlnestError(
             "internal error: a second run would change the output again",
             hint="nothing was written; please report this input",

@@ -54,8 +54,14 @@ def plan(
     root: etree._Element,
     options: Options,
     host_vendor: Callable[[], Vendor | None],
+    *,
+    advice: bool = True,
 ) -> Plan:
-    """The edits this domain still needs for nesting (empty when already compliant)."""
+    """The edits this domain still needs for nesting (empty when already compliant).
+
+    ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
+    the edits).
+    """
     ctx = Context.of(root, options, host_vendor)
     target = resolve_target(ctx)
     check_domain_type(ctx)
@@ -75,7 +81,8 @@ def plan(
         )
     b = Builder(ctx)
     REGISTRY[target](ctx, b)
-    b.findings += advise(ctx, target, options.level)
+    if advice:
+        b.findings += advise(ctx, target, options.level)
     return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
 
 

@@ -22,24 +22,30 @@ class Options(NamedTuple):
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
 
 
-class Context(NamedTuple):
-    """A domain being planned: its elements in document order plus the options."""
+class Context:
+    """A domain being planned, with the options; reads only, never changes the tree."""
 
-    root: etree._Element
-    elements: tuple[etree._Element, ...]
-    positions: dict[etree._Element, int]
-    options: Options
-    host_vendor: Callable[[], Vendor | None]
+    __slots__ = ("root", "options", "host_vendor", "_positions")
+
+    def __init__(
+        self, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
+    ) -> None:
+        self.root = root
+        self.options = options
+        self.host_vendor = host_vendor
+        self._positions: dict[etree._Element, int] | None = None
 
     @classmethod
     def of(
         cls, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
     ) -> Context:
-        els = tuple(root.iter(etree.Element))
-        return cls(root, els, {el: i for i, el in enumerate(els)}, options, host_vendor)
+        return cls(root, options, host_vendor)
 
     def ref(self, el: etree._Element) -> int:
-        return self.positions[el]
+        """The element's index in document order: how an edit names it."""
+        if self._positions is None:  # only domains that need edits pay for this
+            self._positions = {e: i for i, e in enumerate(self.root.iter(etree.Element))}
+        return self._positions[el]
 
     def child(self, parent: etree._Element | None, name: str) -> etree._Element | None:
         """First un-namespaced child called ``name`` (lxml's find, in C)."""
