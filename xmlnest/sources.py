@@ -35,7 +35,7 @@ def expand(
     exclude: Sequence[str] = (),
 ) -> Iterator[Input | InputError]:
     """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order."""
-    seen: set[str] = set()
+    seen: set[object] = set()
     for arg in args or [STDIN]:
         if arg == STDIN:
             yield Input(STDIN_NAME, None)
@@ -43,12 +43,12 @@ def expand(
         p = Path(arg)
         if p.is_dir():
             for found in _walk(p, include, exclude):
-                key = os.path.realpath(found)
+                key = _identity(found)
                 if key not in seen:
                     seen.add(key)
                     yield Input(str(found), found, walked=True, base=p)
             continue
-        key = os.path.realpath(p)
+        key = _identity(p)
         if key in seen:
             yield InputError(
                 "named more than once; processed once", hint="drop the repeat", path=arg
@@ -56,6 +56,15 @@ def expand(
             continue
         seen.add(key)
         yield Input(arg, p)
+
+
+def _identity(path: Path) -> object:
+    """The same file however it is named (links, ``./``): device and inode; else the path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.abspath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> Iterator[Path]:

@@ -25,7 +25,7 @@ class Options(NamedTuple):
 class Context:
     """A domain being planned, with the options; reads only, never changes the tree."""
 
-    __slots__ = ("root", "options", "host_vendor", "_positions")
+    __slots__ = ("root", "options", "host_vendor", "_positions", "cpu", "os_type")
 
     def __init__(
         self, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
@@ -34,6 +34,10 @@ class Context:
         self.options = options
         self.host_vendor = host_vendor
         self._positions: dict[etree._Element, int] | None = None
+        # Read once: every rule looks at these.
+        self.cpu: etree._Element | None = root.find("cpu")
+        os_el = root.find("os")
+        self.os_type: etree._Element | None = None if os_el is None else os_el.find("type")
 
     @classmethod
     def of(
@@ -53,14 +57,6 @@ class Context:
 
     def children(self, parent: etree._Element | None, name: str) -> list[etree._Element]:
         return [] if parent is None else parent.findall(name)
-
-    @property
-    def cpu(self) -> etree._Element | None:
-        return self.child(self.root, "cpu")
-
-    @property
-    def os_type(self) -> etree._Element | None:
-        return self.child(self.child(self.root, "os"), "type")
 
     @property
     def arch(self) -> str | None:
