@@ -279,9 +279,9 @@ def test_file_replaced_mid_run_by_a_folder_is_reported(
     a, b, c = _three(tmp_path)
     real_write = sources.write_atomic
 
-    def write_atomic(path: Path, data: bytes, *, sync_folder: bool = True) -> Path:
-        if path.name == "b.xml":
-            path.unlink()
+    def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
+        if Path(path).name == "b.xml":
+            Path(path).unlink()
         return real_write(path, data, sync_folder=sync_folder)
 
     monkeypatch.setattr("xmlnest.cli.write_atomic", write_atomic)

@@ -255,9 +255,10 @@ def process_one(item: Input, settings: Settings) -> FileResult:
 def _mirror(item: Input) -> Path:
     """Where a converted copy goes under --output-dir: the path below the walked folder."""
     assert item.path is not None
+    path = Path(item.path)
     if item.base is not None:
-        return item.path.relative_to(item.base)
-    return Path(item.path.name) if item.path.is_absolute() else item.path
+        return path.relative_to(item.base)
+    return Path(path.name) if path.is_absolute() else path
 
 
 class _Named:

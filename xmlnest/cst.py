@@ -183,14 +183,19 @@ class Document:
         return out
 
 
-def _prolog_end(text: str) -> int:
-    """Offset of the root start tag: past comments, PIs and space."""
+def _skip_prolog(text: str) -> int:
+    """Offset just past the comments, PIs and text that open the document."""
     pos = 0
     while True:
         m = _MARKUP.match(text, pos)
         if m is None:
-            break
+            return pos
         pos = m.end()
+
+
+def _prolog_end(text: str) -> int:
+    """Offset of the root start tag: past comments, PIs and space."""
+    pos = _skip_prolog(text)
     if text.startswith("<!", pos):
         raise CstError("a DOCTYPE or other declaration", pos)
     if not text.startswith("<", pos):
@@ -298,12 +303,7 @@ def find_declaration(text: str) -> int | None:
     Comments and PIs in the prolog are skipped, so a DOCTYPE mentioned inside a comment
     does not count. Declarations can only stand in the prolog in well-formed XML.
     """
-    pos = 0
-    while True:
-        m = _MARKUP.match(text, pos)
-        if m is None:
-            break
-        pos = m.end()
+    pos = _skip_prolog(text)
     if text.startswith(("<!--", "<![CDATA["), pos):
         return None  # unterminated: lxml reports it with a line
     return pos if text.startswith("<!", pos) else None
