@@ -167,22 +167,33 @@ def local(el: etree._Element) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def apply_tree(root: etree._Element, edits: tuple[Edit, ...]) -> etree._Element:
-    """Apply a plan's meaning to a copy of an lxml tree (whitespace aside)."""
+def apply_tree(
+    root: etree._Element, edits: tuple[Edit, ...]
+) -> tuple[etree._Element, list[etree._Element]]:
+    """Apply a plan's meaning to a copy of an lxml tree (whitespace aside).
+
+    Returns the copy and, per edit, the element it changed there (the parent, for a
+    removal; the new element, for an insertion).
+    """
     new_root = copy.deepcopy(root)
     els = list(new_root.iter(etree.Element))
+    touched: list[etree._Element] = []
     for e in edits:
         if isinstance(e, SetAttr):
             _set_attr_ordered(els[e.target], e.name, e.value)
+            touched.append(els[e.target])
         elif isinstance(e, RemoveAttr):
             del els[e.target].attrib[e.name]
+            touched.append(els[e.target])
         elif isinstance(e, SetText):
             els[e.target].text = e.text
+            touched.append(els[e.target])
         elif isinstance(e, Remove):
             el = els[e.target]
             parent = el.getparent()
             assert parent is not None
             parent.remove(el)
+            touched.append(parent)
         else:
             parent = els[e.parent]
             kids = [c for c in parent if isinstance(c.tag, str)]
@@ -195,7 +206,8 @@ def apply_tree(root: etree._Element, edits: tuple[Edit, ...]) -> etree._Element:
             else:
                 kids[where[1]].addprevious(new)
             new.tail = None
-    return new_root
+            touched.append(new)
+    return new_root, touched
 
 
 def _set_attr_ordered(el: etree._Element, name: str, value: str) -> None:
