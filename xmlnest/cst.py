@@ -211,44 +211,38 @@ def parse(text: str) -> Document:
     stack: list[Element] = []
     parsed: list[Element] = []
     parents: dict[int, Element] = {}
-    match = _TOKEN.match
-    n = len(text)
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
+    new = Element.__new__
+    for m in _TOKEN.finditer(text, pos):
+        if m.start() != pos:
             raise CstError("unexpected markup", pos)
         kind = m.lastgroup
-        if kind == "text":
+        end = m.end()
+        if kind == "text" or kind == "other":
             if not stack:
-                raise CstError("text outside the root", pos)
-            stack[-1].children.append(Text(m.group()))
-        elif kind == "other":
-            if not stack:
-                raise CstError("markup outside the root", pos)
-            stack[-1].children.append(Other(m.group()))
+                raise CstError("text or markup outside the root", pos)
+            stack[-1].children.append(Text(m.group()) if kind == "text" else Other(m.group()))
         elif kind == "end":
-            if not stack or stack[-1].name != m["end"]:
+            if not stack or stack[-1].name != m.group("end"):
                 raise CstError("unexpected end tag", pos)
             closed = stack.pop()
             closed.end_tag = m.group()
-            closed.end = m.end()
+            closed.end = end
             if not stack:
-                pos = m.end()
+                pos = end
                 break
         else:
             if root is not None and not stack:
                 raise CstError("a second root element", pos)
-            el = Element(
-                m["start"],
-                None,
-                m["ws"],
-                m["close"] == "/>",
-                raw_attrs=m["attrs"],
-                offset=pos,
-                start_end=m.end(),
-                end=m.end(),
-                clean=True,
-            )
+            # Set the slots directly: this runs once per element of every edited file.
+            el = new(Element)
+            el.name, el.raw_attrs, el.tag_ws, close = m.group("start", "attrs", "ws", "close")
+            el._attrs = None
+            el.self_closing = close == "/>"
+            el.children = []
+            el.end_tag = ""
+            el.offset = pos
+            el.start_end = el.end = end
+            el.clean = True
             parsed.append(el)
             if stack:
                 stack[-1].children.append(el)
@@ -257,11 +251,11 @@ def parse(text: str) -> Document:
                 root = el
             if el.self_closing:
                 if not stack:
-                    pos = m.end()
+                    pos = end
                     break
             else:
                 stack.append(el)
-        pos = m.end()
+        pos = end
     if root is None or stack:
         raise CstError("unclosed element", pos)
     return Document(prolog, root, text[pos:], text, parsed, parents)
