@@ -264,7 +264,18 @@ def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
     for i in range(3000):
         (tmp_path / f"vm{i:04d}.xml").write_bytes(src)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xmlnest", "--arch", "intel", "--no-validate", "-i", "-j", "2", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "xmlnest",
+            "--arch",
+            "intel",
+            "--no-validate",
+            "-i",
+            "-j",
+            "2",
+            str(tmp_path),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -286,7 +297,9 @@ def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
     assert src in contents  # it really stopped early
 
 
-def test_in_place_fsyncs_each_folder_once_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_place_fsyncs_each_folder_once_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from xmlnest import sources
 
     synced: list[Path] = []

@@ -632,4 +632,6 @@ def test_utf7_and_other_markup_hiding_encodings_are_refused() -> None:
     xml = b'<?xml version="1.0" encoding="UTF-7"?>\n<domain type="kvm"><name>x</name></domain>\n'
     r = run_cli(["--arch", "intel", "-"], xml)
     assert r.code == 3 and r.out == b""
-    assert r.err_lines == ["<stdin>:1: encoding UTF-7 is not supported; use UTF-8 (or UTF-16 with a BOM, or ISO-8859-1)"]
+    assert r.err_lines == [
+        "<stdin>:1: encoding UTF-7 is not supported; use UTF-8 (or UTF-16 with a BOM, or ISO-8859-1)"
+    ]
