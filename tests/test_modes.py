@@ -243,3 +243,32 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
 @pytest.mark.parametrize("code", ["| 0 |", "| 1 |", "| 2 |", "| 3 |"])
 def test_readme_documents_exit_codes(code: str) -> None:
     assert code in (REPO / "README.md").read_text()
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    for i in range(60):
+        (tmp_path / f"{i:02d}.xml").write_bytes((SAMPLES / "intel-l1.xml").read_bytes())
+    cmd = [sys.executable, "-m", "xmlnest", "--arch", "intel", "--no-validate", "--check", str(tmp_path)]
+    master, slave = pty.openpty()
+    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=slave, check=False)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    on_tty = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 1
+    assert "xmlnest  [" in on_tty and "100%" in on_tty  # click's bar
+    piped = subprocess.run(cmd, cwd=REPO, capture_output=True, check=False)
+    assert b"[" not in piped.stderr and b"60 would change" in piped.stderr
