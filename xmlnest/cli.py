@@ -47,6 +47,7 @@ Exit codes:
   2  usage error
   3  at least one input was rejected (unreadable, malformed, not a domain,
      arch mismatch, refused by a rule, or output that would be schema-invalid)
+  130  interrupted (Ctrl-C); files already rewritten are complete
 """
 
 
