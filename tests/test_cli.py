@@ -224,6 +224,7 @@ def test_help_states_exit_codes() -> None:
         "1  --check",
         "2  usage error",
         "3  at least one input was rejected",
+        "130  interrupted",
     ):
         assert code in text
 
