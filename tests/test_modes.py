@@ -272,3 +272,13 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert "xmlnest  [" in on_tty and "100%" in on_tty  # click's bar
     piped = subprocess.run(cmd, cwd=REPO, capture_output=True, check=False)
     assert b"[" not in piped.stderr and b"60 would change" in piped.stderr
+
+
+def test_readme_hook_ids_exist_in_the_manifest() -> None:
+    import yaml  # type: ignore[import-untyped]  # pre-commit brings PyYAML
+
+    manifest = {h["id"] for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"- id: ([\w-]+)", readme))
+    assert named and named <= manifest
+    assert manifest == {"xmlnest", "xmlnest-check"}
