@@ -151,3 +151,18 @@ def test_text_next_to_the_insertion_point_is_no_internal_error(target: str) -> N
         core.process(raw, Options(arch=target))
     except XmlnestError as exc:
         assert "internal error" not in exc.problem, exc.format()
+
+
+@pytest.mark.parametrize(
+    "name", ["stray-text-around-removed-model.xml", "stray-text-in-root-insert.xml"]
+)
+def test_stray_text_is_kept_not_refused(name: str) -> None:
+    """Fuzz finds: stray text next to an edited element once ended in 'internal error'."""
+    from xmlnest import core
+    from xmlnest.transforms.common import Options
+
+    raw = (REPO / "tests" / "fuzz_regressions" / name).read_bytes()
+    for arch in ("intel", "amd", "power9"):
+        out = core.process(raw, Options(arch=arch))
+        assert out.changed
+        assert core.process(out.output, Options(arch=arch)).output == out.output

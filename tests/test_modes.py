@@ -253,7 +253,16 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
 
     for i in range(60):
         (tmp_path / f"{i:02d}.xml").write_bytes((SAMPLES / "intel-l1.xml").read_bytes())
-    cmd = [sys.executable, "-m", "xmlnest", "--arch", "intel", "--no-validate", "--check", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "xmlnest",
+        "--arch",
+        "intel",
+        "--no-validate",
+        "--check",
+        str(tmp_path),
+    ]
     master, slave = pty.openpty()
     proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=slave, check=False)
     os.close(slave)

@@ -192,7 +192,7 @@ def apply_tree(
             el = els[e.target]
             parent = el.getparent()
             assert parent is not None
-            parent.remove(el)
+            _remove_keeping_text(parent, el)
             touched.append(parent)
         else:
             parent = els[e.parent]
@@ -208,6 +208,25 @@ def apply_tree(
             new.tail = None
             touched.append(new)
     return new_root, touched
+
+
+def _remove_keeping_text(parent: etree._Element, el: etree._Element) -> None:
+    """Remove ``el`` as the text renderer does: its line's indentation goes, text stays.
+
+    lxml would drop the element's tail with it; stray text after a removed element is
+    kept in the file, so it is kept here too.
+    """
+    prev = el.getprevious()
+    before = (prev.tail if prev is not None else parent.text) or ""
+    cut = before.rfind("\n")
+    if cut >= 0 and not before[cut:].strip():
+        before = before[:cut]
+    before += el.tail or ""
+    parent.remove(el)
+    if prev is not None:
+        prev.tail = before or None
+    else:
+        parent.text = before or None
 
 
 def _set_attr_ordered(el: etree._Element, name: str, value: str) -> None:
