@@ -162,7 +162,8 @@ def test_stray_text_is_kept_not_refused(name: str) -> None:
     from xmlnest.transforms.common import Options
 
     raw = (REPO / "tests" / "fuzz_regressions" / name).read_bytes()
-    for arch in ("intel", "amd", "power9"):
+    arches = ("intel", "amd") if b"x86_64" in raw else ("intel", "amd", "power9")
+    for arch in arches:
         out = core.process(raw, Options(arch=arch))
         assert out.changed
         assert core.process(out.output, Options(arch=arch)).output == out.output

@@ -90,7 +90,8 @@ def remove(el: cst.Element, parent: cst.Element) -> None:
     del kids[i]
     prev = kids[i - 1] if i > 0 else None
     if isinstance(prev, cst.Text):
-        cut = prev.raw.rfind("\n")
+        # A bare CR is a line break too (XML reads it as LF).
+        cut = max(prev.raw.rfind("\n"), prev.raw.rfind("\r"))
         if cut >= 0 and not prev.raw[cut:].strip():
             if cut > 0 and prev.raw[cut - 1] == "\r":
                 cut -= 1
