@@ -154,7 +154,12 @@ def test_text_next_to_the_insertion_point_is_no_internal_error(target: str) -> N
 
 
 @pytest.mark.parametrize(
-    "name", ["stray-text-around-removed-model.xml", "stray-text-in-root-insert.xml"]
+    "name",
+    [
+        "stray-text-around-removed-model.xml",
+        "stray-text-in-root-insert.xml",
+        "bare-cr-before-removed-model.xml",
+    ],
 )
 def test_stray_text_is_kept_not_refused(name: str) -> None:
     """Fuzz finds: stray text next to an edited element once ended in 'internal error'."""
