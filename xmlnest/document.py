@@ -206,13 +206,18 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
         ) from None
     if not isinstance(root.tag, str):
         raise InputError("no root element", hint="give libvirt domain XML")
-    qname = etree.QName(root)
-    if qname.localname != "domain" or qname.namespace is not None:
-        what = (
-            f"<{qname.localname}> in namespace {qname.namespace}"
-            if qname.namespace
-            else (f"<{qname.localname}>")
+    # Split the tag by hand: etree.QName refuses some names libxml2 let through.
+    namespace, _, localname = (
+        root.tag[1:].rpartition("}")
+        if root.tag[:1] == "{"
+        else (
+            "",
+            "",
+            root.tag,
         )
+    )
+    if localname != "domain" or namespace:
+        what = f"<{localname}> in namespace {namespace}" if namespace else f"<{localname}>"
         raise NotADomain(
             f"root element is {what}, not a libvirt <domain>",
             hint="xmlnest edits domain XML (virsh dumpxml); networks, pools and others are "

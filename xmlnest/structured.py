@@ -22,8 +22,8 @@ from xmlnest.document import parse
 
 
 def _name(el: etree._Element) -> str:
-    q = etree.QName(el)
-    return f"{el.prefix}:{q.localname}" if el.prefix else q.localname
+    local = str(el.tag).rpartition("}")[2]  # not etree.QName: it refuses odd names
+    return f"{el.prefix}:{local}" if el.prefix else local
 
 
 def flatten(root: etree._Element) -> dict[str, str]:
@@ -33,7 +33,7 @@ def flatten(root: etree._Element) -> dict[str, str]:
     while stack:
         el, path = stack.pop()
         for k, v in el.attrib.items():
-            out[f"{path}/@{etree.QName(k).localname}"] = v
+            out[f"{path}/@{str(k).rpartition('}')[2]}"] = v
         if el.text and el.text.strip():
             out[f"{path}/text()"] = el.text.strip()
         kids = [c for c in el if isinstance(c.tag, str)]
