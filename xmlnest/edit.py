@@ -93,8 +93,8 @@ def remove(el: cst.Element, parent: cst.Element) -> None:
         # A bare CR is a line break too (XML reads it as LF).
         cut = max(prev.raw.rfind("\n"), prev.raw.rfind("\r"))
         if cut >= 0 and not prev.raw[cut:].strip():
-            if cut > 0 and prev.raw[cut - 1] == "\r":
-                cut -= 1
+            if prev.raw[cut] == "\n" and cut > 0 and prev.raw[cut - 1] == "\r":
+                cut -= 1  # CRLF is one line break
             prev.raw = prev.raw[:cut]
             if not prev.raw:
                 del kids[i - 1]

@@ -39,7 +39,7 @@ def plan(ctx: Context, b: Builder) -> None:
         return
     mode = cpu.get("mode", "custom")
     if ctx.options.passthrough and mode not in ("host-passthrough", "maximum"):
-        to_passthrough(ctx, b, cpu, SIE_FEATURE, mode="host-passthrough")
+        to_passthrough(ctx, b, cpu, (SIE_FEATURE,), mode="host-passthrough")
     elif mode in ("host-model", "host-passthrough", "maximum"):
         drop_disabled(ctx, b, cpu, SIE_FEATURE)
     elif text_of(ctx.child(cpu, "model")):
@@ -52,4 +52,4 @@ def plan(ctx: Context, b: Builder) -> None:
                 line=line(cpu),
             )
         )
-        to_passthrough(ctx, b, cpu, SIE_FEATURE, mode="host-model")
+        to_passthrough(ctx, b, cpu, (SIE_FEATURE,), mode="host-model")

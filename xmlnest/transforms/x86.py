@@ -20,6 +20,7 @@ from xmlnest.transforms.common import (
 )
 
 NESTING_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
+HOST_MODE_FEATURES = ("vmx", "svm")
 
 # cpu_map model families (DOMAIN.md §5); qemu64/kvm64 and friends tell nothing.
 # Prefix tuples rather than a regex: nothing to compile on the start-up path.
@@ -131,10 +132,12 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
         return
     mode = cpu.get("mode", "custom")
     has_model = bool(text_of(ctx.child(cpu, "model")))
+    # In a host mode the vendor no longer shows in the XML, so a later run may resolve
+    # the other one: drop a disable of either nesting feature, and the result is the same.
     if mode in ("host-passthrough", "maximum"):
-        drop_disabled(ctx, b, cpu, feat)
+        drop_disabled(ctx, b, cpu, *HOST_MODE_FEATURES)
     elif opts.passthrough or mode == "host-model" or (mode == "custom" and not has_model):
-        to_passthrough(ctx, b, cpu, feat, mode="host-passthrough")
+        to_passthrough(ctx, b, cpu, HOST_MODE_FEATURES, mode="host-passthrough")
     elif mode == "custom":
         ensure_required(ctx, b, cpu, feat)
     else:
@@ -146,20 +149,24 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
         )
 
 
-def drop_disabled(ctx: Context, b: Builder, cpu: etree._Element, feat: str) -> None:
-    for f in features_named(ctx, cpu, feat):
-        if f.get("policy") == "disable":
-            b.edits.append(Remove(ctx.ref(f)))
+def drop_disabled(ctx: Context, b: Builder, cpu: etree._Element, *feats: str) -> None:
+    """Remove ``disable`` policies on nesting features (a host CPU mode passes them on)."""
+    for feat in feats:
+        for f in features_named(ctx, cpu, feat):
+            if f.get("policy") == "disable":
+                b.edits.append(Remove(ctx.ref(f)))
 
 
-def to_passthrough(ctx: Context, b: Builder, cpu: etree._Element, feat: str, *, mode: str) -> None:
+def to_passthrough(
+    ctx: Context, b: Builder, cpu: etree._Element, feats: tuple[str, ...], *, mode: str
+) -> None:
     """Switch to a host CPU mode, dropping what only a named model can carry."""
     b.set(cpu, "mode", mode)
     b.unset(cpu, "match")
     for name in ("model", "vendor"):
         for el in ctx.children(cpu, name):
             b.edits.append(Remove(ctx.ref(el)))
-    drop_disabled(ctx, b, cpu, feat)
+    drop_disabled(ctx, b, cpu, *feats)
 
 
 def ensure_required(ctx: Context, b: Builder, cpu: etree._Element, feat: str) -> None:
