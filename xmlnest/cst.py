@@ -172,16 +172,6 @@ class Document:
         self.parsed = parsed or []  # elements as parsed, in document order
         self.parents = parents or {}  # id(element) -> parent, as parsed
 
-    def elements(self) -> list[Element]:
-        """All elements now in the tree, in document order (lxml's ``iter()`` order)."""
-        out: list[Element] = []
-        stack = [self.root]
-        while stack:
-            el = stack.pop()
-            out.append(el)
-            stack.extend(reversed(el.element_children()))
-        return out
-
 
 def _skip_prolog(text: str) -> int:
     """Offset just past the comments, PIs and text that open the document."""
@@ -301,3 +291,18 @@ def find_declaration(text: str) -> int | None:
     if text.startswith(("<!--", "<![CDATA["), pos):
         return None  # unterminated: lxml reports it with a line
     return pos if text.startswith("<!", pos) else None
+
+
+def without_last_indent(text: str) -> str:
+    """``text`` less its last line break and the indentation after it, when only white
+    space follows that break; else ``text`` unchanged. The one rule for what a removed
+    element takes with it, shared by the text tree and its lxml mirror.
+
+    A bare CR is a line break too (XML reads it as LF); CRLF counts as one.
+    """
+    cut = max(text.rfind("\n"), text.rfind("\r"))
+    if cut < 0 or text[cut:].strip():
+        return text
+    if text[cut] == "\n" and cut > 0 and text[cut - 1] == "\r":
+        cut -= 1
+    return text[:cut]

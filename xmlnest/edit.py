@@ -90,14 +90,9 @@ def remove(el: cst.Element, parent: cst.Element) -> None:
     del kids[i]
     prev = kids[i - 1] if i > 0 else None
     if isinstance(prev, cst.Text):
-        # A bare CR is a line break too (XML reads it as LF).
-        cut = max(prev.raw.rfind("\n"), prev.raw.rfind("\r"))
-        if cut >= 0 and not prev.raw[cut:].strip():
-            if prev.raw[cut] == "\n" and cut > 0 and prev.raw[cut - 1] == "\r":
-                cut -= 1  # CRLF is one line break
-            prev.raw = prev.raw[:cut]
-            if not prev.raw:
-                del kids[i - 1]
+        prev.raw = cst.without_last_indent(prev.raw)
+        if not prev.raw:
+            del kids[i - 1]
     if all(_is_blank(c) for c in kids):
         parent.children = []
         parent.self_closing = True

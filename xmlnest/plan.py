@@ -1,6 +1,6 @@
 """A plan is data: the edits a domain still needs, and what the rules found on the way.
 
-Edits name elements by their index in document order (``Source.elements()``), so a plan
+Edits name elements by their index in document order (lxml's ``iter()``), so a plan
 can be compared, printed and applied both to the lossless text tree (``edit.py``) and to
 an lxml copy (``apply_tree``) whose meaning the rendered bytes must match.
 """
@@ -12,6 +12,8 @@ from enum import Enum
 from typing import NamedTuple
 
 from lxml import etree
+
+from xmlnest.cst import without_last_indent
 
 
 class NewElement(NamedTuple):
@@ -217,10 +219,7 @@ def _remove_keeping_text(parent: etree._Element, el: etree._Element) -> None:
     kept in the file, so it is kept here too.
     """
     prev = el.getprevious()
-    before = (prev.tail if prev is not None else parent.text) or ""
-    cut = before.rfind("\n")
-    if cut >= 0 and not before[cut:].strip():
-        before = before[:cut]
+    before = without_last_indent((prev.tail if prev is not None else parent.text) or "")
     before += el.tail or ""
     parent.remove(el)
     if prev is not None:
