@@ -23,6 +23,7 @@ class Outcome(NamedTuple):
     plan: Plan
     output: bytes
     findings: tuple[Finding, ...]
+    result: Source  # the output, parsed (the source itself when nothing changed)
 
     @property
     def changed(self) -> bool:
@@ -41,7 +42,7 @@ def process(
     source = document.parse(raw, max_bytes=max_bytes)
     plan = transforms.plan(source.root, options, host_vendor)
     if plan.empty:
-        return Outcome(source, plan, raw, plan.findings)
+        return Outcome(source, plan, raw, plan.findings, source)
     output = render.render(source, plan)
     rendered = document.parse(output, max_bytes=max(max_bytes, len(output)))
     render.check_meaning(source, plan, rendered)
@@ -53,7 +54,7 @@ def process(
     findings = plan.findings
     if validator is not None:
         findings += _validate(source, rendered, validator)
-    return Outcome(source, plan, output, findings)
+    return Outcome(source, plan, output, findings, rendered)
 
 
 def _validate(source: Source, rendered: Source, validator: Validator) -> tuple[Finding, ...]:
