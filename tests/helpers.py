@@ -15,7 +15,7 @@ def _line(text: str, offset: int) -> int:
 
 def allowed_lines(source: Source, plan: Plan) -> set[int]:
     """Input lines an edit may rewrite: start/end tags of edited elements and their parents."""
-    els = cst.parse(source.text).elements()
+    els = cst.parse(source.text).parsed
     parent_of: dict[int, int] = {}
     for i, el in enumerate(els):
         for child in el.element_children():

@@ -179,7 +179,6 @@ class _Worker:
         self.settings = settings
         choice = choose(settings.validate_kind, settings.schema_dir)
         self.validator = choice.validator
-        self.notice = choice.notice
         self.used = False
         self.host_vendor = _host_vendor_reader(settings.host_root)
 

@@ -48,10 +48,6 @@ class Source(NamedTuple):
     text: str
     root: etree._Element
 
-    def elements(self) -> list[etree._Element]:
-        """Elements in document order; an edit names an element by its index here."""
-        return list(self.root.iter(etree.Element))
-
 
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(

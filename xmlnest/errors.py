@@ -29,10 +29,6 @@ class XmlnestError(Exception):
         self.rule = rule
         self.path = path
 
-    def with_path(self, path: str) -> XmlnestError:
-        self.path = path
-        return self
-
     def format(self, path: str | None = None) -> str:
         """Render as one line: ``PATH[:LINE]: [RULE ]problem; hint``."""
         where = path or self.path or "<input>"

@@ -130,7 +130,10 @@ def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> 
     try:
         st = os.stat(target)
     except OSError as exc:
-        raise WriteError(f"cannot stat before writing: {exc.strerror}") from None
+        raise WriteError(
+            f"not written: it vanished before writing ({exc.strerror})",
+            hint="check that nothing else moves the file during the run",
+        ) from None
     if not stat.S_ISREG(st.st_mode):
         # A FIFO (or device) would be swapped for a regular file by os.replace.
         raise WriteError(

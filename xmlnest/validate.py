@@ -65,7 +65,7 @@ class LazyXsdValidator:
 
             impl: Validator = XsdValidator()
             self._impl = impl
-        return [SchemaProblem(p.line, p.message) for p in self._impl.problems(root)]
+        return self._impl.problems(root)
 
 
 def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | None:

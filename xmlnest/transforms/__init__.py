@@ -62,7 +62,7 @@ def plan(
     ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
     the edits).
     """
-    ctx = Context.of(root, options, host_vendor)
+    ctx = Context(root, options, host_vendor)
     target = resolve_target(ctx)
     check_domain_type(ctx)
     if options.model and FAMILY_OF_TARGET[target] != "x86":

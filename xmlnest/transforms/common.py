@@ -39,12 +39,6 @@ class Context:
         os_el = root.find("os")
         self.os_type: etree._Element | None = None if os_el is None else os_el.find("type")
 
-    @classmethod
-    def of(
-        cls, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
-    ) -> Context:
-        return cls(root, options, host_vendor)
-
     def ref(self, el: etree._Element) -> int:
         """The element's index in document order: how an edit names it."""
         if self._positions is None:  # only domains that need edits pay for this
