@@ -15,7 +15,9 @@ def _line(text: str, offset: int) -> int:
 
 def allowed_lines(source: Source, plan: Plan) -> set[int]:
     """Input lines an edit may rewrite: start/end tags of edited elements and their parents."""
-    els = cst.parse(source.text).parsed
+    parsed = cst.parse(source.text).parsed
+    els = [e for e in parsed if e is not None]  # a full parse skims nothing
+    assert len(els) == len(parsed)
     parent_of: dict[int, int] = {}
     for i, el in enumerate(els):
         for child in el.element_children():

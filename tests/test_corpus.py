@@ -64,9 +64,33 @@ def test_every_corpus_file_round_trips_through_the_lossless_tree() -> None:
         assert cst.serialize(cst.parse(text)) == text, row["path"]
         doc = cst.parse(text)
         for el in doc.parsed:  # regenerate every tag from its split-out parts
+            assert el is not None  # nothing skimmed without ``expand``
             el.clean = False
             assert isinstance(el.attrs, list)
         assert cst.serialize(doc) == text, row["path"]
+
+
+def test_skimming_keeps_every_corpus_file_and_every_index() -> None:
+    """Tokenizing only what an edit reaches changes no byte and no index: for each file,
+    with each child of the root (and the last element) as the one to expand."""
+    require_corpus()
+    skimmed = 0
+    for row in ROWS:
+        text = (CORPUS / row["path"]).read_bytes().decode("utf-8")
+        full = cst.parse(text)
+        where = [(e.name, e.offset, e.end) if e else None for e in full.parsed]
+        kids = [i for i, e in enumerate(full.parsed) if e and full.parents.get(id(e)) is full.root]
+        for expand in [set(), {len(where) - 1}, *({i} for i in kids)]:
+            doc = cst.parse(text, expand)
+            assert cst.serialize(doc) == text, row["path"]
+            assert len(doc.parsed) == len(where), row["path"]
+            for i, el in enumerate(doc.parsed):
+                if el is None:
+                    skimmed += 1
+                else:
+                    assert (el.name, el.offset, el.end) == where[i], row["path"]
+            assert all(doc.parsed[i] is not None for i in expand), row["path"]
+    assert skimmed > 0
 
 
 def _check(raw: bytes, target: str, extra: dict[str, object]) -> str:

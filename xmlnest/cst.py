@@ -10,6 +10,8 @@ about libvirt or nesting.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from functools import lru_cache
 
 # XML's white space is these four characters only; Python's \s also matches U+1680 and
 # others that XML allows inside names, which would split a valid name in two.
@@ -162,14 +164,14 @@ class Document:
         root: Element,
         epilog: str,
         text: str = "",
-        parsed: list[Element] | None = None,
+        parsed: list[Element | None] | None = None,
         parents: dict[int, Element] | None = None,
     ) -> None:
         self.prolog = prolog
         self.root = root
         self.epilog = epilog
         self.text = text  # the source, for copying clean elements
-        self.parsed = parsed or []  # elements as parsed, in document order
+        self.parsed = parsed or []  # elements as parsed, in document order (None: skimmed)
         self.parents = parents or {}  # id(element) -> parent, as parsed
 
 
@@ -193,62 +195,112 @@ def _prolog_end(text: str) -> int:
     return pos
 
 
-def parse(text: str) -> Document:
-    """Tokenize ``text`` into a lossless tree. Iterative: deep documents cannot overflow."""
+def parse(text: str, expand: Collection[int] | None = None) -> Document:
+    """Tokenize ``text`` into a lossless tree. Iterative: deep documents cannot overflow.
+
+    With ``expand`` (element indexes in document order, the root being 0), an element
+    whose subtree holds none of them is *skimmed*: kept as one clean slice, its inside
+    not tokenized, its descendants ``None`` in ``parsed`` so indexes still line up. Only
+    the elements on the way to an edit and their children are tokenized: edits reach a
+    few small elements, and this spares tokenizing ``<devices>`` or a ``<numa>``.
+    """
     pos = _prolog_end(text)
     prolog = text[:pos]
     root: Element | None = None
     stack: list[Element] = []
-    parsed: list[Element] = []
+    parsed: list[Element | None] = []
     parents: dict[int, Element] = {}
     new = Element.__new__
-    for m in _TOKEN.finditer(text, pos):
-        if m.start() != pos:
-            raise CstError("unexpected markup", pos)
-        kind = m.lastgroup
-        end = m.end()
-        if kind == "text" or kind == "other":
-            if not stack:
-                raise CstError("text or markup outside the root", pos)
-            stack[-1].children.append(Text(m.group()) if kind == "text" else Other(m.group()))
-        elif kind == "end":
-            if not stack or stack[-1].name != m.group("end"):
-                raise CstError("unexpected end tag", pos)
-            closed = stack.pop()
-            closed.end_tag = m.group()
-            closed.end = end
-            if not stack:
-                pos = end
-                break
-        else:
-            if root is not None and not stack:
-                raise CstError("a second root element", pos)
-            # Set the slots directly: this runs once per element of every edited file.
-            el = new(Element)
-            el.name, el.raw_attrs, el.tag_ws, close = m.group("start", "attrs", "ws", "close")
-            el._attrs = None
-            el.self_closing = close == "/>"
-            el.children = []
-            el.end_tag = ""
-            el.offset = pos
-            el.start_end = el.end = end
-            el.clean = True
-            parsed.append(el)
-            if stack:
-                stack[-1].children.append(el)
-                parents[id(el)] = stack[-1]
-            else:
-                root = el
-            if el.self_closing:
+    done = False
+    while not done:
+        done = True
+        for m in _TOKEN.finditer(text, pos):
+            if m.start() != pos:
+                raise CstError("unexpected markup", pos)
+            kind = m.lastgroup
+            end = m.end()
+            if kind == "text" or kind == "other":
+                if not stack:
+                    raise CstError("text or markup outside the root", pos)
+                stack[-1].children.append(Text(m.group()) if kind == "text" else Other(m.group()))
+            elif kind == "end":
+                if not stack or stack[-1].name != m.group("end"):
+                    raise CstError("unexpected end tag", pos)
+                closed = stack.pop()
+                closed.end_tag = m.group()
+                closed.end = end
                 if not stack:
                     pos = end
                     break
             else:
-                stack.append(el)
-        pos = end
+                if root is not None and not stack:
+                    raise CstError("a second root element", pos)
+                # Set the slots directly: this runs once per element of every edited file.
+                el = new(Element)
+                el.name, el.raw_attrs, el.tag_ws, close = m.group("start", "attrs", "ws", "close")
+                el._attrs = None
+                el.self_closing = close == "/>"
+                el.children = []
+                el.end_tag = ""
+                el.offset = pos
+                el.start_end = el.end = end
+                el.clean = True
+                index = len(parsed)
+                parsed.append(el)
+                if stack:
+                    stack[-1].children.append(el)
+                    parents[id(el)] = stack[-1]
+                else:
+                    root = el
+                if el.self_closing:
+                    if not stack:
+                        pos = end
+                        break
+                elif expand is not None and stack and (skim := _skim(text, el.name, end)):
+                    # Skim it unless an edit reaches into it.
+                    if any(index <= i <= index + skim[2] for i in expand):
+                        stack.append(el)
+                    else:
+                        el.end_tag = text[skim[0] : skim[1]]
+                        el.end = pos = skim[1]
+                        parsed.extend([None] * skim[2])
+                        done = False  # go on tokenizing after the skimmed element
+                        break
+                else:
+                    stack.append(el)
+            pos = end
     if root is None or stack:
         raise CstError("unclosed element", pos)
     return Document(prolog, root, text[pos:], text, parsed, parents)
+
+
+@lru_cache(maxsize=256)
+def _end_tag(name: str) -> re.Pattern[str]:
+    return re.compile("</" + re.escape(name) + _S + "*>")
+
+
+def _skim(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
+    """Where the element whose content starts at ``pos`` ends, without tokenizing it:
+    ``(end tag start, end tag end, elements inside)``; ``None`` when its content holds a
+    comment, CDATA section or PI (which could hide a fake tag) or an element of the
+    same name (whose end tag would be found first). In well-formed XML every other
+    ``<`` in content opens a tag, so the counts are exact.
+    """
+    m = _end_tag(name).search(text, pos)
+    if m is None:
+        return None
+    stop = m.start()
+    if text.find("<!", pos, stop) >= 0 or text.find("<?", pos, stop) >= 0:
+        return None
+    opened = "<" + name
+    at = text.find(opened, pos, stop)
+    while at >= 0:
+        after = at + len(opened)
+        if after == stop or text[after] in " \t\r\n/>":
+            return None
+        at = text.find(opened, after, stop)
+    inside = text.count("<", pos, stop) - text.count("</", pos, stop)
+    return stop, m.end(), inside
 
 
 def serialize(doc: Document) -> str:

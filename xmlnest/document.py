@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Collection
 from typing import NamedTuple
 
 from lxml import etree
@@ -223,10 +224,11 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     return Source(raw=raw, bom=bom, encoding=codec, text=text, root=root)
 
 
-def lossless_tree(source: Source) -> cst.Document:
-    """The byte-keeping token tree of a source (built only when an edit is to be made)."""
+def lossless_tree(source: Source, expand: Collection[int] | None = None) -> cst.Document:
+    """The byte-keeping token tree of a source (built only when an edit is to be made);
+    ``expand``: the element indexes that must be tokenized (see :func:`cst.parse`)."""
     try:
-        return cst.parse(source.text)
+        return cst.parse(source.text, expand)
     except cst.CstError as exc:
         raise InputError(
             f"cannot keep this file's bytes intact ({exc})",

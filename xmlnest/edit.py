@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from xmlnest import cst
 from xmlnest.document import Style
+from xmlnest.errors import XmlnestError
 from xmlnest.plan import (
     Edit,
     NewElement,
@@ -31,25 +32,38 @@ def escape_text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def apply(doc: cst.Document, els: list[cst.Element], edits: tuple[Edit, ...], style: Style) -> None:
+def apply(
+    doc: cst.Document, els: list[cst.Element | None], edits: tuple[Edit, ...], style: Style
+) -> None:
     """Mutate ``doc`` by ``edits``; indexes refer to ``els``, its elements before any edit."""
     parents = doc.parents
     indents = _Indents(doc, parents, style)
+
+    def at(index: int) -> cst.Element:
+        el = els[index]
+        if el is None:  # skimmed: the tree was built for other edits
+            raise XmlnestError(
+                "internal error: an edit reached an element the token tree skipped",
+                hint="nothing was written; please report this input",
+            )
+        return el
+
     for e in edits:
         if isinstance(e, SetAttr):
-            touched = els[e.target]
+            touched = at(e.target)
             set_attr(touched, e.name, e.value, style)
         elif isinstance(e, RemoveAttr):
-            touched = els[e.target]
+            touched = at(e.target)
             touched.attrs = [a for a in touched.attrs if a.name != e.name]
         elif isinstance(e, SetText):
-            touched = els[e.target]
+            touched = at(e.target)
             set_text(touched, e.text)
         elif isinstance(e, Remove):
-            touched = parents[id(els[e.target])]
-            remove(els[e.target], touched)
+            gone = at(e.target)
+            touched = parents[id(gone)]
+            remove(gone, touched)
         else:
-            touched = els[e.parent]
+            touched = at(e.parent)
             insert(touched, e.element, style, indents)
         _dirty(touched, parents)
 

@@ -130,6 +130,12 @@ CHILD_ORDER: dict[str, tuple[str, ...]] = {
 }
 
 
+def reached(edits: tuple[Edit, ...]) -> set[int]:
+    """Indexes of the elements the edits change (for a removal, the removed element;
+    its parent is an ancestor of it, so expanding one expands the other)."""
+    return {e.parent if isinstance(e, Insert) else e.target for e in edits}
+
+
 def attr_position(tag: str, existing: list[str], name: str) -> int:
     """Index at which a new attribute goes among ``existing`` attribute names."""
     order = ATTR_ORDER.get(tag, ())

@@ -7,14 +7,14 @@ from lxml import etree
 from xmlnest import cst, edit
 from xmlnest.document import Source, lossless_tree, sniff_style
 from xmlnest.errors import XmlnestError
-from xmlnest.plan import Plan, apply_tree
+from xmlnest.plan import Plan, apply_tree, reached
 
 
 def render(source: Source, plan: Plan) -> bytes:
     """The source bytes with the plan's edits; the exact input bytes for an empty plan."""
     if plan.empty:
         return source.raw
-    doc = lossless_tree(source)
+    doc = lossless_tree(source, reached(plan.edits))
     els = doc.parsed
     if len(els) != sum(1 for _ in source.root.iter(etree.Element)):
         raise XmlnestError(

@@ -1,0 +1,97 @@
+"""The token tree's skimming: children of the root no edit reaches are kept as one slice."""
+
+from __future__ import annotations
+
+import pytest
+
+from xmlnest import cst
+
+DOC = """<domain type='kvm'>
+  <name>x</name>
+  <cpu mode='custom'>
+    <model>Haswell</model>
+  </cpu>
+  <devices>
+    {inside}
+  </devices >
+  <on_crash>destroy</on_crash>
+</domain>
+"""
+
+
+def _indexes(doc: cst.Document) -> dict[str, int]:
+    """Tag name -> index, for the elements that were tokenized."""
+    return {el.name: i for i, el in enumerate(doc.parsed) if el is not None}
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "<disk type='file'><source file='/a'/></disk><serial/>",
+        "<disk type='file' note='a &gt; b'><source file='/a'/></disk>",
+        "",
+    ],
+)
+def test_a_root_child_no_edit_reaches_is_skimmed(inside: str) -> None:
+    text = DOC.format(inside=inside)
+    full = cst.parse(text)
+    cpu = _indexes(full)["cpu"]
+    doc = cst.parse(text, {cpu})
+    assert cst.serialize(doc) == text
+    assert len(doc.parsed) == len(full.parsed)
+    devices = _indexes(full)["devices"]
+    assert doc.parsed[devices] is not None and doc.parsed[devices].clean
+    assert doc.parsed[devices].children == []  # not tokenized
+    inner = inside.count("<") - inside.count("</")
+    assert doc.parsed[devices + 1 : devices + 1 + inner] == [None] * inner
+    # What follows the skimmed element is tokenized again, at the same indexes.
+    assert _indexes(doc)["on_crash"] == _indexes(full)["on_crash"]
+    assert doc.parsed[cpu] is not None and [c.name for c in doc.parsed[cpu].element_children()] == [
+        "model"
+    ]
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "<!-- </devices> -->",  # a comment could hide a fake end tag
+        "<![CDATA[ </devices> ]]>",
+        "<?pi </devices>?>",
+        "<devices><x/></devices>",  # same name inside: the first end tag is not ours
+        "<devices/>",
+    ],
+)
+def test_content_that_could_fool_the_skim_is_tokenized(inside: str) -> None:
+    text = DOC.format(inside=inside)
+    full = cst.parse(text)
+    doc = cst.parse(text, {_indexes(full)["cpu"]})
+    assert cst.serialize(doc) == text
+    first = next(i for i, e in enumerate(full.parsed) if e and e.name == "devices")
+    devices = doc.parsed[first]
+    assert devices is not None and devices.name == "devices"
+    assert devices.children != []  # tokenized, not skimmed
+    assert len(doc.parsed) == len(full.parsed)
+    for el, was in zip(doc.parsed, full.parsed, strict=True):
+        assert el is None or (el.name, el.offset, el.end) == (was.name, was.offset, was.end)
+
+
+def test_a_longer_name_with_the_same_prefix_does_not_stop_the_skim() -> None:
+    text = DOC.format(inside="<devicesX/><devices-list></devices-list>")
+    doc = cst.parse(text, set())
+    assert cst.serialize(doc) == text
+    assert doc.parsed.count(None) == 1 + 2  # <model> in <cpu>, two in <devices>
+
+
+def test_an_edit_deep_inside_keeps_its_ancestors_and_their_children_tokenized() -> None:
+    text = DOC.format(
+        inside="<disk><source file='/a'/><target dev='vda'/></disk><serial><x/></serial>"
+    )
+    full = cst.parse(text)
+    names = _indexes(full)
+    doc = cst.parse(text, {names["source"]})
+    assert cst.serialize(doc) == text
+    assert [
+        doc.parsed[names[n]].name for n in ("devices", "disk", "source", "target", "serial")
+    ] == ["devices", "disk", "source", "target", "serial"]
+    # Skimmed: <model> inside <cpu>, <x/> inside <serial>; nothing else.
+    assert [i for i, el in enumerate(doc.parsed) if el is None] == [names["model"], names["x"]]
