@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import REPO, require_corpus, run_cli
 from xmlnest import core, document, sources
-from xmlnest.errors import XmlnestError
+from xmlnest.errors import WriteError, XmlnestError
 from xmlnest.transforms.common import Options
 
 ARGS = ["--arch", "intel", "--no-validate"]
@@ -277,18 +277,47 @@ def test_file_replaced_mid_run_by_a_folder_is_reported(
 ) -> None:
     """The target vanished between read and write: reported, nothing created in its place."""
     a, b, c = _three(tmp_path)
-    real_write = sources.write_atomic
+    real_stage = sources.AtomicBatch.stage
 
-    def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
+    def stage(self: sources.AtomicBatch, path: str | Path, data: bytes) -> Path:
         if Path(path).name == "b.xml":
             Path(path).unlink()
-        return real_write(path, data, sync_folder=sync_folder)
+        return real_stage(self, path, data)
 
-    monkeypatch.setattr("xmlnest.cli.write_atomic", write_atomic)
+    monkeypatch.setattr(sources.AtomicBatch, "stage", stage)
     r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
     assert r.code == 3
     assert [ln for ln in r.err_lines if ln.startswith(f"{b}:")]
     assert not b.exists()
+    assert a.read_bytes() == c.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_file_changed_by_another_program_before_the_batch_commits_is_left_alone(
+    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewrites wait for the end of their batch; a file someone saved (or removed) in
+    that window keeps their version and is reported, the others are written."""
+    a, b, c = _three(tmp_path)
+    real_commit = sources.AtomicBatch.commit
+
+    def commit(self: sources.AtomicBatch) -> dict[str, WriteError]:
+        if change == "edit":
+            b.write_bytes(_plain() + b"<!-- saved by an editor -->\n")
+        else:
+            b.unlink()
+        return real_commit(self)
+
+    monkeypatch.setattr(sources.AtomicBatch, "commit", commit)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 3
+    mine = [ln for ln in r.err_lines if ln.startswith(f"{b}:")]
+    assert len(mine) == 1 and "another program changed or moved it" in mine[0], r.err
+    if change == "edit":
+        assert b.read_bytes() == _plain() + b"<!-- saved by an editor -->\n"
+    else:
+        assert not b.exists()
     assert a.read_bytes() == c.read_bytes() == _nested()
     assert sources.stale_temp_files(tmp_path) == []
 
@@ -359,8 +388,53 @@ def test_interrupt_in_the_middle_of_a_write_keeps_the_original(
     monkeypatch.setattr(os, "fsync", fsync)
     r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
     assert r.code == 130
+    # Renames wait until every file of the batch is on disk: none had happened yet.
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_interrupt_between_the_renames_of_a_batch_leaves_each_file_old_or_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = _three(tmp_path)
+    real_replace = os.replace
+
+    def replace(src: str, dst: str | Path) -> None:
+        if Path(dst).name == "b.xml":
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 130
     assert a.read_bytes() == _nested()
-    assert b.read_bytes() == c.read_bytes() == _plain()  # b untouched, c never reached
+    assert b.read_bytes() == c.read_bytes() == _plain()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
+    """Every staged file's writeback is started before the batch waits on any."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("sync_file_range is Linux's")
+    started: list[int] = []
+    real = sources._writeback_starter()
+    assert real is not None
+    files = [tmp_path / f"{i}.xml" for i in range(5)]
+    for f in files:
+        f.write_bytes(b"old")
+
+    def start(fd: int) -> None:
+        started.append(fd)
+        real(fd)
+
+    with sources.AtomicBatch() as batch:
+        batch._start = start
+        for i, f in enumerate(files):
+            batch.stage(f, b"new %d" % i)
+        assert [f.read_bytes() for f in files] == [b"old"] * 5  # nothing renamed yet
+        assert batch.commit() == {}
+    assert len(started) == 5
+    assert [f.read_bytes() for f in files] == [b"new %d" % i for i in range(5)]
     assert sources.stale_temp_files(tmp_path) == []
 
 

@@ -22,12 +22,12 @@ from xmlnest.errors import NotADomain, UsageError, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
 from xmlnest.sources import (
     STDIN,
+    AtomicBatch,
     Input,
     expand,
     read,
     remove_stale_temp_files,
     sync_folders,
-    write_atomic,
     write_new,
 )
 from xmlnest.transforms import ARCH_ALIASES
@@ -39,6 +39,8 @@ EXIT_CHANGES = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
+
+BATCH = 64  # inputs per chunk: per worker task, and per wait for the disk with -i
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -193,8 +195,32 @@ def _worker(settings: Settings) -> _Worker:
     return _Worker(settings)
 
 
-def process_one(item: Input, settings: Settings) -> FileResult:
-    """Read, transform, check and (in place / output dir) write one input."""
+def process_chunk(items: list[Input], settings: Settings) -> list[FileResult]:
+    """Process inputs in order. In place, their rewrites are staged and committed
+    together at the end of the chunk (one wait for the disk, see ``AtomicBatch``); a
+    file's result says "changed" only once its rename is done."""
+    if not settings.wb.in_place:
+        return [process_one(item, settings) for item in items]
+    with AtomicBatch(start_writeback=len(items) > 1) as batch:
+        results = [process_one(item, settings, batch) for item in items]
+        failed = batch.commit()
+    if not failed:
+        return results
+    return [
+        r
+        if item.path not in failed
+        else FileResult(
+            r.name,
+            "rejected",
+            (failed[item.path].format(item.name),),
+            validated_with=r.validated_with,
+        )
+        for item, r in zip(items, results, strict=True)
+    ]
+
+
+def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = None) -> FileResult:
+    """Read, transform, check and (stage in ``batch`` / output dir) write one input."""
     w = _worker(settings)
     w.used = False
     wb = settings.wb
@@ -235,8 +261,8 @@ def process_one(item: Input, settings: Settings) -> FileResult:
         text = json_line(item.name, outcome)
     folder = ""
     try:
-        if outcome.changed and wb.in_place and item.path is not None:
-            folder = str(write_atomic(item.path, outcome.output, sync_folder=False))
+        if outcome.changed and batch is not None and item.path is not None:
+            folder = str(batch.stage(item.path, outcome.output))
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
@@ -285,17 +311,19 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
 def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[FileResult]:
     """Results in input order, whatever the number of jobs."""
     if jobs <= 1 or len(items) < 2:
-        for item in items:
-            yield process_one(item, settings)
+        for k in range(0, len(items), BATCH):
+            yield from process_chunk(items[k : k + BATCH], settings)
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    chunk = max(1, min(64, len(items) // (jobs * 8)))
+    size = max(1, min(BATCH, len(items) // (jobs * 8)))
+    chunks = [items[k : k + size] for k in range(0, len(items), size)]
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
     try:
-        yield from pool.map(process_one, items, [settings] * len(items), chunksize=chunk)
+        for done in pool.map(process_chunk, chunks, [settings] * len(chunks)):
+            yield from done
     except BaseException:
-        # Ctrl-C or a closed stdout: workers finish the file in hand (writes are atomic)
+        # Ctrl-C or a closed stdout: workers finish the chunk in hand (writes are atomic)
         # and nothing new starts.
         pool.shutdown(wait=True, cancel_futures=True)
         raise

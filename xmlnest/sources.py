@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import os
 import stat
+import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -118,15 +120,129 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> bytes:
         raise InputError(f"cannot read: {exc.strerror}", hint="check the path") from None
 
 
-def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
-    """Replace ``path``'s content: temp file beside it, fsync, same mode, ``os.replace``.
+class _Staged:
+    """A new content in its temp file, not yet renamed over its target."""
 
-    A symlink keeps pointing where it did: its target is replaced. On any failure the
-    original is untouched and the temp file is removed. Returns the folder written in;
-    with ``sync_folder=False`` the caller fsyncs it (once per batch, see
-    :func:`sync_folders`) to make the rename itself durable.
+    __slots__ = ("key", "target", "seen", "tmp", "fd")
+
+    def __init__(self, key: str, target: Path, seen: tuple[int, ...], tmp: str, fd: int):
+        self.key = key  # the path as given to stage()
+        self.target = target  # the file to replace (symlinks resolved)
+        self.seen = seen  # its device, inode, size and mtime when staged
+        self.tmp = tmp  # the temp file ("" once renamed or removed)
+        self.fd = fd  # open until fsynced (-1 after)
+
+
+class AtomicBatch:
+    """In-place rewrites made durable together, the way dpkg unpacks.
+
+    ``stage`` writes each new content to a temp file beside its target and starts its
+    writeback at once; ``commit`` waits for all of them (fsync each: by then mostly
+    done), and only then renames each over its target. At every moment, a power loss
+    included, each file holds its old bytes or its new ones; one file's failure leaves
+    the others alone. Waiting for the disk once per batch instead of once per file is
+    what lets a folder of templates be rewritten at nearly the speed of a check.
+    Use it as a context manager: leaving it removes the temp files of whatever was not
+    committed (an error or Ctrl-C in the middle).
     """
-    target = Path(os.path.realpath(path))
+
+    def __init__(self, *, start_writeback: bool = True) -> None:
+        self._staged: list[_Staged] = []
+        self._start = _writeback_starter() if start_writeback else None
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
+        for s in self._staged:
+            if s.fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(s.fd)
+                s.fd = -1
+            if s.tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(s.tmp)
+                s.tmp = ""
+        self._staged = []
+
+    def stage(self, path: str | Path, data: bytes) -> Path:
+        """Write ``data`` beside ``path``; return the folder the rename will happen in."""
+        target = Path(os.path.realpath(path))
+        st = _regular_file(target)
+        fd, tmp = -1, ""
+        try:
+            fd, tmp = tempfile.mkstemp(
+                prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.parent
+            )
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, st.st_uid, st.st_gid)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._start is not None:
+                self._start(fd)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise _not_written(exc) from None
+        self._staged.append(_Staged(str(path), target, _identity_of(st), tmp, fd))
+        return target.parent
+
+    def commit(self) -> dict[str, WriteError]:
+        """fsync every staged file, then rename each over its target. Returns the
+        failures by the path given to :meth:`stage`; the folders still need an fsync
+        for the renames themselves to be durable (:func:`sync_folders`)."""
+        failed: dict[str, WriteError] = {}
+        for s in self._staged:
+            try:
+                os.fsync(s.fd)
+            except OSError as exc:
+                failed[s.key] = _not_written(exc)
+            finally:
+                os.close(s.fd)
+                s.fd = -1
+        for s in self._staged:
+            if s.key in failed:
+                continue
+            if _identity_now(s.target) != s.seen:
+                failed[s.key] = WriteError(
+                    "not written: another program changed or moved it during the run",
+                    hint="run xmlnest on it again",
+                )
+                continue
+            try:
+                os.replace(s.tmp, s.target)
+                s.tmp = ""
+            except OSError as exc:
+                failed[s.key] = _not_written(exc)
+        self._discard()  # the temp files of the failures
+        return failed
+
+
+def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
+    """Replace ``path``'s content atomically and durably (a batch of one, see
+    :class:`AtomicBatch`); a symlink keeps pointing where it did. Returns the folder
+    written in; with ``sync_folder=False`` the caller fsyncs it (:func:`sync_folders`).
+    """
+    with AtomicBatch(start_writeback=False) as batch:
+        folder = batch.stage(path, data)
+        failed = batch.commit()
+    if failed:
+        raise failed[str(path)]
+    if sync_folder:
+        _fsync_dir(folder)
+    return folder
+
+
+def _regular_file(target: Path) -> os.stat_result:
     try:
         st = os.stat(target)
     except OSError as exc:
@@ -140,36 +256,46 @@ def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> 
             "is not a regular file, so it is not rewritten in place",
             hint="write the output elsewhere (stdout or --output-dir)",
         )
-    fd, tmp = -1, ""
+    return st
+
+
+def _identity_of(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _identity_now(target: Path) -> tuple[int, ...] | None:
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.parent
-        )
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-            with contextlib.suppress(OSError):
-                os.chown(tmp, st.st_uid, st.st_gid)
-        os.replace(tmp, target)
-        tmp = ""
-        if sync_folder:
-            _fsync_dir(target.parent)
-    except OSError as exc:
-        raise WriteError(
-            f"not written ({exc.strerror or exc}), the file is unchanged",
-            hint="check free space and the folder's permissions",
-        ) from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return target.parent
+        return _identity_of(os.stat(target))
+    except OSError:
+        return None
+
+
+def _not_written(exc: OSError) -> WriteError:
+    return WriteError(
+        f"not written ({exc.strerror or exc}), the file is unchanged",
+        hint="check free space and the folder's permissions",
+    )
+
+
+@functools.cache
+def _writeback_starter() -> Callable[[int], None] | None:
+    """Linux's sync_file_range(SYNC_FILE_RANGE_WRITE), which ``os`` lacks: start writing
+    a file's pages to disk without waiting. ``None`` elsewhere (fsync alone then)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    sync_file_range_write = 2
+
+    def start(fd: int) -> None:
+        fn(fd, 0, 0, sync_file_range_write)  # a failure only loses the head start
+
+    return start
 
 
 def sync_folders(folders: set[Path]) -> None:
