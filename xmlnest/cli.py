@@ -527,7 +527,8 @@ def run(
     results = _results(items, settings, workers)
     show_bar = many and not quiet and len(items) >= 50 and sys.stderr.isatty()
     try:
-        _drain(results, report, wb, out, choice.notice, show_bar, len(items))
+        notice = None if choice.routine and not verbose else choice.notice
+        _drain(results, report, wb, out, notice, show_bar, len(items))
     except BrokenPipeError:
         # The reader went away (`xmlnest … | head -1`): stop quietly, keep what was said.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -85,7 +85,8 @@ def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | No
 
 class Choice(NamedTuple):
     validator: Validator | None
-    notice: str | None  # said once on stderr (not under -q)
+    notice: str | None  # said once on stderr when first used (not under -q)
+    routine: bool = False  # the expected case: said only with -v
 
 
 def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = None) -> Choice:
@@ -102,7 +103,7 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
             raise UsageError(f"--validate rng: no domain.rng found in {where}")
         return Choice(RngValidator(rng), None)
     if rng is not None:
-        return Choice(RngValidator(rng), f"validating against libvirt's {rng}")
+        return Choice(RngValidator(rng), f"validating against libvirt's {rng}", routine=True)
     return Choice(
         LazyXsdValidator(),
         "libvirt's domain.rng not found; validating against the bundled XSD "
