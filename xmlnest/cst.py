@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from functools import lru_cache
 
 # XML's white space is these four characters only; Python's \s also matches U+1680 and
 # others that XML allows inside names, which would split a valid name in two.
@@ -274,22 +273,25 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
     return Document(prolog, root, text[pos:], text, parsed, parents)
 
 
-@lru_cache(maxsize=256)
-def _end_tag(name: str) -> re.Pattern[str]:
-    return re.compile("</" + re.escape(name) + _S + "*>")
-
-
 def _skim(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
     """Where the element whose content starts at ``pos`` ends, without tokenizing it:
     ``(end tag start, end tag end, elements inside)``; ``None`` when its content holds a
     comment, CDATA section or PI (which could hide a fake tag) or an element of the
     same name (whose end tag would be found first). In well-formed XML every other
-    ``<`` in content opens a tag, so the counts are exact.
+    ``<`` in content opens a tag, so the counts are exact. (``str.find`` rather than a
+    regex per name: compiling one costs more than skimming.)
     """
-    m = _end_tag(name).search(text, pos)
-    if m is None:
+    closing = "</" + name
+    stop = text.find(closing, pos)
+    while stop >= 0:
+        end = stop + len(closing)
+        while text[end : end + 1] in _WHITE:
+            end += 1
+        if text.startswith(">", end):
+            break
+        stop = text.find(closing, stop + 1)
+    if stop < 0:
         return None
-    stop = m.start()
     if text.find("<!", pos, stop) >= 0 or text.find("<?", pos, stop) >= 0:
         return None
     opened = "<" + name
@@ -300,7 +302,10 @@ def _skim(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
             return None
         at = text.find(opened, after, stop)
     inside = text.count("<", pos, stop) - text.count("</", pos, stop)
-    return stop, m.end(), inside
+    return stop, end + 1, inside
+
+
+_WHITE = (" ", "\t", "\r", "\n")
 
 
 def serialize(doc: Document) -> str:
