@@ -12,12 +12,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TextIO
 
-import click
 from lxml import etree
 
-from xmlnest import __version__, core, diff
+if TYPE_CHECKING:
+    import click
+
+from xmlnest import core, diff, options
 from xmlnest.errors import NotADomain, UsageError, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
 from xmlnest.sources import (
@@ -41,16 +43,6 @@ EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
 
 BATCH = 64  # inputs per chunk: per worker task, and per wait for the disk with -i
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  success (files rewritten included)
-  1  --check: at least one input would change
-  2  usage error
-  3  at least one input was rejected (unreadable, malformed, not a domain,
-     arch mismatch, refused by a rule, or output that would be schema-invalid)
-  130  interrupted (Ctrl-C); files already rewritten are complete
-"""
 
 
 class WriteBack(NamedTuple):
@@ -348,102 +340,6 @@ def _init_worker() -> None:
         os._exit(1)
 
 
-ARCH_CHOICES = sorted(ARCH_ALIASES)
-
-
-@click.command(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EXIT_CODES_HELP,
-)
-@click.argument("paths", nargs=-1, type=str)
-@click.option(
-    "--arch",
-    type=click.Choice(ARCH_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Target architecture; auto reads <os><type arch>.",
-)
-@click.option("--model", metavar="NAME", help="x86: use this named CPU model (custom mode).")
-@click.option("--passthrough", is_flag=True, help="Force host-passthrough, even over a model.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any input would change.")
-@click.option(
-    "--diff",
-    "diff_format",
-    is_flag=False,
-    flag_value="unified",
-    default=None,
-    type=click.Choice(["unified", "json"]),
-    help="Print a diff instead of XML (--diff=json: one JSON object per input).",
-)
-@click.option("-i", "--in-place", is_flag=True, help="Rewrite changed files atomically.")
-@click.option("--schema-dir", metavar="DIR", help="Folder holding libvirt's domain.rng.")
-@click.option(
-    "--validate",
-    "validate_kind",
-    type=click.Choice(["auto", "rng", "xsd", "none"]),
-    default="auto",
-    show_default=True,
-    help="Schema to check changed outputs with.",
-)
-@click.option("--no-validate", is_flag=True, help="Same as --validate none.")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 3).")
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(min=1),
-    default=16 * 1024 * 1024,
-    show_default=True,
-    help="Refuse inputs larger than this.",
-)
-@click.option(
-    "--host-root",
-    default="/",
-    show_default=True,
-    metavar="DIR",
-    help="Read the host's /proc and /sys under DIR (tests, captured hosts).",
-)
-@click.option(
-    "--level",
-    type=click.Choice(["l1", "l2"]),
-    default="l1",
-    show_default=True,
-    help="l2: the same edit for a POWER9 L2 guest (refused on x86: no L3).",
-)
-@click.option("--include", multiple=True, metavar="GLOB", help="Walk only files matching GLOB.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip walked files matching GLOB.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Parallel processes (default: the CPU count for many files).",
-)
-@click.option(
-    "-o",
-    "--output-dir",
-    metavar="DIR",
-    help="Write converted copies under DIR, mirroring the input tree.",
-)
-@click.option(
-    "--skip-non-domain",
-    is_flag=True,
-    help="Skip named XML files that are not <domain> (as folder walks do); for hooks.",
-)
-@click.option("--host-check", is_flag=True, help="Report whether this host (L0) can nest.")
-@click.option("--json", "as_json", is_flag=True, help="With --host-check: JSON output.")
-@click.option("--explain", metavar="RULE", help="Print a rule's full text (e.g. XN104).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-@click.option("-v", "--verbose", is_flag=True, help="Also show info-level notes.")
-@click.version_option(__version__, prog_name="xmlnest")
-def command(**kw: object) -> int:
-    """Enable nested virtualization in libvirt domain XML.
-
-    Reads PATH... (files or folders; none or '-' for stdin), makes the edits the
-    domain's architecture needs, validates the result and writes the XML (one input),
-    the files in place (-i), a diff (--diff) or only a verdict (--check).
-    """
-    return run(**kw)  # type: ignore[arg-type]
-
-
 def run(
     *,
     paths: tuple[str, ...],
@@ -551,6 +447,8 @@ def _drain(
     total: int,
 ) -> None:
     if show_bar:
+        import click
+
         with click.progressbar(results, length=total, file=sys.stderr, label="xmlnest") as bar:
             for result in bar:
                 report.add(result, wb, out, notice)
@@ -586,10 +484,38 @@ def _host_check(host_root: str, as_json: bool, out: BinaryIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run xmlnest; return the exit code (tests call this in-process)."""
+    """Run xmlnest; return the exit code (tests call this in-process).
+
+    Everyday argument lists are read without importing click (see ``options``); all
+    others, help and errors included, go to the click command built from the same table.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    kw = options.read_fast(args)
+    if kw is not None:
+        try:
+            return run(**kw)
+        except UsageError as exc:
+            print(f"xmlnest: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:  # as click's Abort below
+            print(INTERRUPTED, file=sys.stderr)
+            return EXIT_INTERRUPTED
+    return _main_click(args)
+
+
+INTERRUPTED = "xmlnest: interrupted; files already rewritten are complete"
+
+
+@functools.cache
+def _command() -> click.Command:
+    return options.click_command(run)
+
+
+def _main_click(args: list[str]) -> int:
+    import click
+
     try:
-        rc = command.main(
+        rc = _command().main(
             args=_bare_diff(args),
             prog_name="xmlnest",
             standalone_mode=False,
@@ -606,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:  # click turns Ctrl-C into Abort
-        print("xmlnest: interrupted; files already rewritten are complete", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
     return int(rc) if isinstance(rc, int) else EXIT_OK
 
