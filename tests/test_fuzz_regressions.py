@@ -160,6 +160,7 @@ def test_text_next_to_the_insertion_point_is_no_internal_error(target: str) -> N
         "stray-text-in-root-insert.xml",
         "bare-cr-before-removed-model.xml",
         "bare-cr-runs-before-duplicate-feature.xml",
+        "bare-cr-meets-lf-after-removed-feature.xml",
         "vendor-evidence-removed-by-passthrough.xml",
     ],
 )

@@ -105,6 +105,11 @@ def remove(el: cst.Element, parent: cst.Element) -> None:
     prev = kids[i - 1] if i > 0 else None
     if isinstance(prev, cst.Text):
         prev.raw = cst.without_last_indent(prev.raw)
+        after = kids[i] if i < len(kids) else None
+        if prev.raw.endswith("\r") and isinstance(after, cst.Text) and after.raw[:1] == "\n":
+            # A bare CR now meeting the LF after the removed element would read as one
+            # CRLF, two line breaks becoming one: make the CR a CRLF of its own.
+            prev.raw += "\n"
         if not prev.raw:
             del kids[i - 1]
     if all(_is_blank(c) for c in kids):
