@@ -279,10 +279,12 @@ def test_file_replaced_mid_run_by_a_folder_is_reported(
     a, b, c = _three(tmp_path)
     real_stage = sources.AtomicBatch.stage
 
-    def stage(self: sources.AtomicBatch, path: str | Path, data: bytes) -> Path:
+    def stage(
+        self: sources.AtomicBatch, path: str | Path, data: bytes, seen: tuple[int, ...] | None
+    ) -> Path:
         if Path(path).name == "b.xml":
             Path(path).unlink()
-        return real_stage(self, path, data)
+        return real_stage(self, path, data, seen)
 
     monkeypatch.setattr(sources.AtomicBatch, "stage", stage)
     r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
@@ -409,6 +411,49 @@ def test_interrupt_between_the_renames_of_a_batch_leaves_each_file_old_or_new(
     assert r.code == 130
     assert a.read_bytes() == _nested()
     assert b.read_bytes() == c.read_bytes() == _plain()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_a_file_saved_by_another_program_while_it_was_processed_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The identity checked before the rename is the file's as it was read."""
+    a, b, c = _three(tmp_path)
+    real_process = core.process
+    theirs = _plain() + b"<!-- saved meanwhile -->\n"
+
+    def process(raw: bytes, *args: object, **kw: object) -> core.Outcome:
+        out = real_process(raw, *args, **kw)  # type: ignore[arg-type]
+        if b.read_bytes() == _plain():
+            b.write_bytes(theirs)  # same inode, new size and mtime
+        return out
+
+    monkeypatch.setattr(core, "process", process)
+    r = run_cli([*ARGS, "-i", str(b)])
+    assert r.code == 3 and "another program changed or moved it" in r.err, r.err
+    assert b.read_bytes() == theirs
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_interrupt_while_staging_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = _three(tmp_path)
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if (
+            os.readlink(f"/proc/self/fd/{fd}")
+            .rsplit("/", 1)[-1]
+            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
+        ):
+            raise KeyboardInterrupt
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 130
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
     assert sources.stale_temp_files(tmp_path) == []
 
 

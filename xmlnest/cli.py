@@ -220,9 +220,9 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
     if w.validator is not None:
         validator = _Named(w.validator.name, w.problems)
     try:
-        raw = read(item, settings.max_bytes, sys.stdin.buffer)
+        got = read(item, settings.max_bytes, sys.stdin.buffer)
         outcome = core.process(
-            raw,
+            got.data,
             settings.options,
             host_vendor=w.host_vendor,
             validator=validator,
@@ -254,7 +254,7 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
     folder = ""
     try:
         if outcome.changed and batch is not None and item.path is not None:
-            folder = str(batch.stage(item.path, outcome.output))
+            folder = str(batch.stage(item.path, outcome.output, got.seen))
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
@@ -303,6 +303,10 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
 def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[FileResult]:
     """Results in input order, whatever the number of jobs."""
     if jobs <= 1 or len(items) < 2:
+        if not settings.wb.in_place:  # stream: each result as soon as it is ready
+            for item in items:
+                yield process_one(item, settings)
+            return
         for k in range(0, len(items), BATCH):
             yield from process_chunk(items[k : k + BATCH], settings)
         return

@@ -92,10 +92,15 @@ def _match(rel: str, pattern: str) -> bool:
     return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
 
 
-def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> bytes:
+class Read(NamedTuple):
+    data: bytes
+    seen: tuple[int, ...] | None = None  # the file as read (see AtomicBatch.stage)
+
+
+def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> Read:
     """Read at most ``max_bytes + 1`` bytes, so an oversized input is caught, not loaded."""
     if inp.path is None:
-        return stdin.read(max_bytes + 1)
+        return Read(stdin.read(max_bytes + 1))
     try:
         st = os.stat(inp.path)
         if stat.S_ISDIR(st.st_mode):
@@ -109,7 +114,7 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> bytes:
             data = fh.read(want)
             if len(data) == want and want <= max_bytes:  # grew while we read: read the rest
                 data += fh.read(max_bytes + 1 - want)
-            return data
+            return Read(data, _identity_of(os.fstat(fh.fileno())))
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None
     except PermissionError:
@@ -158,25 +163,27 @@ class AtomicBatch:
 
     def _discard(self) -> None:
         for s in self._staged:
-            if s.fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(s.fd)
-                s.fd = -1
-            if s.tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(s.tmp)
-                s.tmp = ""
+            _drop(s)
         self._staged = []
 
-    def stage(self, path: str | Path, data: bytes) -> Path:
-        """Write ``data`` beside ``path``; return the folder the rename will happen in."""
+    def stage(self, path: str | Path, data: bytes, seen: tuple[int, ...] | None = None) -> Path:
+        """Write ``data`` beside ``path``; return the folder the rename will happen in.
+
+        ``seen``: the file's identity when it was read (:func:`read`); if it differs at
+        commit time, another program changed the file since, and it is left alone.
+        """
         target = Path(os.path.realpath(path))
         st = _regular_file(target)
-        fd, tmp = -1, ""
         try:
             fd, tmp = tempfile.mkstemp(
                 prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.parent
             )
+        except OSError as exc:
+            raise _not_written(exc) from None
+        # Tracked at once: whatever happens next (Ctrl-C included), __exit__ cleans up.
+        staged = _Staged(str(path), target, seen or _identity_of(st), tmp, fd)
+        self._staged.append(staged)
+        try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
             if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
                 with contextlib.suppress(OSError):
@@ -187,13 +194,9 @@ class AtomicBatch:
             if self._start is not None:
                 self._start(fd)
         except OSError as exc:
-            if fd >= 0:
-                os.close(fd)
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            self._staged.remove(staged)
+            _drop(staged)
             raise _not_written(exc) from None
-        self._staged.append(_Staged(str(path), target, _identity_of(st), tmp, fd))
         return target.parent
 
     def commit(self) -> dict[str, WriteError]:
@@ -207,8 +210,9 @@ class AtomicBatch:
             except OSError as exc:
                 failed[s.key] = _not_written(exc)
             finally:
-                os.close(s.fd)
-                s.fd = -1
+                fd, s.fd = s.fd, -1
+                with contextlib.suppress(OSError):  # fsync said what matters
+                    os.close(fd)
         for s in self._staged:
             if s.key in failed:
                 continue
@@ -225,6 +229,18 @@ class AtomicBatch:
                 failed[s.key] = _not_written(exc)
         self._discard()  # the temp files of the failures
         return failed
+
+
+def _drop(s: _Staged) -> None:
+    """Close and remove a staged temp file (nothing once it is renamed)."""
+    fd, s.fd = s.fd, -1
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    tmp, s.tmp = s.tmp, ""
+    if tmp:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
