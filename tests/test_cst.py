@@ -95,3 +95,28 @@ def test_an_edit_deep_inside_keeps_its_ancestors_and_their_children_tokenized() 
     ] == ["devices", "disk", "source", "target", "serial"]
     # Skimmed: <model> inside <cpu>, <x/> inside <serial>; nothing else.
     assert [i for i, el in enumerate(doc.parsed) if el is None] == [names["model"], names["x"]]
+
+
+def test_elements_on_the_path_to_an_edit_are_not_scanned_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing an edit's ancestors spares scanning each to its end (depth x size)."""
+    depth = 40
+    text = "<domain>" + "<a><b/>" * depth + "<leaf/>" + "</a>" * depth + "</domain>"
+    full = cst.parse(text)
+    leaf = next(i for i, e in enumerate(full.parsed) if e and e.name == "leaf")
+    path = {i for i, e in enumerate(full.parsed) if e and e.name in ("domain", "a", "leaf")}
+    scanned: list[int] = []
+    real = cst._skim
+
+    def spy(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
+        scanned.append(pos)
+        return real(text, name, pos)
+
+    monkeypatch.setattr(cst, "_skim", spy)
+    doc = cst.parse(text, path)
+    assert cst.serialize(doc) == text
+    assert doc.parsed[leaf] is not None
+    assert len(scanned) == 0  # every <b/> is self-closing, every <a> on the path
+    doc = cst.parse(text, {leaf})  # the leaf alone: still right, each <a> scanned first
+    assert doc.parsed[leaf] is not None and len(scanned) == depth

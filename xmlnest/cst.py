@@ -202,6 +202,9 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
     not tokenized, its descendants ``None`` in ``parsed`` so indexes still line up. Only
     the elements on the way to an edit and their children are tokenized: edits reach a
     few small elements, and this spares tokenizing ``<devices>`` or a ``<numa>``.
+    ``expand`` should hold the ancestors of those elements too: they are then tokenized
+    without first being scanned to their end (which on a deep document would cost its
+    depth times its size).
     """
     pos = _prolog_end(text)
     prolog = text[:pos]
@@ -255,7 +258,12 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                     if not stack:
                         pos = end
                         break
-                elif expand is not None and stack and (skim := _skim(text, el.name, end)):
+                elif (
+                    expand is not None
+                    and stack
+                    and index not in expand
+                    and (skim := _skim(text, el.name, end))
+                ):
                     # Skim it unless an edit reaches into it.
                     if any(index <= i <= index + skim[2] for i in expand):
                         stack.append(el)

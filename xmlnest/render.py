@@ -14,9 +14,10 @@ def render(source: Source, plan: Plan) -> bytes:
     """The source bytes with the plan's edits; the exact input bytes for an empty plan."""
     if plan.empty:
         return source.raw
-    doc = lossless_tree(source, reached(plan.edits))
+    tree = list(source.root.iter(etree.Element))
+    doc = lossless_tree(source, _paths(tree, plan))
     els = doc.parsed
-    if len(els) != sum(1 for _ in source.root.iter(etree.Element)):
+    if len(els) != len(tree):
         raise XmlnestError(
             "internal error: the token tree and the parsed tree disagree",
             hint="nothing was written; please report this input",
@@ -24,6 +25,19 @@ def render(source: Source, plan: Plan) -> bytes:
     edit.apply(doc, els, plan.edits, sniff_style(doc, source.text))
     text = cst.serialize(doc)
     return source.bom + text.encode(source.encoding, errors="xmlcharrefreplace")
+
+
+def _paths(tree: list[etree._Element], plan: Plan) -> set[int]:
+    """Indexes of the elements the edits reach and of all their ancestors."""
+    targets = reached(plan.edits)
+    index = {el: i for i, el in enumerate(tree)}
+    out: set[int] = set()
+    for t in targets:
+        el: etree._Element | None = tree[t]
+        while el is not None and index[el] not in out:
+            out.add(index[el])
+            el = el.getparent()
+    return out
 
 
 def check_meaning(source: Source, plan: Plan, rendered: Source) -> None:
