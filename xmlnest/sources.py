@@ -114,7 +114,7 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> Read:
             data = fh.read(want)
             if len(data) == want and want <= max_bytes:  # grew while we read: read the rest
                 data += fh.read(max_bytes + 1 - want)
-            return Read(data, _identity_of(os.fstat(fh.fileno())))
+            return Read(data, _identity_of(st))  # as stat'ed just before reading
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None
     except PermissionError:
