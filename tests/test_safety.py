@@ -574,6 +574,26 @@ def test_symlink_target_is_rewritten_and_link_stays(tmp_path: Path) -> None:
     assert sources.stale_temp_files(real_dir) == sources.stale_temp_files(tmp_path) == []
 
 
+def test_links_on_the_way_are_followed_and_kept(tmp_path: Path) -> None:
+    """A linked folder, and a link to a link: the file at the end is rewritten."""
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    target = real_dir / "vm.xml"
+    target.write_bytes(PLAIN)
+    (tmp_path / "alias-dir").symlink_to("real")
+    (real_dir / "first.xml").symlink_to("vm.xml")
+    (tmp_path / "second.xml").symlink_to("alias-dir/first.xml")
+    r = run_cli([*ARGS, "-i", str(tmp_path / "alias-dir" / "vm.xml")])
+    assert r.code == 0, r.err
+    assert target.read_bytes() == NESTED and (tmp_path / "alias-dir").is_symlink()
+    target.write_bytes(PLAIN)
+    r = run_cli([*ARGS, "-i", str(tmp_path / "second.xml")])
+    assert r.code == 0, r.err
+    assert target.read_bytes() == NESTED
+    assert (tmp_path / "second.xml").is_symlink() and (real_dir / "first.xml").is_symlink()
+    assert sources.stale_temp_files(real_dir) == sources.stale_temp_files(tmp_path) == []
+
+
 def test_symlink_and_its_target_in_one_walk_are_processed_once(tmp_path: Path) -> None:
     (tmp_path / "vm.xml").write_bytes(PLAIN)
     (tmp_path / "alias.xml").symlink_to("vm.xml")

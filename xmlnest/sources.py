@@ -172,7 +172,10 @@ class AtomicBatch:
         ``seen``: the file's identity when it was read (:func:`read`); if it differs at
         commit time, another program changed the file since, and it is left alone.
         """
-        target = Path(os.path.realpath(path))
+        # A symlink's target is replaced, not the link. (Only the last component matters:
+        # a linked folder on the way still leads to the same folder. One lstat, not one
+        # per component as realpath does.)
+        target = Path(os.path.realpath(path) if os.path.islink(path) else path)
         st = _regular_file(target)
         try:
             fd, tmp = tempfile.mkstemp(
