@@ -67,7 +67,7 @@ class Report:
         self.verbose = verbose
         self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
         self.announced = False
-        self.folders: set[Path] = set()  # folders with renames still to fsync
+        self.folders: set[str] = set()  # folders with renames still to fsync
 
     def say(self, line: str) -> None:
         print(line, file=self.err, flush=True)
@@ -92,7 +92,7 @@ class Report:
         if r.validated_with:
             self.announced = True
         if r.folder:
-            self.folders.add(Path(r.folder))
+            self.folders.add(r.folder)
         for line in r.messages:
             self.say(line)
         for f in r.findings:
@@ -254,7 +254,7 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
     folder = ""
     try:
         if outcome.changed and batch is not None and item.path is not None:
-            folder = str(batch.stage(item.path, outcome.output, got.seen))
+            folder = batch.stage(item.path, outcome.output, got.seen)
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
@@ -463,8 +463,13 @@ def _drain(
 
 def _clean_stale_temps(items: list[Input], report: Report) -> None:
     """Remove what killed runs left beside the files this run may rewrite, and say so."""
-    folders = {Path(os.path.realpath(i.path)).parent for i in items if i.path is not None}
-    for folder in sorted(folders):
+    named = {os.path.dirname(i.path) for i in items if i.path is not None}
+    named |= {  # a linked file is rewritten beside its target
+        os.path.dirname(os.path.realpath(i.path))
+        for i in items
+        if i.path is not None and os.path.islink(i.path)
+    }
+    for folder in sorted({Path(os.path.realpath(f or ".")) for f in named}):
         for stale in remove_stale_temp_files(folder):
             report.notice(f"removed {stale}, a temp file left by an interrupted run")
 

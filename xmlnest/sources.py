@@ -9,7 +9,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -46,15 +46,14 @@ def expand(
         if arg == STDIN:
             yield Input(STDIN_NAME, None)
             continue
-        p = Path(arg)
-        if p.is_dir():
-            for found in _walk(p, include, exclude):
+        if os.path.isdir(arg):
+            for found in _walk(arg, include, exclude):
                 key = _identity(found)
                 if key not in seen:
                     seen.add(key)
-                    yield Input(str(found), str(found), walked=True, base=arg)
+                    yield Input(found, found, walked=True, base=arg)
             continue
-        key = _identity(p)
+        key = _identity(arg)
         if key in seen:
             yield InputError(
                 "named more than once; processed once", hint="drop the repeat", path=arg
@@ -64,7 +63,7 @@ def expand(
         yield Input(arg, arg)
 
 
-def _identity(path: Path) -> object:
+def _identity(path: str) -> object:
     """The same file however it is named (links, ``./``): device and inode; else the path."""
     try:
         st = os.stat(path)
@@ -73,19 +72,21 @@ def _identity(path: Path) -> object:
     return (st.st_dev, st.st_ino)
 
 
-def _walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> Iterator[Path]:
+def _walk(root: str, include: Sequence[str], exclude: Sequence[str]) -> Iterator[str]:
+    """``*.xml`` below ``root``, sorted; globs match the path relative to ``root``."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        below = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        prefix = "" if below == "." else below + "/"
         for name in sorted(filenames):
             if not name.endswith(".xml"):
                 continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
+            rel = prefix + name
             if include and not any(_match(rel, g) for g in include):
                 continue
             if any(_match(rel, g) for g in exclude):
                 continue
-            yield full
+            yield os.path.join(dirpath, name)
 
 
 def _match(rel: str, pattern: str) -> bool:
@@ -130,7 +131,7 @@ class _Staged:
 
     __slots__ = ("key", "target", "seen", "tmp", "fd")
 
-    def __init__(self, key: str, target: Path, seen: tuple[int, ...], tmp: str, fd: int):
+    def __init__(self, key: str, target: str, seen: tuple[int, ...], tmp: str, fd: int):
         self.key = key  # the path as given to stage()
         self.target = target  # the file to replace (symlinks resolved)
         self.seen = seen  # its device, inode, size and mtime when staged
@@ -166,7 +167,7 @@ class AtomicBatch:
             _drop(s)
         self._staged = []
 
-    def stage(self, path: str | Path, data: bytes, seen: tuple[int, ...] | None = None) -> Path:
+    def stage(self, path: str | Path, data: bytes, seen: tuple[int, ...] | None = None) -> str:
         """Write ``data`` beside ``path``; return the folder the rename will happen in.
 
         ``seen``: the file's identity when it was read (:func:`read`); if it differs at
@@ -175,11 +176,12 @@ class AtomicBatch:
         # A symlink's target is replaced, not the link. (Only the last component matters:
         # a linked folder on the way still leads to the same folder. One lstat, not one
         # per component as realpath does.)
-        target = Path(os.path.realpath(path) if os.path.islink(path) else path)
+        target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+        folder, name = os.path.split(target)
         st = _regular_file(target)
         try:
             fd, tmp = tempfile.mkstemp(
-                prefix=TEMP_PREFIX + target.name + ".", suffix=TEMP_SUFFIX, dir=target.parent
+                prefix=TEMP_PREFIX + name + ".", suffix=TEMP_SUFFIX, dir=folder or "."
             )
         except OSError as exc:
             raise _not_written(exc) from None
@@ -200,7 +202,7 @@ class AtomicBatch:
             self._staged.remove(staged)
             _drop(staged)
             raise _not_written(exc) from None
-        return target.parent
+        return folder or "."
 
     def commit(self) -> dict[str, WriteError]:
         """fsync every staged file, then rename each over its target. Returns the
@@ -246,7 +248,7 @@ def _drop(s: _Staged) -> None:
             os.unlink(tmp)
 
 
-def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> Path:
+def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> str:
     """Replace ``path``'s content atomically and durably (a batch of one, see
     :class:`AtomicBatch`); a symlink keeps pointing where it did. Returns the folder
     written in; with ``sync_folder=False`` the caller fsyncs it (:func:`sync_folders`).
@@ -261,7 +263,7 @@ def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> 
     return folder
 
 
-def _regular_file(target: Path) -> os.stat_result:
+def _regular_file(target: str) -> os.stat_result:
     try:
         st = os.stat(target)
     except OSError as exc:
@@ -282,7 +284,7 @@ def _identity_of(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _identity_now(target: Path) -> tuple[int, ...] | None:
+def _identity_now(target: str) -> tuple[int, ...] | None:
     try:
         return _identity_of(os.stat(target))
     except OSError:
@@ -317,9 +319,9 @@ def _writeback_starter() -> Callable[[int], None] | None:
     return start
 
 
-def sync_folders(folders: set[Path]) -> None:
+def sync_folders(folders: Iterable[str | Path]) -> None:
     """fsync each folder once, making the renames done in it durable."""
-    for folder in sorted(folders):
+    for folder in sorted({os.fspath(f) for f in folders}):
         _fsync_dir(folder)
 
 
@@ -334,7 +336,7 @@ def write_new(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str | Path) -> None:
     with contextlib.suppress(OSError):
         dfd = os.open(folder, os.O_RDONLY)
         try:
