@@ -457,6 +457,55 @@ def test_interrupt_while_staging_leaves_no_temp_file(
     assert sources.stale_temp_files(tmp_path) == []
 
 
+def test_interrupted_before_results_are_reported_still_syncs_the_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch renamed files but Ctrl-C came before their results: their folders are
+    fsynced all the same, so the renames are durable."""
+    from xmlnest import cli
+
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "vm.xml").write_bytes(_plain())
+    synced: list[str | Path] = []
+    monkeypatch.setattr(sources, "_fsync_dir", synced.append)
+
+    def add(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.Report, "add", add)
+    r = run_cli([*ARGS, "-i", str(tmp_path)])
+    assert r.code == 130
+    assert (tmp_path / "one" / "vm.xml").read_bytes() == _nested()  # renamed, unreported
+    assert sorted(os.path.realpath(f) for f in synced) == [
+        str((tmp_path / sub).resolve()) for sub in ("one", "two")
+    ]
+
+
+def test_without_the_right_to_give_a_file_away_its_group_is_still_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file owned by someone else")
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    os.chown(vm, 4242, 4343)
+    calls: list[tuple[int, int]] = []
+    real = os.fchown
+
+    def fchown(fd: int, uid: int, gid: int) -> None:
+        calls.append((uid, gid))
+        if uid != -1:
+            raise PermissionError(1, "Operation not permitted")  # as for a normal user
+        real(fd, uid, gid)
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 0, r.err
+    assert calls == [(4242, 4343), (-1, 4343)]
+    assert vm.stat().st_gid == 4343
+
+
 def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
     """Every staged file's writeback is started before the batch waits on any."""
     if not sys.platform.startswith("linux"):

@@ -426,16 +426,20 @@ def run(
     workers = jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
     results = _results(items, settings, workers)
     show_bar = many and not quiet and len(items) >= 50 and sys.stderr.isatty()
+    drained = False
     try:
         notice = None if choice.routine and not verbose else choice.notice
         _drain(results, report, wb, out, notice, show_bar, len(items))
+        drained = True
     except BrokenPipeError:
         # The reader went away (`xmlnest … | head -1`): stop quietly, keep what was said.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return report.exit_code
     finally:
-        sync_folders(report.folders)
+        # Cut short (Ctrl-C), a batch may have renamed files whose results never came
+        # back: make every folder this run may have written in durable.
+        sync_folders(report.folders if drained or not in_place else _folders(items))
     if many:
         report.summary(time.monotonic() - started)
     return report.exit_code
@@ -463,15 +467,20 @@ def _drain(
 
 def _clean_stale_temps(items: list[Input], report: Report) -> None:
     """Remove what killed runs left beside the files this run may rewrite, and say so."""
+    for folder in sorted(Path(f) for f in _folders(items)):
+        for stale in remove_stale_temp_files(folder):
+            report.notice(f"removed {stale}, a temp file left by an interrupted run")
+
+
+def _folders(items: list[Input]) -> set[str]:
+    """The folders an in-place run over ``items`` writes in, resolved."""
     named = {os.path.dirname(i.path) for i in items if i.path is not None}
     named |= {  # a linked file is rewritten beside its target
         os.path.dirname(os.path.realpath(i.path))
         for i in items
         if i.path is not None and os.path.islink(i.path)
     }
-    for folder in sorted({Path(os.path.realpath(f or ".")) for f in named}):
-        for stale in remove_stale_temp_files(folder):
-            report.notice(f"removed {stale}, a temp file left by an interrupted run")
+    return {os.path.realpath(f or ".") for f in named}
 
 
 def _explain(rule_id: str, out: BinaryIO) -> int:

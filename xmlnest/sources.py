@@ -191,8 +191,11 @@ class AtomicBatch:
         try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
             if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(OSError):
+                try:
                     os.fchown(fd, st.st_uid, st.st_gid)
+                except OSError:  # not root: at least keep the group, where we are in it
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, -1, st.st_gid)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
