@@ -208,6 +208,15 @@ def _nested() -> bytes:
     return NESTED
 
 
+def _temp_of(fd: int, name: str) -> bool:
+    """Whether ``fd`` is the temp file an in-place write of ``name`` goes through."""
+    return (
+        os.readlink(f"/proc/self/fd/{fd}")
+        .rsplit("/", 1)[-1]
+        .startswith(f"{sources.TEMP_PREFIX}{name}.")
+    )
+
+
 def _three(tmp_path: Path) -> list[Path]:
     files = []
     for name in ("a.xml", "b.xml", "c.xml"):
@@ -224,11 +233,7 @@ def test_enospc_keeps_the_original_and_the_run_goes_on(
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
-        if (
-            os.readlink(f"/proc/self/fd/{fd}")
-            .rsplit("/", 1)[-1]
-            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
-        ):
+        if _temp_of(fd, "b.xml"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
@@ -379,11 +384,7 @@ def test_interrupt_in_the_middle_of_a_write_keeps_the_original(
     a, b, c = _three(tmp_path)
 
     def fsync(fd: int) -> None:
-        if (
-            os.readlink(f"/proc/self/fd/{fd}")
-            .rsplit("/", 1)[-1]
-            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
-        ):
+        if _temp_of(fd, "b.xml"):
             os.ftruncate(fd, 10)  # as if only part had reached the disk
             raise KeyboardInterrupt
 
@@ -442,11 +443,7 @@ def test_interrupt_while_staging_leaves_no_temp_file(
     real_write = os.write
 
     def write(fd: int, data: bytes) -> int:
-        if (
-            os.readlink(f"/proc/self/fd/{fd}")
-            .rsplit("/", 1)[-1]
-            .startswith(f"{sources.TEMP_PREFIX}b.xml.")
-        ):
+        if _temp_of(fd, "b.xml"):
             raise KeyboardInterrupt
         return real_write(fd, data)
 
