@@ -42,7 +42,8 @@ EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
 
-BATCH = 64  # inputs per chunk: per worker task, and per wait for the disk with -i
+BATCH = 64  # in-place rewrites committed together: one wait for the disk
+CHUNK = 256  # inputs per task handed to a --jobs worker
 
 
 class WriteBack(NamedTuple):
@@ -189,26 +190,28 @@ def _worker(settings: Settings) -> _Worker:
 
 def process_chunk(items: list[Input], settings: Settings) -> list[FileResult]:
     """Process inputs in order. In place, their rewrites are staged and committed
-    together at the end of the chunk (one wait for the disk, see ``AtomicBatch``); a
-    file's result says "changed" only once its rename is done."""
+    together, ``BATCH`` at a time (one wait for the disk, see ``AtomicBatch``); a file's
+    result says "changed" only once its rename is done."""
     if not settings.wb.in_place:
         return [process_one(item, settings) for item in items]
-    with AtomicBatch(start_writeback=len(items) > 1) as batch:
-        results = [process_one(item, settings, batch) for item in items]
-        failed = batch.commit()
-    if not failed:
-        return results
-    return [
-        r
-        if item.path not in failed
-        else FileResult(
-            r.name,
-            "rejected",
-            (failed[item.path].format(item.name),),
-            validated_with=r.validated_with,
+    out: list[FileResult] = []
+    for k in range(0, len(items), BATCH):
+        part = items[k : k + BATCH]
+        with AtomicBatch(start_writeback=len(items) > 1) as batch:
+            results = [process_one(item, settings, batch) for item in part]
+            failed = batch.commit()
+        out += (
+            r
+            if item.path not in failed
+            else FileResult(
+                r.name,
+                "rejected",
+                (failed[item.path].format(item.name),),
+                validated_with=r.validated_with,
+            )
+            for item, r in zip(part, results, strict=True)
         )
-        for item, r in zip(items, results, strict=True)
-    ]
+    return out
 
 
 def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = None) -> FileResult:
@@ -312,7 +315,7 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    size = max(1, min(BATCH, len(items) // (jobs * 8)))
+    size = max(1, min(CHUNK, len(items) // (jobs * 8)))
     chunks = [items[k : k + size] for k in range(0, len(items), size)]
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
     try:
