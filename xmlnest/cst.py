@@ -26,7 +26,9 @@ _TOKEN = re.compile(
     r"(?P<text>[^<]+)"
     r"|(?P<other><!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)"
     r"|</(?P<end>" + _NAME + r")" + _S + r"*>"
-    r"|<(?P<start>" + _NAME + r")(?P<attrs>(?:" + _ATTR + r")*)(?P<ws>" + _S + r"*)(?P<close>/?>)",
+    r"|<(?P<start>" + _NAME + r")(?P<attrs>(?:" + _ATTR + r")*)(?P<ws>" + _S + r"*)"
+    # An element holding only text is matched whole, end tag included: one token, not three.
+    r"(?P<close>/>|>(?:(?P<text_only>[^<]*)(?P<leaf_end></(?P=start)" + _S + r"*>))?)",
     re.DOTALL,
 )
 _MARKUP = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|[^<]+", re.DOTALL)
@@ -239,7 +241,9 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                     raise CstError("a second root element", pos)
                 # Set the slots directly: this runs once per element of every edited file.
                 el = new(Element)
-                el.name, el.raw_attrs, el.tag_ws, close = m.group("start", "attrs", "ws", "close")
+                el.name, el.raw_attrs, el.tag_ws, close, inner, leaf_end = m.group(
+                    "start", "attrs", "ws", "close", "text_only", "leaf_end"
+                )
                 el._attrs = None
                 el.self_closing = close == "/>"
                 el.children = []
@@ -247,6 +251,11 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                 el.offset = pos
                 el.start_end = el.end = end
                 el.clean = True
+                if leaf_end is not None:  # <x>text</x> in one match: complete already
+                    if inner:
+                        el.children.append(Text(inner))
+                    el.end_tag = leaf_end
+                    el.start_end = m.start("text_only")
                 index = len(parsed)
                 parsed.append(el)
                 if stack:
@@ -254,7 +263,7 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                     parents[id(el)] = stack[-1]
                 else:
                     root = el
-                if el.self_closing:
+                if el.self_closing or leaf_end is not None:
                     if not stack:
                         pos = end
                         break
