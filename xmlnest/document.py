@@ -20,8 +20,7 @@ from xmlnest.errors import InputError, NotADomain
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 _DECL_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
-_QUOTE_SINGLE = re.compile(r"=[ \t\r\n]*'")
-_QUOTE_DOUBLE = re.compile(r'=[ \t\r\n]*"')
+_QUOTE = re.compile("=[ \t\r\n]*(['\"])")
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -240,8 +239,9 @@ def lossless_tree(source: Source, expand: Collection[int] | None = None) -> cst.
 def sniff_style(tree: cst.Document, text: str) -> Style:
     """Guess newline, quote character and indent unit from the file itself."""
     newline = "\r\n" if "\r\n" in text else "\n"
-    single = len(_QUOTE_SINGLE.findall(text))
-    double = len(_QUOTE_DOUBLE.findall(text))
+    quotes = _QUOTE.findall(text)  # one pass for both kinds
+    double = quotes.count('"')
+    single = len(quotes) - double
     quote = '"' if double > single else "'"
     unit = "  "
     pretty = False
