@@ -534,20 +534,21 @@ def test_read_error_other_than_permission(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_read_only_folder_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Root writes into mode-555 folders, so the refusal is simulated at ``mkstemp``."""
+    """Root writes into mode-555 folders, so the refusal is simulated where the temp
+    file is created."""
     ro, rw = tmp_path / "ro", tmp_path / "rw"
     ro.mkdir()
     rw.mkdir()
     (ro / "vm.xml").write_bytes(PLAIN)
     (rw / "vm.xml").write_bytes(PLAIN)
-    real = sources.tempfile.mkstemp
+    real = sources._create_temp
 
-    def mkstemp(*a: object, dir: object = None, **k: object) -> tuple[int, str]:  # noqa: A002
-        if Path(str(dir)) == ro:
+    def create_temp(folder: str, name: str) -> tuple[int, str]:
+        if Path(folder) == ro:
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real(*a, dir=dir, **k)  # type: ignore[call-overload, no-any-return]
+        return real(folder, name)
 
-    monkeypatch.setattr(sources.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(sources, "_create_temp", create_temp)
     r = run_cli([*ARGS, "-i", str(ro / "vm.xml"), str(rw / "vm.xml")])
     assert r.code == 3
     line = _one_error(r.err_lines, str(ro / "vm.xml")).group(0)
@@ -655,3 +656,16 @@ def test_utf7_and_other_markup_hiding_encodings_are_refused() -> None:
     assert r.err_lines == [
         "<stdin>:1: encoding UTF-7 is not supported; use UTF-8 (or UTF-16 with a BOM, or ISO-8859-1)"
     ]
+
+
+def test_a_temp_name_left_by_an_earlier_run_is_skipped(tmp_path: Path) -> None:
+    """Temp names are the writer's pid and a serial number: a stale one with the same
+    name is neither reused nor followed; the next name is taken."""
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(PLAIN)
+    serial = next(sources._temp_serial) + 1  # the number the next temp file will use
+    stale = tmp_path / f"{sources.TEMP_PREFIX}vm.xml.{os.getpid()}-{serial}{sources.TEMP_SUFFIX}"
+    stale.symlink_to(tmp_path / "elsewhere")
+    sources.write_atomic(vm, NESTED)
+    assert vm.read_bytes() == NESTED
+    assert stale.is_symlink() and not (tmp_path / "elsewhere").exists()
