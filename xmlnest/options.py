@@ -1,8 +1,9 @@
 """Every command-line option once, as data: the click command is built from it, and so is
 a fast reader for everyday argument lists.
 
-click costs ~13 ms to import (``inspect``, ``uuid``, ``datetime``…), a fifth of a whole
-``virsh dumpxml vm | xmlnest | virsh define`` run. So ``read_fast`` reads the argument lists
+click costs ~10 ms to import even after lxml (``uuid``, ``platform``, ``datetime``,
+``gettext`` and its own modules), a sixth of a whole ``virsh dumpxml vm | xmlnest |
+virsh define`` run. So ``read_fast`` reads the argument lists
 pipes and hooks use (known options, ``--opt value`` / ``--opt=value``, paths) with the same
 table, and returns ``None`` for anything else — help, version, unknown or malformed options,
 ``--``, bundled short flags, shell completion — which then goes to click, the one
