@@ -669,3 +669,30 @@ def test_a_temp_name_left_by_an_earlier_run_is_skipped(tmp_path: Path) -> None:
     sources.write_atomic(vm, NESTED)
     assert vm.read_bytes() == NESTED
     assert stale.is_symlink() and not (tmp_path / "elsewhere").exists()
+
+
+def test_extended_attributes_go_with_the_content(tmp_path: Path) -> None:
+    """ACLs and SELinux labels are extended attributes; user.* ones show the copy."""
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(PLAIN)
+    os.setxattr(vm, "user.xmlnest.test", b"kept")
+    r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 0, r.err
+    assert vm.read_bytes() == NESTED
+    assert os.getxattr(vm, "user.xmlnest.test") == b"kept"
+
+
+def test_a_hard_linked_file_is_rewritten_and_the_user_told(tmp_path: Path) -> None:
+    vm, other = tmp_path / "vm.xml", tmp_path / "other-name.xml"
+    vm.write_bytes(PLAIN)
+    os.link(vm, other)
+    r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 0, r.err
+    assert vm.read_bytes() == NESTED and other.read_bytes() == PLAIN
+    assert r.err_lines == [
+        f"{vm}: note: it has 2 hard links; the rewrite replaces this name only, "
+        "the others keep the old content"
+    ]
+    vm.unlink()
+    os.link(other, vm)
+    assert run_cli([*ARGS, "-q", "-i", str(vm)]).err == ""

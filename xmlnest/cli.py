@@ -96,6 +96,9 @@ class Report:
             self.folders.add(r.folder)
         for line in r.messages:
             self.say(line)
+        if not self.quiet:
+            for line in r.notes:
+                self.say(line)
         for f in r.findings:
             self.finding(r.name, f)
         if r.status == "rejected":
@@ -160,6 +163,7 @@ class FileResult(NamedTuple):
     name: str
     status: str  # changed, unchanged, skipped, rejected
     messages: tuple[str, ...] = ()  # error lines, already formatted
+    notes: tuple[str, ...] = ()  # lines worth saying unless -q, already formatted
     findings: tuple[Finding, ...] = ()
     output: bytes = b""  # the XML for stdout mode
     diff: str = ""
@@ -255,9 +259,15 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
 
         text = json_line(item.name, outcome)
     folder = ""
+    notes: tuple[str, ...] = ()
     try:
         if outcome.changed and batch is not None and item.path is not None:
             folder = batch.stage(item.path, outcome.output, got.seen)
+            if got.links > 1:
+                notes = (
+                    f"{item.name}: note: it has {got.links} hard links; the rewrite replaces "
+                    "this name only, the others keep the old content",
+                )
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
@@ -270,6 +280,7 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
         diff=text,
         validated_with=used,
         folder=folder,
+        notes=notes,
     )
 
 

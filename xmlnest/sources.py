@@ -96,6 +96,7 @@ def _match(rel: str, pattern: str) -> bool:
 class Read(NamedTuple):
     data: bytes
     seen: tuple[int, ...] | None = None  # the file as read (see AtomicBatch.stage)
+    links: int = 1  # its hard links: an in-place rewrite replaces this name only
 
 
 def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> Read:
@@ -115,7 +116,7 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO) -> Read:
             data = fh.read(want)
             if len(data) == want and want <= max_bytes:  # grew while we read: read the rest
                 data += fh.read(max_bytes + 1 - want)
-            return Read(data, _identity_of(st))  # as stat'ed just before reading
+            return Read(data, _identity_of(st), st.st_nlink)  # as stat'ed just before reading
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None
     except PermissionError:
@@ -194,6 +195,7 @@ class AtomicBatch:
                 except OSError:  # not root: at least keep the group, where we are in it
                     with contextlib.suppress(OSError):
                         os.fchown(fd, -1, st.st_gid)
+            _copy_xattrs(target, fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -250,6 +252,18 @@ def _create_temp(folder: str, name: str) -> tuple[int, str]:
             return os.open(tmp + TEMP_SUFFIX, _TEMP_FLAGS | os.O_CLOEXEC, 0o600), tmp + TEMP_SUFFIX
         except FileExistsError:  # left by an earlier run that had the same pid
             continue
+
+
+def _copy_xattrs(source: str, fd: int) -> None:
+    """Extended attributes go with the content: POSIX ACLs, SELinux labels, user.*.
+    Each is copied if the system lets us (a label may need privileges we lack)."""
+    try:
+        names = os.listxattr(source)
+    except (OSError, AttributeError):  # none here, or no xattrs on this system
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.setxattr(fd, name, os.getxattr(source, name))
 
 
 def _drop(s: _Staged) -> None:
