@@ -77,6 +77,17 @@ def test_check_exit_codes(tmp_path: Path) -> None:
     assert plain.read_bytes() == PLAIN  # --check writes nothing
 
 
+def test_the_summary_says_changed_only_when_files_were_written(tmp_path: Path) -> None:
+    for name in ("a.xml", "b.xml"):
+        (tmp_path / name).write_bytes(PLAIN)
+    r = run_cli(["--arch", "intel", "--diff", str(tmp_path)])
+    assert r.code == 0
+    assert r.err_lines[-1].startswith("xmlnest: 2 would change, 0 already nested")
+    assert (tmp_path / "a.xml").read_bytes() == PLAIN
+    r = run_cli(["--arch", "intel", "-i", str(tmp_path)])
+    assert r.err_lines[-1].startswith("xmlnest: 2 changed, 0 already nested")
+
+
 def test_rejection_wins_over_change_and_batch_goes_on(tmp_path: Path) -> None:
     plain, arm = tmp_path / "plain.xml", tmp_path / "arm.xml"
     plain.write_bytes(PLAIN)

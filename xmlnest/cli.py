@@ -62,8 +62,11 @@ class WriteBack(NamedTuple):
 class Report:
     """Counts per outcome and the exit code they add up to (black's report.py)."""
 
-    def __init__(self, *, quiet: bool, err: TextIO, verbose: bool = False) -> None:
+    def __init__(
+        self, *, quiet: bool, err: TextIO, verbose: bool = False, writes: bool = True
+    ) -> None:
         self.quiet = quiet
+        self.writes = writes  # False for --check and --diff: the summary says "would change"
         self.err = err
         self.verbose = verbose
         self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
@@ -129,7 +132,7 @@ class Report:
         if self.quiet:
             return
         changed = self.would_change or self.changed
-        verb = "would change" if self.would_change else "changed"
+        verb = "changed" if self.writes else "would change"
         self.say(
             f"xmlnest: {changed} {verb}, {self.unchanged} already nested, "
             f"{self.skipped} skipped, {self.rejected} rejected in {seconds:.2f} s"
@@ -426,7 +429,8 @@ def run(
         skip_non_domain=skip_non_domain,
     )
     choice = choose(settings.validate_kind, schema_dir)  # fail early on --validate rng
-    report = Report(quiet=quiet, err=sys.stderr, verbose=verbose)
+    writes = wb.in_place or wb.output_dir is not None or wb.to_stdout
+    report = Report(quiet=quiet, err=sys.stderr, verbose=verbose, writes=writes)
     started = time.monotonic()
     items: list[Input] = []
     for item in expand(args, include=include, exclude=exclude):
