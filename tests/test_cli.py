@@ -307,3 +307,49 @@ def test_in_place_fsyncs_each_folder_once_per_batch(
     r = run_cli(["--arch", "intel", "--no-validate", "-i", str(tmp_path)])
     assert r.code == 0, r.err
     assert [os.path.realpath(f) for f in synced] == [str(tmp_path.resolve())]
+
+
+def _walk_reference(root: str, include: list[str], exclude: list[str]) -> list[str]:
+    """What the walk must yield, spelled with os.walk."""
+    from xmlnest.sources import _match
+
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        below = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            rel = name if below == "." else f"{below}/{name}"
+            if not name.endswith(".xml"):
+                continue
+            if include and not any(_match(rel, g) for g in include):
+                continue
+            if any(_match(rel, g) for g in exclude):
+                continue
+            out.append(os.path.join(dirpath, name))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude"),
+    [([], []), (["*.xml"], ["old/*"]), (["b*"], []), ([], ["deep/*", "z.xml"])],
+)
+def test_the_walk_goes_as_os_walk_goes(
+    tmp_path: Path, include: list[str], exclude: list[str]
+) -> None:
+    from xmlnest.sources import _walk
+
+    for rel in ["z.xml", "a.xml", "b.txt", ".hidden.xml", "old/a.xml", "old/b.xml",
+                "deep/x/y/b.xml", "deep/a.xml", ".git/c.xml", "Deep/a.xml"]:  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(PLAIN)
+    (tmp_path / "alias.xml").symlink_to("a.xml")
+    (tmp_path / "broken.xml").symlink_to("nowhere.xml")
+    (tmp_path / "linked-dir").symlink_to("old")
+    (tmp_path / "dir.xml").mkdir()
+    walked = list(_walk(str(tmp_path), include, exclude))
+    assert [p for p, _, _ in walked] == _walk_reference(str(tmp_path), include, exclude)
+    for path, key, link in walked:
+        assert link == os.path.islink(path)
+        if not link:
+            st = os.stat(path)
+            assert key == (st.st_dev, st.st_ino)

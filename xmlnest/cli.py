@@ -496,7 +496,7 @@ def _folders(items: list[Input]) -> set[str]:
     named |= {  # a linked file is rewritten beside its target
         os.path.dirname(os.path.realpath(i.path))
         for i in items
-        if i.path is not None and os.path.islink(i.path)
+        if i.path is not None and (os.path.islink(i.path) if i.link is None else i.link)
     }
     return {os.path.realpath(f or ".") for f in named}
 

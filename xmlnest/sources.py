@@ -32,6 +32,7 @@ class Input(NamedTuple):
     path: str | None  # None for stdin
     walked: bool = False
     base: str | None = None  # the folder it was found under (for --output-dir)
+    link: bool | None = None  # a symlink? (known from a walk's listing; None: not asked)
 
 
 def expand(
@@ -47,11 +48,10 @@ def expand(
             yield Input(STDIN_NAME, None)
             continue
         if os.path.isdir(arg):
-            for found in _walk(arg, include, exclude):
-                key = _identity(found)
+            for found, key, link in _walk(arg, include, exclude):
                 if key not in seen:
                     seen.add(key)
-                    yield Input(found, found, walked=True, base=arg)
+                    yield Input(found, found, walked=True, base=arg, link=link)
             continue
         key = _identity(arg)
         if key in seen:
@@ -72,21 +72,44 @@ def _identity(path: str) -> object:
     return (st.st_dev, st.st_ino)
 
 
-def _walk(root: str, include: Sequence[str], exclude: Sequence[str]) -> Iterator[str]:
-    """``*.xml`` below ``root``, sorted; globs match the path relative to ``root``."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        below = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        prefix = "" if below == "." else below + "/"
-        for name in sorted(filenames):
-            if not name.endswith(".xml"):
+def _walk(
+    root: str, include: Sequence[str], exclude: Sequence[str]
+) -> Iterator[tuple[str, object, bool]]:
+    """``*.xml`` below ``root`` as ``os.walk`` goes (a folder's files, then its folders,
+    each sorted; folders named ``.*`` and links to folders not entered); globs match the
+    path below ``root``. Yields ``(path, identity, is a link)``: a plain file's identity
+    comes from the listing itself, so a walk costs no stat per file.
+    """
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+            device = os.stat(folder).st_dev
+        except OSError:  # unreadable or gone: skipped, as os.walk does
+            continue
+        folders = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()  # follows links, as os.walk
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not e.name.startswith(".") and not e.is_symlink():
+                    folders.append(e.name)
                 continue
-            rel = prefix + name
+            if not e.name.endswith(".xml"):
+                continue
+            rel = prefix + e.name
             if include and not any(_match(rel, g) for g in include):
                 continue
             if any(_match(rel, g) for g in exclude):
                 continue
-            yield os.path.join(dirpath, name)
+            path = os.path.join(folder, e.name)
+            link = e.is_symlink()
+            yield path, _identity(path) if link else (device, e.inode()), link
+        pending += [(os.path.join(folder, d), f"{prefix}{d}/") for d in reversed(folders)]
 
 
 def _match(rel: str, pattern: str) -> bool:
@@ -378,11 +401,12 @@ def _fsync_dir(folder: str | Path) -> None:
 def stale_temp_files(folder: Path) -> list[Path]:
     """Temp files an interrupted run left in ``folder``."""
     try:
-        return sorted(
-            p
-            for p in folder.iterdir()
-            if p.name.startswith(TEMP_PREFIX) and p.name.endswith(TEMP_SUFFIX)
-        )
+        with os.scandir(folder) as listing:
+            return sorted(
+                Path(e.path)
+                for e in listing
+                if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)
+            )
     except OSError:
         return []
 
