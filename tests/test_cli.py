@@ -353,3 +353,18 @@ def test_the_walk_goes_as_os_walk_goes(
         if not link:
             st = os.stat(path)
             assert key == (st.st_dev, st.st_ino)
+
+
+@pytest.mark.parametrize(("count", "jobs"), [(1, 2), (70, 2), (10_000, 2), (5_000, 8)])
+def test_worker_tasks_cover_the_inputs_in_order_and_shrink_towards_the_end(
+    count: int, jobs: int
+) -> None:
+    from xmlnest import cli
+    from xmlnest.sources import Input
+
+    items = [Input(str(i), str(i)) for i in range(count)]
+    chunks = list(cli._chunks(items, jobs))
+    assert [i for c in chunks for i in c] == items
+    sizes = [len(c) for c in chunks]
+    assert max(sizes) <= cli.CHUNK
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # the last takes what is left

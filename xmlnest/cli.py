@@ -329,8 +329,7 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    size = max(1, min(CHUNK, len(items) // (jobs * 8)))
-    chunks = [items[k : k + size] for k in range(0, len(items), size)]
+    chunks = list(_chunks(items, jobs))
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
     try:
         for done in pool.map(process_chunk, chunks, [settings] * len(chunks)):
@@ -341,6 +340,16 @@ def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[File
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _chunks(items: list[Input], jobs: int) -> Iterator[list[Input]]:
+    """Tasks for the workers: up to ``CHUNK`` inputs, smaller towards the end (a quarter of
+    a worker's share of what is left, at least 16), so that the workers finish together."""
+    k = 0
+    while k < len(items):
+        size = max(16, min(CHUNK, (len(items) - k) // (jobs * 4)))
+        yield items[k : k + size]
+        k += size
 
 
 def _init_worker() -> None:
