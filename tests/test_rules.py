@@ -143,6 +143,15 @@ CASES: dict[str, tuple[list[str], str, str]] = {
             "<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx'/>\n    <feature policy='optional' name='svm'/>\n  </cpu>"
         ),
     ),
+    "XN215": (
+        ["--arch", "intel", "--model", "Skylake-Client"],
+        x86(
+            "<cpu mode='custom' match='exact' check='partial'>\n    <model fallback='allow'>EPYC-Rome</model>\n    <feature policy='require' name='npt'/>\n  </cpu>"
+        ),
+        x86(
+            "<cpu mode='custom' match='exact' check='partial'>\n    <model fallback='allow'>EPYC-Rome</model>\n    <feature policy='optional' name='npt'/>\n  </cpu>"
+        ),
+    ),
     "XN209": (
         [],
         power(features="\n    <hpt resizing='enabled'/>"),
@@ -257,3 +266,30 @@ def test_level_l2_on_power_applies_the_same_edit_without_l1_notes() -> None:
 
 def test_level_l2_with_explicit_x86_arch_is_a_usage_error() -> None:
     assert run_cli(["--level", "l2", "--arch", "intel", "-"], x86().encode()).code == 2
+
+
+def test_xn215_also_flags_vmx_sub_features_on_amd() -> None:
+    cpu = (
+        "<cpu mode='host-passthrough'>\n    <feature policy='require' name='vmx-ept'/>\n"
+        "    <feature policy='disable' name='vmx-apicv-xapic'/>\n  </cpu>"
+    )
+    r = run_cli(["--arch", "amd", "-"], x86(cpu).encode())
+    assert r.code == 0, r.err
+    flagged = [ln for ln in r.err_lines if "XN215" in ln]
+    assert len(flagged) == 1 and "'vmx-ept'" in flagged[0] and "Intel's VMX" in flagged[0]
+
+
+def test_svm_sub_features_are_libvirts_cpuid_leaf_0x8000000a() -> None:
+    """The list is libvirt's own: every feature its cpu_map puts in CPUID 0x8000000A."""
+    from lxml import etree
+
+    from tests.conftest import require_libvirt_schema
+    from xmlnest.transforms.advice import SVM_FEATURES
+
+    cpu_map = require_libvirt_schema().parent / "cpu_map" / "x86_features.xml"
+    names = {
+        f.get("name")
+        for f in etree.parse(str(cpu_map)).iter("feature")
+        if any(c.get("eax_in") == "0x8000000a" for c in f.iter("cpuid"))
+    }
+    assert names == SVM_FEATURES

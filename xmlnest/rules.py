@@ -232,6 +232,17 @@ RULES: dict[str, Rule] = {
             "make sure the L2 runs the rhel-alt kernel",
         ),
         Rule(
+            "XN215",
+            "warning",
+            "the other vendor's virtualization sub-feature required",
+            "A required sub-feature of AMD's SVM (npt, nrip-save, avic…) on an Intel target, "
+            "or of Intel's VMX (vmx-*) on an AMD one, does not exist on that host: libvirt "
+            "refuses to start the guest. Typical after --model moved a domain to the other "
+            "vendor's CPU model.",
+            "libvirt cpu_map x86_features.xml (CPUID 0x8000000A); DOMAIN.md §1.3",
+            "remove the feature or make it optional",
+        ),
+        Rule(
             "XN211",
             "warning",
             "input already invalid",

@@ -16,6 +16,21 @@ LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 _RHEL = re.compile(r"^http://redhat\.com/rhel/(\d+)\.(\d+|unknown)$")
 _TESTED_WINDOWS = ("http://microsoft.com/win/2k16", "http://microsoft.com/win/2k19")
 
+# AMD's SVM sub-features: libvirt's cpu_map (x86_features.xml), CPUID leaf 0x8000000A.
+# Intel's VMX sub-features are libvirt's ``vmx-*`` names (capability MSRs 0x480-0x491).
+SVM_FEATURES = frozenset(
+    ("npt", "lbrv", "svm-lock", "nrip-save", "tsc-scale", "vmcb-clean", "flushbyasid",
+     "decodeassists", "pause-filter", "pfthreshold", "avic", "v-vmsave-vmload", "vgif",
+     "svme-addr-chk")
+)  # fmt: skip
+
+
+def _virtualization_extension(feature: str) -> str | None:
+    """'amd' or 'intel' for a sub-feature of SVM or VMX (themselves excluded), else None."""
+    if feature in SVM_FEATURES:
+        return "amd"
+    return "intel" if feature.startswith("vmx-") else None
+
 
 def advise(ctx: Context, target: str, level: str) -> list[Finding]:
     found: list[Finding] = []
@@ -85,6 +100,21 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
                     f"both vmx and svm are required; '{other}' fails on "
                     f"every {target.upper() if target == 'amd' else 'Intel'} host",
                     hint=f"remove the {other} feature or make it optional",
+                    line=line(f),
+                )
+            )
+    for f in ctx.children(cpu, "feature"):
+        name = f.get("name") or ""
+        vendor = _virtualization_extension(name)
+        if vendor not in (None, target) and f.get("policy", "require") in ("require", "force"):
+            extension = "AMD's SVM" if vendor == "amd" else "Intel's VMX"
+            out.append(
+                Finding(
+                    "XN215",
+                    f"CPU feature '{name}' belongs to {extension}, which "
+                    f"{'Intel' if target == 'intel' else 'AMD'} CPUs lack: with it required "
+                    "the guest will not start",
+                    hint=f"remove the {name} feature or make it optional",
                     line=line(f),
                 )
             )
