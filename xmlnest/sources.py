@@ -301,19 +301,15 @@ def _drop(s: _Staged) -> None:
             os.unlink(tmp)
 
 
-def write_atomic(path: str | Path, data: bytes, *, sync_folder: bool = True) -> str:
-    """Replace ``path``'s content atomically and durably (a batch of one, see
-    :class:`AtomicBatch`); a symlink keeps pointing where it did. Returns the folder
-    written in; with ``sync_folder=False`` the caller fsyncs it (:func:`sync_folders`).
-    """
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Replace ``path``'s content atomically and durably, its folder fsynced too (a batch
+    of one, see :class:`AtomicBatch`); a symlink keeps pointing where it did."""
     with AtomicBatch(start_writeback=False) as batch:
         folder = batch.stage(path, data)
         failed = batch.commit()
     if failed:
         raise failed[str(path)]
-    if sync_folder:
-        _fsync_dir(folder)
-    return folder
+    _fsync_dir(folder)
 
 
 def _regular_file(target: str) -> os.stat_result:
