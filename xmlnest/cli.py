@@ -196,29 +196,32 @@ def _worker(settings: Settings) -> _Worker:
 
 
 def process_chunk(items: list[Input], settings: Settings) -> list[FileResult]:
-    """Process inputs in order. In place, their rewrites are staged and committed
-    together, ``BATCH`` at a time (one wait for the disk, see ``AtomicBatch``); a file's
-    result says "changed" only once its rename is done."""
+    """A ``--jobs`` worker's task: the results of ``items``, in order."""
+    return list(_processed(items, settings))
+
+
+def _processed(items: list[Input], settings: Settings) -> Iterator[FileResult]:
+    """Results in input order, each as soon as it is final. In place, rewrites are staged
+    and committed together, ``BATCH`` at a time (one wait for the disk, see
+    ``AtomicBatch``); a file's result says "changed" only once its rename is done."""
     if not settings.wb.in_place:
-        return [process_one(item, settings) for item in items]
-    out: list[FileResult] = []
+        for item in items:
+            yield process_one(item, settings)
+        return
     for k in range(0, len(items), BATCH):
         part = items[k : k + BATCH]
         with AtomicBatch(start_writeback=len(items) > 1) as batch:
             results = [process_one(item, settings, batch) for item in part]
             failed = batch.commit()
-        out += (
-            r
-            if item.path not in failed
-            else FileResult(
-                r.name,
-                "rejected",
-                (failed[item.path].format(item.name),),
-                validated_with=r.validated_with,
-            )
-            for item, r in zip(part, results, strict=True)
-        )
-    return out
+        for item, r in zip(part, results, strict=True):
+            if item.path in failed:
+                r = FileResult(
+                    r.name,
+                    "rejected",
+                    (failed[item.path].format(item.name),),
+                    validated_with=r.validated_with,
+                )
+            yield r
 
 
 def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = None) -> FileResult:
@@ -320,12 +323,7 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
 def _results(items: list[Input], settings: Settings, jobs: int) -> Iterator[FileResult]:
     """Results in input order, whatever the number of jobs."""
     if jobs <= 1 or len(items) < 2:
-        if not settings.wb.in_place:  # stream: each result as soon as it is ready
-            for item in items:
-                yield process_one(item, settings)
-            return
-        for k in range(0, len(items), BATCH):
-            yield from process_chunk(items[k : k + BATCH], settings)
+        yield from _processed(items, settings)
         return
     from concurrent.futures import ProcessPoolExecutor
 
