@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from xmlnest.plan import Finding, Level
-from xmlnest.transforms.common import Context, features_named, line, text_of
+from xmlnest.transforms.common import Context, line, text_of
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
@@ -92,9 +92,15 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
             )
         )
     other = "svm" if target == "intel" else "vmx"
-    for f in features_named(ctx, cpu, other):
-        if f.get("policy", "require") in ("require", "force"):
-            out.append(
+    both: list[Finding] = []  # XN208 findings come before XN215 ones
+    foreign: list[Finding] = []
+    for f in ctx.children(cpu, "feature"):
+        if f.get("policy", "require") not in ("require", "force"):
+            continue
+        name = f.get("name") or ""
+        vendor = _virtualization_extension(name)
+        if name == other:
+            both.append(
                 Finding(
                     "XN208",
                     f"both vmx and svm are required; '{other}' fails on "
@@ -103,12 +109,9 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
                     line=line(f),
                 )
             )
-    for f in ctx.children(cpu, "feature"):
-        name = f.get("name") or ""
-        vendor = _virtualization_extension(name)
-        if vendor not in (None, target) and f.get("policy", "require") in ("require", "force"):
+        elif vendor not in (None, target):
             extension = "AMD's SVM" if vendor == "amd" else "Intel's VMX"
-            out.append(
+            foreign.append(
                 Finding(
                     "XN215",
                     f"CPU feature '{name}' belongs to {extension}, which "
@@ -118,6 +121,7 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
                     line=line(f),
                 )
             )
+    out += both + foreign
     for arg in ctx.root.iter(f"{{{QEMU_NS}}}arg"):
         if (arg.get("value") or "").strip() == "-cpu":
             out.append(
