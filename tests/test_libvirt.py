@@ -6,7 +6,6 @@ them and the tests fail there, rather than skip, if they are missing.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, need, run_cli
 
 SAMPLES = {
     "intel": ("intel-l1.xml", "<cpu mode='host-passthrough'"),
@@ -28,9 +27,8 @@ SAMPLES = {
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} missing: .ci/run must install libvirt-clients")
-        pytest.skip(f"{name} not installed")
+        need(name, "apt-get install libvirt-clients")
+        raise AssertionError("unreachable")
     return found
 
 

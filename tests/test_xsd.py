@@ -11,7 +11,6 @@ Two promises are checked here:
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,10 +20,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from tests.conftest import CORPUS, require_corpus
 from xmlnest.xsd import SchemaProblem, XsdValidator, schema_bytes
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +53,7 @@ def libvirt_accepts(row: dict[str, str]) -> bool:
 
 
 def test_every_domain_libvirt_accepts_validates(validator: XsdValidator) -> None:
-    if not (CORPUS / "index.tsv").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"corpus missing under CI: {CORPUS}")
-        pytest.skip(f"corpus not present: {CORPUS}")
+    require_corpus()
     accepted = [row for row in corpus_rows() if libvirt_accepts(row)]
     assert len(accepted) >= 300, "index.tsv lists fewer libvirt-valid domains than expected"
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
