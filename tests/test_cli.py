@@ -368,3 +368,22 @@ def test_worker_tasks_cover_the_inputs_in_order_and_shrink_towards_the_end(
     sizes = [len(c) for c in chunks]
     assert max(sizes) <= cli.CHUNK
     assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # the last takes what is left
+
+
+def test_host_check_takes_no_paths_and_host_root_needs_it() -> None:
+    sample = str(REPO / "samples" / "intel-l1.xml")
+    with_paths = run_cli(["--host-check", sample])
+    assert with_paths.code == 2 and with_paths.out == b""
+    assert "--host-check reports on this host and reads no domain XML" in with_paths.err
+    stray = run_cli(["--arch", "intel", "--host-root", "/", sample])
+    assert stray.code == 2 and stray.out == b""
+    assert "--host-root goes with --host-check" in stray.err
+
+
+@pytest.mark.parametrize("word", ["json", "unified"])
+def test_diff_followed_by_a_format_word_points_to_the_equals_form(word: str) -> None:
+    r = run_cli(["--diff", word, str(REPO / "samples" / "intel-l1.xml")])
+    assert r.code == 2 and r.out == b""
+    assert r.err_lines == [
+        f"xmlnest: '{word}' after --diff was read as a PATH (no such file); write --diff={word}"
+    ]

@@ -52,7 +52,8 @@ def test_sample_output_passes_virt_xml_validate(arch: str, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("arch", sorted(SAMPLES))
 def test_virsh_dumpxml_pipe_xmlnest_pipe_virsh_define(arch: str, tmp_path: Path) -> None:
-    """`virsh dumpxml vm | xmlnest --arch X | virsh define /dev/stdin`, on libvirt's test driver."""
+    """`virsh dumpxml --inactive vm | xmlnest --arch X | virsh define --validate /dev/stdin`,
+    on libvirt's test driver (whose node-file domains are running)."""
     virsh = _tool("virsh")
     sample_file, expect = SAMPLES[arch]
     sample = (REPO / "samples" / sample_file).read_bytes()
@@ -61,9 +62,9 @@ def test_virsh_dumpxml_pipe_xmlnest_pipe_virsh_define(arch: str, tmp_path: Path)
     uri = f"test://{node}"
     name = _name(sample)
     pipeline = (
-        f"{virsh} -c {uri} dumpxml {name}"
+        f"{virsh} -c {uri} dumpxml --inactive {name}"
         f" | {sys.executable} -m xmlnest --arch {arch}"
-        f" | {virsh} -c {uri} 'define /dev/stdin; dumpxml --inactive {name}'"
+        f" | {virsh} -c {uri} 'define --validate /dev/stdin; dumpxml --inactive {name}'"
     )
     proc = subprocess.run(
         ["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, cwd=REPO, check=False
@@ -74,6 +75,35 @@ def test_virsh_dumpxml_pipe_xmlnest_pipe_virsh_define(arch: str, tmp_path: Path)
     assert expect in out
     if arch == "amd":
         assert "name='svm'" in out and "policy='disable' name='svm'" not in out
+
+
+@pytest.mark.parametrize("arch", sorted(SAMPLES))
+def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) -> None:
+    """`virsh dumpxml vm` without --inactive prints the running domain's live XML: xmlnest
+    refuses it (XN113, exit 3, nothing on stdout), so the pipe defines nothing; the same
+    domain's --inactive XML converts."""
+    virsh = _tool("virsh")
+    sample = (REPO / "samples" / SAMPLES[arch][0]).read_bytes()
+    node = tmp_path / "node.xml"
+    node.write_bytes(b"<node>\n" + sample + b"</node>\n")
+    uri = f"test://{node}"
+    name = _name(sample)
+    live = subprocess.run(
+        [virsh, "-c", uri, "dumpxml", name], capture_output=True, check=True
+    ).stdout
+    assert re.search(rb"<domain [^>]*id='\d+'", live), "the test driver's domain is not running"
+    refused = run_cli(["--arch", arch, "-"], live)
+    assert refused.code == 3
+    assert refused.out == b""
+    assert len(refused.err_lines) == 1
+    line = refused.err_lines[0]
+    assert line.startswith("<stdin>:1: XN113 this is the live XML of a running domain (id='")
+    assert "virsh dumpxml --inactive NAME" in line
+    stored = subprocess.run(
+        [virsh, "-c", uri, "dumpxml", "--inactive", name], capture_output=True, check=True
+    ).stdout
+    assert b" id='" not in stored.split(b">", 1)[0]
+    assert run_cli(["--arch", arch, "-"], stored).code == 0
 
 
 def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:

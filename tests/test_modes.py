@@ -32,21 +32,51 @@ def test_auto_uses_libvirt_rng_when_present_and_says_so_once_with_v(tmp_path: Pa
     # The expected case is not news: a pipe or a hook stays quiet about it.
     r = run_cli(["--arch", "intel", str(files[0])])
     assert r.code == 0 and r.err == ""
-    assert run_cli(["--arch", "intel", "-q", "--check", *files]).err == ""
+    # -q hides warnings and notes, not the result: the files that would change.
+    quiet = run_cli(["--arch", "intel", "-q", "--check", *files])
+    assert quiet.code == 1
+    assert quiet.err_lines == [f"{f}: would change" for f in files]
 
 
-def test_auto_falls_back_to_the_bundled_xsd(tmp_path: Path) -> None:
+def test_auto_falls_back_to_the_bundled_xsd_naming_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = run_cli(["--arch", "intel", "--schema-dir", str(empty), str(SAMPLES / "intel-l1.xml")])
+    monkeypatch.setenv("XMLNEST_SCHEMA_DIR", str(empty))
+    r = run_cli(["--arch", "intel", str(SAMPLES / "intel-l1.xml")])
     assert r.code == 0
-    assert "libvirt's domain.rng not found; validating against the bundled XSD" in r.err
-    assert r.err.count("bundled XSD") == 1
+    assert r.err_lines == [
+        f"xmlnest: libvirt's domain.rng not found (looked for {empty}/domain.rng (from "
+        "XMLNEST_SCHEMA_DIR)); validating against the bundled XSD (install libvirt's schemas, "
+        "e.g. Debian's libvirt0, for the full check)"
+    ]
 
 
-def test_validate_rng_without_a_schema_is_a_usage_error(tmp_path: Path) -> None:
-    r = run_cli(["--validate", "rng", "--schema-dir", str(tmp_path), "-"], b"")
-    assert r.code == 2 and "no domain.rng" in r.err
+@pytest.mark.parametrize("kind", ["auto", "rng", "xsd"])
+def test_an_explicit_schema_dir_without_domain_rng_is_a_usage_error(
+    tmp_path: Path, kind: str
+) -> None:
+    r = run_cli(["--validate", kind, "--schema-dir", str(tmp_path), str(SAMPLES / "intel-l1.xml")])
+    assert r.code == 2 and r.out == b""
+    assert r.err_lines == [
+        f"xmlnest: --schema-dir {tmp_path} has no domain.rng; point it at the folder holding "
+        "libvirt's domain.rng (e.g. /usr/share/libvirt/schemas)"
+    ]
+    missing = run_cli(["--schema-dir", str(tmp_path / "nope"), "-"], b"")
+    assert missing.code == 2 and "is not a folder" in missing.err
+
+
+def test_validate_rng_without_a_schema_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XMLNEST_SCHEMA_DIR", str(tmp_path))
+    r = run_cli(["--validate", "rng", "-"], b"")
+    assert r.code == 2
+    assert r.err_lines == [
+        f"xmlnest: --validate rng: no domain.rng found; looked for {tmp_path}/domain.rng "
+        "(from XMLNEST_SCHEMA_DIR)"
+    ]
 
 
 def test_xsd_never_turns_valid_into_invalid(tmp_path: Path) -> None:

@@ -63,9 +63,16 @@ class Report:
     """Counts per outcome and the exit code they add up to (black's report.py)."""
 
     def __init__(
-        self, *, quiet: bool, err: TextIO, verbose: bool = False, writes: bool = True
+        self,
+        *,
+        quiet: bool,
+        err: TextIO,
+        verbose: bool = False,
+        writes: bool = True,
+        as_json: bool = False,
     ) -> None:
         self.quiet = quiet
+        self.as_json = as_json  # one JSON object per input on stdout (JSON Lines)
         self.writes = writes  # False for --check and --diff: the summary says "would change"
         self.err = err
         self.verbose = verbose
@@ -76,9 +83,12 @@ class Report:
     def say(self, line: str) -> None:
         print(line, file=self.err, flush=True)
 
-    def reject(self, exc: XmlnestError, name: str) -> None:
+    def reject(self, exc: XmlnestError, name: str, out: BinaryIO | None = None) -> None:
         self.rejected += 1
         self.say(exc.format(name))
+        if self.as_json and out is not None:
+            out.write(json_report(name, "rejected", (_error_finding(exc),)))
+            out.flush()
 
     def finding(self, name: str, f: Finding) -> None:
         if self.quiet or (f.level is Level.INFO and not self.verbose):
@@ -104,6 +114,10 @@ class Report:
                 self.say(line)
         for f in r.findings:
             self.finding(r.name, f)
+        if self.as_json:
+            status = "would change" if r.status == "changed" and not self.writes else r.status
+            out.write(json_report(r.name, status, r.errors + r.findings))
+            out.flush()
         if r.status == "rejected":
             self.rejected += 1
             return
@@ -119,7 +133,7 @@ class Report:
             self.unchanged += 1
         elif wb.check:
             self.would_change += 1
-            if not self.quiet and not wb.diff:
+            if not wb.diff and not self.as_json:  # the result itself: said even with -q
                 self.say(f"{r.name}: would change")
         else:
             self.changed += 1
@@ -147,6 +161,31 @@ class Report:
         return EXIT_OK
 
 
+def json_report(name: str, status: str, findings: tuple[Finding, ...]) -> bytes:
+    """One input's JSON Lines record for ``--json``: path, status and findings."""
+    import json
+
+    record = {
+        "path": name,
+        "status": status,
+        "findings": [
+            {
+                "rule": f.rule or None,
+                "level": f.level.value,
+                "line": f.line,
+                "message": f.message,
+                "hint": f.hint,
+            }
+            for f in findings
+        ],
+    }
+    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _error_finding(exc: XmlnestError) -> Finding:
+    return Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.ERROR)
+
+
 class Settings(NamedTuple):
     """Everything a worker needs to process one input; picklable for ``--jobs``."""
 
@@ -158,6 +197,7 @@ class Settings(NamedTuple):
     strict: bool
     host_root: str
     skip_non_domain: bool = False
+    ignore: frozenset[str] = frozenset()  # rules turned off with --ignore
 
 
 class FileResult(NamedTuple):
@@ -168,6 +208,7 @@ class FileResult(NamedTuple):
     messages: tuple[str, ...] = ()  # error lines, already formatted
     notes: tuple[str, ...] = ()  # lines worth saying unless -q, already formatted
     findings: tuple[Finding, ...] = ()
+    errors: tuple[Finding, ...] = ()  # why it was rejected, structured (for --json)
     output: bytes = b""  # the XML for stdout mode
     diff: str = ""
     validated_with: str | None = None
@@ -215,12 +256,7 @@ def _processed(items: list[Input], settings: Settings) -> Iterator[FileResult]:
             failed = batch.commit()
         for item, r in zip(part, results, strict=True):
             if item.path in failed:
-                r = FileResult(
-                    r.name,
-                    "rejected",
-                    (failed[item.path].format(item.name),),
-                    validated_with=r.validated_with,
-                )
+                r = _rejected(item, failed[item.path], r.validated_with)
             yield r
 
 
@@ -244,18 +280,20 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
     except NotADomain as exc:
         if item.walked or settings.skip_non_domain:
             return FileResult(item.name, "skipped")
-        return FileResult(item.name, "rejected", (exc.format(item.name),))
+        return _rejected(item, exc)
     except XmlnestError as exc:
-        return FileResult(item.name, "rejected", (exc.format(item.name),))
+        return _rejected(item, exc)
     used = w.validator.name if w.used and w.validator else None
-    warnings = [f for f in outcome.findings if f.level is Level.WARNING]
+    findings = tuple(f for f in outcome.findings if f.rule not in settings.ignore)
+    warnings = [f for f in findings if f.level is Level.WARNING]
     if settings.strict and warnings:
         lines = tuple(
             XmlnestError(f.message, hint=f.hint, line=f.line, rule=f.rule).format(item.name)
             + " (--strict)"
             for f in warnings
         )
-        return FileResult(item.name, "rejected", lines, validated_with=used)
+        errors = tuple(f._replace(level=Level.ERROR) for f in warnings)
+        return FileResult(item.name, "rejected", lines, errors=errors, validated_with=used)
     status = "changed" if outcome.changed else "unchanged"
     text = ""
     if outcome.changed and wb.diff == "unified":
@@ -277,16 +315,26 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
         if wb.output_dir is not None and item.path is not None:
             write_new(wb.output_dir / _mirror(item), outcome.output)
     except WriteError as exc:
-        return FileResult(item.name, "rejected", (exc.format(item.name),), validated_with=used)
+        return _rejected(item, exc, used)
     return FileResult(
         item.name,
         status,
-        findings=outcome.findings,
+        findings=findings,
         output=outcome.output if wb.to_stdout else b"",
         diff=text,
         validated_with=used,
         folder=folder,
         notes=notes,
+    )
+
+
+def _rejected(item: Input, exc: XmlnestError, used: str | None = None) -> FileResult:
+    return FileResult(
+        item.name,
+        "rejected",
+        (exc.format(item.name),),
+        errors=(_error_finding(exc),),
+        validated_with=used,
     )
 
 
@@ -381,8 +429,9 @@ def run(
     validate_kind: str,
     no_validate: bool,
     strict: bool,
+    ignore: tuple[str, ...],
     max_bytes: int,
-    host_root: str,
+    host_root: str | None,
     level: str,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -392,16 +441,40 @@ def run(
     host_check: bool,
     as_json: bool,
     explain: str | None,
+    list_rules: bool,
     quiet: bool,
     verbose: bool,
 ) -> int:
     out: BinaryIO = sys.stdout.buffer
+    if list_rules:
+        return _list_rules(out)
     if explain is not None:
         return _explain(explain, out)
     if host_check:
-        return _host_check(host_root, as_json, out)
-    if as_json:
-        raise UsageError("--json goes with --host-check (use --diff=json for a JSON diff)")
+        if paths:
+            raise UsageError(
+                "--host-check reports on this host and reads no domain XML; drop the PATH arguments"
+            )
+        return _host_check(host_root or "/", as_json, out)
+    if host_root is not None and arch != "auto":
+        raise UsageError(
+            "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
+            "guess it reads); drop it"
+        )
+    ignored = _ignored(ignore)
+    if as_json and diff_format is not None:
+        raise UsageError("--json and --diff both print on stdout; use --diff=json for a JSON diff")
+    if as_json and not (check or in_place or output_dir):
+        raise UsageError(
+            "--json reports per input with --check, -i or -o (without them stdout "
+            "carries the XML); or use --host-check --json"
+        )
+    if diff_format == "unified":
+        for word in ("json", "unified"):
+            if word in paths and not os.path.exists(word):
+                raise UsageError(
+                    f"'{word}' after --diff was read as a PATH (no such file); write --diff={word}"
+                )
     if model and passthrough:
         raise UsageError("--model and --passthrough contradict each other; pick one")
     if in_place and check:
@@ -425,24 +498,36 @@ def run(
         )
     if (in_place or output_dir) and STDIN in args:
         raise UsageError("--in-place and --output-dir need named files, not stdin")
+    known_models = None
+    if model is not None:
+        from xmlnest.cpumap import x86_models
+
+        known_models = x86_models()
     settings = Settings(
-        options=Options(arch=target, model=model, passthrough=passthrough, level=level),
+        options=Options(
+            arch=target,
+            model=model,
+            passthrough=passthrough,
+            level=level,
+            known_models=known_models,
+        ),
         wb=wb,
         validate_kind="none" if no_validate else validate_kind,
         schema_dir=schema_dir,
         max_bytes=max_bytes,
         strict=strict,
-        host_root=host_root,
+        host_root=host_root or "/",
         skip_non_domain=skip_non_domain,
+        ignore=ignored,
     )
     choice = choose(settings.validate_kind, schema_dir)  # fail early on --validate rng
     writes = wb.in_place or wb.output_dir is not None or wb.to_stdout
-    report = Report(quiet=quiet, err=sys.stderr, verbose=verbose, writes=writes)
+    report = Report(quiet=quiet, err=sys.stderr, verbose=verbose, writes=writes, as_json=as_json)
     started = time.monotonic()
     items: list[Input] = []
     for item in expand(args, include=include, exclude=exclude):
         if isinstance(item, XmlnestError):
-            report.reject(item, item.path or "")
+            report.reject(item, item.path or "", out)
         else:
             items.append(item)
     if in_place:
@@ -506,6 +591,31 @@ def _folders(items: list[Input]) -> set[str]:
         if i.path is not None and (os.path.islink(i.path) if i.link is None else i.link)
     }
     return {os.path.realpath(f or ".") for f in named}
+
+
+def _ignored(values: tuple[str, ...]) -> frozenset[str]:
+    """The rules ``--ignore`` turns off: known warning or info rules (errors refuse an
+    input for a reason no flag can waive)."""
+    from xmlnest.rules import RULES
+
+    wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
+    for rule_id in sorted(wanted):
+        rule = RULES.get(rule_id)
+        if rule is None:
+            raise UsageError(f"--ignore {rule_id}: no such rule; see xmlnest --list-rules")
+        if rule.level == "error":
+            raise UsageError(
+                f"--ignore {rule_id}: {rule_id} is an error ({rule.title}) and cannot be "
+                "ignored; see xmlnest --explain " + rule_id
+            )
+    return frozenset(wanted)
+
+
+def _list_rules(out: BinaryIO) -> int:
+    from xmlnest.rules import listing
+
+    out.write(listing().encode())
+    return EXIT_OK
 
 
 def _explain(rule_id: str, out: BinaryIO) -> int:

@@ -15,7 +15,7 @@ from xmlnest.document import DEFAULT_MAX_BYTES, Source
 from xmlnest.errors import ValidationError, XmlnestError
 from xmlnest.plan import Finding, Plan
 from xmlnest.transforms.common import Options, Vendor
-from xmlnest.validate import Validator
+from xmlnest.validate import SchemaProblem, Validator
 
 
 class Outcome(NamedTuple):
@@ -63,20 +63,24 @@ def _validate(source: Source, rendered: Source, validator: Validator) -> tuple[F
         return ()
     before = validator.problems(source.root)
     if not before:
-        first = after[0]
         raise ValidationError(
-            f"the result would not validate against {validator.name}: {first.message}",
+            f"the result would not validate against {validator.name}: {after[0].message}",
             hint="nothing was written; the input was valid, so this is a bug or a rule the "
             "edit broke — please report it, or use --no-validate to override",
-            line=first.line,
+            line=_first_line(after),
             rule="XN110",
         )
-    first = before[0]
     return (
         Finding(
             "XN211",
-            f"the input already fails {validator.name}: {first.message}",
-            hint="the nesting edit was made anyway; fix the input for libvirt to accept it",
-            line=first.line,
+            f"the input already fails {validator.name}: {before[0].message}",
+            hint="the nesting edit does not depend on that; fix the input for libvirt to accept it",
+            line=_first_line(before),
         ),
     )
+
+
+def _first_line(problems: list[SchemaProblem]) -> int | None:
+    """libxml2 often gives the first RelaxNG error no line and the next one the line of
+    the element that failed: report the first line any of them names."""
+    return next((p.line for p in problems if p.line), None)

@@ -173,7 +173,10 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
             hint="raise it with --max-bytes if this really is a domain",
         )
     if not raw.strip():
-        raise InputError("input is empty", hint="give libvirt domain XML, e.g. from virsh dumpxml")
+        raise InputError(
+            "input is empty",
+            hint="give libvirt domain XML, e.g. from virsh dumpxml --inactive NAME",
+        )
     bom, codec, text = decode(raw)
     nul = text.find("\x00")
     if nul >= 0:
@@ -216,8 +219,8 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
         what = f"<{localname}> in namespace {namespace}" if namespace else f"<{localname}>"
         raise NotADomain(
             f"root element is {what}, not a libvirt <domain>",
-            hint="xmlnest edits domain XML (virsh dumpxml); networks, pools and others are "
-            "not domains",
+            hint="xmlnest edits domain XML (virsh dumpxml --inactive NAME); networks, pools "
+            "and others are not domains",
             line=root.sourceline,
         )
     return Source(raw=raw, bom=bom, encoding=codec, text=text, root=root)

@@ -40,6 +40,13 @@ HELP = """Enable nested virtualization in libvirt domain XML.
 Reads PATH... (files or folders; none or '-' for stdin), makes the edits the
 domain's architecture needs, validates the result and writes the XML (one input),
 the files in place (-i), a diff (--diff) or only a verdict (--check).
+
+\b
+Convert a VM's stored definition (never the live XML of a running VM):
+  set -o pipefail
+  virsh dumpxml --inactive NAME | xmlnest | virsh define --validate /dev/stdin
+The new CPU takes effect after a full power-off (virsh shutdown NAME, then
+virsh start NAME); a reboot or reset keeps the old one.
 """
 
 
@@ -106,6 +113,13 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(("--no-validate",), "no_validate", "flag", "Same as --validate none."),
     Opt(("--strict",), "strict", "flag", "Treat warnings as errors (exit 3)."),
     Opt(
+        ("--ignore",),
+        "ignore",
+        "multiple",
+        "Turn off a warning or info rule (repeatable; comma lists too).",
+        metavar="RULE",
+    ),
+    Opt(
         ("--max-bytes",),
         "max_bytes",
         "int",
@@ -118,10 +132,9 @@ OPTIONS: tuple[Opt, ...] = (
         ("--host-root",),
         "host_root",
         "text",
-        "Read the host's /proc and /sys under DIR (tests, captured hosts).",
-        default="/",
+        "With --host-check (or --arch auto's vendor guess): read the host's /proc, /sys "
+        "and /etc under DIR (captured hosts, tests) instead of /.",
         metavar="DIR",
-        show_default=True,
     ),
     Opt(
         ("--level",),
@@ -156,10 +169,17 @@ OPTIONS: tuple[Opt, ...] = (
         "Skip named XML files that are not <domain> (as folder walks do); for hooks.",
     ),
     Opt(("--host-check",), "host_check", "flag", "Report whether this host (L0) can nest."),
-    Opt(("--json",), "as_json", "flag", "With --host-check: JSON output."),
+    Opt(
+        ("--json",),
+        "as_json",
+        "flag",
+        "With --check, -i or -o: one JSON object per input on stdout (JSON Lines); with "
+        "--host-check: the report as JSON.",
+    ),
     Opt(
         ("--explain",), "explain", "text", "Print a rule's full text (e.g. XN104).", metavar="RULE"
     ),
+    Opt(("--list-rules",), "list_rules", "flag", "List every rule with its level."),
     Opt(("-q", "--quiet"), "quiet", "flag", "Only errors on stderr."),
     Opt(("-v", "--verbose"), "verbose", "flag", "Also show info-level notes."),
 )

@@ -40,7 +40,8 @@ RULES: dict[str, Rule] = {
             "domain is not KVM",
             "Only a KVM domain can run KVM guests of its own. type='qemu' is TCG emulation, "
             "which does not offer VMX; other types (xen, lxc, test…) are not KVM at all.",
-            "DOMAIN.md §1.3 and §6.12",
+            "libvirt formatdomain, Element and attribute overview (type); Linux "
+            "Documentation/virt/kvm/x86/running-nested-guests.rst",
             "use <domain type='kvm'> on a KVM host",
         ),
         Rule(
@@ -50,7 +51,7 @@ RULES: dict[str, Rule] = {
             "The requested architecture or vendor contradicts the domain: its <os><type "
             "arch>, its <vendor> or its CPU model family. Requiring vmx on an AMD host (or "
             "svm on Intel) makes the guest fail to start.",
-            "DOMAIN.md §5; vagrant-libvirt#667",
+            "libvirt formatdomain, CPU model and topology (vendor, model); vagrant-libvirt#667",
             "use --arch auto or the matching --arch",
         ),
         Rule(
@@ -59,7 +60,7 @@ RULES: dict[str, Rule] = {
             "nesting feature forbidden",
             "A <feature policy='forbid'> on vmx, svm or sief2 is an explicit prohibition of "
             "nesting; xmlnest will not overrule it.",
-            "DOMAIN.md §6.4",
+            "libvirt formatdomain, CPU model and topology (feature policy 'forbid')",
             "remove the feature or change its policy to 'require'",
         ),
         Rule(
@@ -86,7 +87,8 @@ RULES: dict[str, Rule] = {
             "Secure Execution on IBM Z",
             "Under Secure Execution (launchSecurity type 's390-pv') QEMU withdraws the SIE "
             "facilities an L1 hypervisor needs.",
-            "DOMAIN.md §1.4 and §6.22",
+            "QEMU target/s390x/cpu_models.c (SIE facilities are withheld from protected "
+            "guests); QEMU docs/system/s390x/protvirt.rst",
             "remove <launchSecurity> to nest this guest",
         ),
         Rule(
@@ -95,7 +97,8 @@ RULES: dict[str, Rule] = {
             "architecture or vendor unknown",
             "The domain does not say its architecture (<os><type arch>), or, on x86, whether "
             "the CPU is Intel or AMD, and the host running xmlnest cannot tell either.",
-            "DOMAIN.md §5 and §6.23",
+            "libvirt formatdomain, Operating system booting (type arch) and CPU model and "
+            "topology (vendor)",
             "pass --arch",
         ),
         Rule(
@@ -104,7 +107,7 @@ RULES: dict[str, Rule] = {
             "not a pseries machine",
             "nested-hv (QEMU cap-nested-hv) exists only for pseries machines; powernv and "
             "other machine types cannot host nested guests this way.",
-            "DOMAIN.md §2 and §3",
+            "libvirt formatdomain, Hypervisor features (nested-hv: pSeries guests only)",
             "use a pseries machine type",
         ),
         Rule(
@@ -134,12 +137,29 @@ RULES: dict[str, Rule] = {
             "drop --level l2",
         ),
         Rule(
+            "XN113",
+            "error",
+            "live XML of a running domain",
+            "libvirt writes the id attribute on <domain> only for a running domain: this is "
+            "its live XML (what virsh dumpxml prints when --inactive is left out), with "
+            "runtime state filled in — "
+            "the host-model CPU expanded into a pinned custom model (check='full', "
+            "fallback='forbid'), device aliases, dynamic security labels. Defining it back "
+            "stores that state for good. Convert the stored definition instead: "
+            "virsh dumpxml --inactive NAME | xmlnest | virsh define /dev/stdin; the new CPU "
+            "takes effect after a full power-off (virsh shutdown NAME, then virsh start "
+            "NAME), not after a reboot.",
+            "libvirt formatdomain, Element and attribute overview (id: running guests only); "
+            "virsh(1), dumpxml --inactive",
+            "read the stored definition with 'virsh dumpxml --inactive NAME'",
+        ),
+        Rule(
             "XN201",
             "warning",
             "check='none' hides a missing nesting feature",
             "With check='none' libvirt does not check the CPU and QEMU only warns about "
             "missing features: the guest starts silently without vmx/svm.",
-            "libvirt formatdomain (check); DOMAIN.md §6.9",
+            "libvirt formatdomain, CPU model and topology (check)",
             "use check='partial'",
         ),
         Rule(
@@ -166,7 +186,7 @@ RULES: dict[str, Rule] = {
             "<qemu:commandline> overrides -cpu",
             "A -cpu argument passed through <qemu:commandline> overrides the CPU libvirt "
             "configures, so the nesting edit may have no effect.",
-            "DOMAIN.md §6.25",
+            "libvirt drvqemu, Pass-through of arbitrary qemu commands",
             "remove the -cpu argument",
         ),
         Rule(
@@ -174,9 +194,12 @@ RULES: dict[str, Rule] = {
             "warning",
             "guest OS outside the tested environments",
             "Nesting was tested with RHEL 7.8+ and RHEL 8.2+ L1 guests and Windows Server "
-            "2016/2019 L1 guests (L2: RHEL 7.8+/8.2+); other guests may work but are not "
-            "tested.",
-            f"{RHEL}, 19.2 Tested environments; DOMAIN.md §4",
+            "2016/2019 L1 guests (L2: RHEL 7.8+/8.2+; on POWER9 RHEL 8). A RHEL-family "
+            "guest older than that (RHEL, CentOS, Rocky, AlmaLinux before 7.8, or 8.0/8.1) "
+            "gets a warning; any other guest (newer RHEL, Ubuntu, Debian, Fedora, Windows "
+            "10/11…) only an info note: it may well work, it is just outside the tested "
+            "matrix.",
+            f"{RHEL}, 19.2 Tested environments",
             "prefer a tested guest OS",
         ),
         Rule(
@@ -185,7 +208,7 @@ RULES: dict[str, Rule] = {
             "guest OS unknown",
             "The domain has no libosinfo metadata, so xmlnest cannot compare the guest OS "
             "with the tested environments.",
-            "DOMAIN.md §4",
+            "virt-install(1), --osinfo (libosinfo metadata in <metadata>)",
             "virt-install --os-variant records it",
         ),
         Rule(
@@ -194,7 +217,7 @@ RULES: dict[str, Rule] = {
             "Windows guest: nested Hyper-V enlightenments",
             "A Windows L1 that runs Hyper-V or WSL2 wants the nested enlightenments: evmcs "
             "(Intel only, needs vapic) and stimer with direct mode.",
-            "QEMU docs/system/i386/hyperv.rst; DOMAIN.md §6.13",
+            "QEMU docs/system/i386/hyperv.rst (hv-evmcs, hv-stimer-direct)",
             "add the suggested elements to <hyperv>",
         ),
         Rule(
@@ -202,7 +225,7 @@ RULES: dict[str, Rule] = {
             "warning",
             "both vmx and svm required",
             "Requiring both vmx and svm fails on every host: no CPU has both.",
-            "DOMAIN.md §6.15; vagrant-libvirt#667",
+            "libvirt formatdomain, CPU model and topology (feature policy); vagrant-libvirt#667",
             "keep only the host vendor's feature",
         ),
         Rule(
@@ -210,7 +233,8 @@ RULES: dict[str, Rule] = {
             "warning",
             "HPT on pseries",
             "Nested HV supports radix guests only; an <hpt> setting makes the L1 HPT-oriented.",
-            "DOMAIN.md §2 (ppc64 row)",
+            "Linux commit 'KVM: PPC: Book3S HV: Allow HV module to load without hypervisor "
+            "mode' (nested hypervisors run radix guests only)",
             "remove <hpt> from <features>",
         ),
         Rule(
@@ -228,7 +252,7 @@ RULES: dict[str, Rule] = {
             "RHEL 7 L2 on POWER9 needs the rhel-alt kernel",
             "On IBM POWER9 the L2 VM must use RHEL 8, or RHEL 7 with a rhel-alt kernel; the "
             "libosinfo metadata cannot tell the rhel-alt variant apart.",
-            f"{RHEL}, 19.2 Tested environments; DOMAIN.md §4",
+            f"{RHEL}, 19.2 Tested environments",
             "make sure the L2 runs the rhel-alt kernel",
         ),
         Rule(
@@ -239,7 +263,7 @@ RULES: dict[str, Rule] = {
             "or of Intel's VMX (vmx-*) on an AMD one, does not exist on that host: libvirt "
             "refuses to start the guest. Typical after --model moved a domain to the other "
             "vendor's CPU model.",
-            "libvirt cpu_map x86_features.xml (CPUID 0x8000000A); DOMAIN.md §1.3",
+            "libvirt src/cpu_map/x86_features.xml (CPUID 0x8000000A)",
             "remove the feature or make it optional",
         ),
         Rule(
@@ -256,7 +280,7 @@ RULES: dict[str, Rule] = {
             "IBM Z custom model switched to host-model",
             "QEMU's named s390x models lack the SIE features (sief2) an L1 hypervisor needs; "
             "host-model carries them when the L0 has nesting enabled.",
-            "DOMAIN.md §1.4 and §6.21",
+            "QEMU target/s390x/gen-features.c (default model feature sets lack sief2)",
             "use --passthrough for host-passthrough",
         ),
         Rule(
@@ -264,11 +288,60 @@ RULES: dict[str, Rule] = {
             "warning",
             "nested-hv was off",
             "The domain explicitly had nested-hv off; xmlnest turns it on.",
-            "DOMAIN.md §6.17",
+            "libvirt formatdomain, Hypervisor features (nested-hv)",
             "check nobody disabled it on purpose",
+        ),
+        Rule(
+            "XN216",
+            "warning",
+            "libvirt's own auto-generated file",
+            "Files libvirtd stores (/etc/libvirt/qemu/NAME.xml) carry an AUTO-GENERATED "
+            "header: libvirtd reads them only when it starts and rewrites them on every "
+            "change, so an edit to the file is not seen by the running daemon and may be "
+            "overwritten. Define the converted XML instead.",
+            "the header libvirt writes into its stored domain files ('use virsh edit'); "
+            "virsh(1), define",
+            "virsh define the converted file (or use virsh dumpxml --inactive NAME | "
+            "xmlnest | virsh define /dev/stdin)",
+        ),
+        Rule(
+            "XN217",
+            "warning",
+            "x86 vendor taken from this machine",
+            "The domain names no CPU vendor or model family, so --arch auto took Intel or "
+            "AMD from the CPU of the machine running xmlnest. In a templates repository or "
+            "for a domain of another host that may be the wrong one, and the result would "
+            "change from machine to machine.",
+            "xmlnest (vmx is Intel's extension, svm AMD's: libvirt src/cpu_map/x86_features.xml)",
+            "pass --arch intel or --arch amd",
+        ),
+        Rule(
+            "XN218",
+            "warning",
+            "CPU model unknown to libvirt's cpu_map",
+            "--model names a CPU model that the installed libvirt's cpu_map does not list; "
+            "libvirt would refuse to start the domain ('Unknown CPU model').",
+            "libvirt src/cpu_map/index.xml; virsh(1), cpu-models",
+            "use a model from 'virsh cpu-models x86_64'",
         ),
     )
 }
+
+
+def markdown_table() -> str:
+    """The README's rules table, one row per rule (a test holds the README to it)."""
+    rows = ["| id | level | rule | source |", "|---|---|---|---|"]
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
+        rows.append(f"| {rule.id} | {rule.level} | {rule.title} | {rule.source} |")
+    return "\n".join(rows) + "\n"
+
+
+def listing() -> str:
+    """``--list-rules``: every rule with its level and title, one line each."""
+    return "".join(
+        f"{rule.id}  {rule.level:<7}  {rule.title}\n"
+        for rule in sorted(RULES.values(), key=lambda r: r.id)
+    )
 
 
 def explain(rule_id: str) -> str | None:

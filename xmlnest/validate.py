@@ -68,15 +68,18 @@ class LazyXsdValidator:
         return self._impl.problems(root)
 
 
-def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | None:
-    """``--schema-dir``, then ``$XMLNEST_SCHEMA_DIR``, then the usual install places."""
+def schema_folders(schema_dir: str | None, env: Mapping[str, str]) -> list[Path]:
+    """Where ``domain.rng`` is looked for: ``--schema-dir``, else ``$XMLNEST_SCHEMA_DIR``,
+    else the usual install places."""
     if schema_dir is not None:
-        candidates = [Path(schema_dir)]
-    elif env.get(SCHEMA_ENV):
-        candidates = [Path(env[SCHEMA_ENV])]
-    else:
-        candidates = list(INSTALL_PLACES)
-    for folder in candidates:
+        return [Path(schema_dir)]
+    if env.get(SCHEMA_ENV):
+        return [Path(env[SCHEMA_ENV])]
+    return list(INSTALL_PLACES)
+
+
+def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | None:
+    for folder in schema_folders(schema_dir, env):
         rng = folder / "domain.rng"
         if rng.is_file():
             return rng
@@ -90,22 +93,34 @@ class Choice(NamedTuple):
 
 
 def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = None) -> Choice:
-    """Pick the validator for ``--validate auto|rng|xsd|none``."""
+    """Pick the validator for ``--validate auto|rng|xsd|none``.
+
+    An explicit ``--schema-dir`` without ``domain.rng`` is a usage error (never a silent
+    fallback); otherwise a missing schema falls back to the bundled XSD, naming where it
+    looked."""
     env = os.environ if env is None else env
     if kind == "none":
         return Choice(None, None)
+    if schema_dir is not None and not (Path(schema_dir) / "domain.rng").is_file():
+        state = "is not a folder" if not Path(schema_dir).is_dir() else "has no domain.rng"
+        raise UsageError(
+            f"--schema-dir {schema_dir} {state}; point it at the folder holding libvirt's "
+            "domain.rng (e.g. /usr/share/libvirt/schemas)"
+        )
     if kind == "xsd":
         return Choice(LazyXsdValidator(), None)
     rng = find_domain_rng(schema_dir, env)
+    tried = ", ".join(str(f / "domain.rng") for f in schema_folders(schema_dir, env))
+    if env.get(SCHEMA_ENV) and schema_dir is None:
+        tried = f"{tried} (from {SCHEMA_ENV})"
     if kind == "rng":
         if rng is None:
-            where = schema_dir or env.get(SCHEMA_ENV) or ", ".join(map(str, INSTALL_PLACES))
-            raise UsageError(f"--validate rng: no domain.rng found in {where}")
+            raise UsageError(f"--validate rng: no domain.rng found; looked for {tried}")
         return Choice(RngValidator(rng), None)
     if rng is not None:
         return Choice(RngValidator(rng), f"validating against libvirt's {rng}", routine=True)
     return Choice(
         LazyXsdValidator(),
-        "libvirt's domain.rng not found; validating against the bundled XSD "
-        "(install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
+        f"libvirt's domain.rng not found (looked for {tried}); validating against the "
+        "bundled XSD (install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
     )

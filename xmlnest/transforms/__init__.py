@@ -13,7 +13,7 @@ from lxml import etree
 
 from xmlnest.errors import RuleError
 from xmlnest.plan import Plan
-from xmlnest.transforms import power, s390x, x86
+from xmlnest.transforms import live, power, s390x, x86
 from xmlnest.transforms.advice import advise
 from xmlnest.transforms.common import Builder, Context, Options, Vendor, line
 
@@ -63,7 +63,8 @@ def plan(
     the edits).
     """
     ctx = Context(root, options, host_vendor)
-    target = resolve_target(ctx)
+    live.refuse_live(ctx)
+    target, vendor_from_host = resolve_target(ctx)
     check_domain_type(ctx)
     if options.model and FAMILY_OF_TARGET[target] != "x86":
         raise RuleError(
@@ -82,11 +83,13 @@ def plan(
     b = Builder(ctx)
     REGISTRY[target](ctx, b)
     if advice:
-        b.findings += advise(ctx, target, options.level)
+        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host)
     return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
 
 
-def resolve_target(ctx: Context) -> str:
+def resolve_target(ctx: Context) -> tuple[str, bool]:
+    """The target (intel, amd, power9, ibmz), and whether its x86 vendor came from the
+    machine running xmlnest rather than from the domain or ``--arch``."""
     requested = ctx.options.arch
     arch = ctx.arch
     where = line(ctx.os_type) or line(ctx.root)
@@ -118,7 +121,7 @@ def resolve_target(ctx: Context) -> str:
             )
     if family == "x86":
         return x86.resolve_vendor(ctx, requested)
-    return "power9" if family == "power" else "ibmz"
+    return ("power9" if family == "power" else "ibmz"), False
 
 
 def check_domain_type(ctx: Context) -> None:

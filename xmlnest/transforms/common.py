@@ -20,6 +20,7 @@ class Options(NamedTuple):
     model: str | None = None
     passthrough: bool = False
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
+    known_models: frozenset[str] | None = None  # libvirt's cpu_map x86 models, if installed
 
 
 class Context:

@@ -8,7 +8,8 @@ from xmlnest.errors import RuleError
 from xmlnest.plan import Finding, Insert, NewElement
 from xmlnest.transforms.common import Builder, Context, line, text_of
 
-# host-model + powerN = compatibility mode; custom POWERn must equal the host (DOMAIN.md §3).
+# host-model + powerN = compatibility mode; custom POWERn must equal the host
+# (libvirt src/cpu/cpu_ppc64.c).
 _OLD_POWER = re.compile(r"^power[5-8]", re.IGNORECASE)
 NESTED_HV = NewElement("nested-hv", (("state", "on"),))
 

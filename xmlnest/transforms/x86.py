@@ -22,7 +22,7 @@ from xmlnest.transforms.common import (
 NESTING_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
 HOST_MODE_FEATURES = ("vmx", "svm")
 
-# cpu_map model families (DOMAIN.md §5); qemu64/kvm64 and friends tell nothing.
+# libvirt cpu_map model families (src/cpu_map/x86_*.xml); qemu64/kvm64 and friends tell nothing.
 # Prefix tuples rather than a regex: nothing to compile on the start-up path.
 _INTEL_MODELS = tuple(
     p.lower()
@@ -90,8 +90,9 @@ def xml_vendor(ctx: Context) -> tuple[Vendor, str, int | None] | None:
     return None
 
 
-def resolve_vendor(ctx: Context, requested: str) -> Vendor:
-    """The vendor asked for, checked against the XML; or the XML's; or the host's."""
+def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
+    """The vendor asked for, checked against the XML; or the XML's; or the host's — and
+    whether it came from the host (so the caller can say so: XN217)."""
     evidence = xml_vendor(ctx)
     if requested in ("intel", "amd"):
         if evidence and evidence[0] != requested:
@@ -102,12 +103,12 @@ def resolve_vendor(ctx: Context, requested: str) -> Vendor:
                 line=evidence[2],
                 rule="XN103",
             )
-        return "intel" if requested == "intel" else "amd"
+        return ("intel" if requested == "intel" else "amd"), False
     if evidence:
-        return evidence[0]
+        return evidence[0], False
     host = ctx.host_vendor()
     if host:
-        return host
+        return host, True
     raise RuleError(
         "cannot tell Intel from AMD: the XML names no vendor or model family and this "
         "host's CPU is neither",
