@@ -6,6 +6,7 @@ them and the tests fail there, rather than skip, if they are missing.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -124,3 +125,41 @@ def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
         [virsh, "-c", "test:///default", "define", str(f)], capture_output=True, check=False
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def _qemu_system(virsh: str) -> str:
+    uri = "qemu:///system"
+    probe = subprocess.run([virsh, "-c", uri, "version"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        need("a running libvirtd (qemu:///system)", "start virtlogd -d and libvirtd -d as root")
+    return uri
+
+
+def test_libvirts_own_stored_file_gets_a_warning(tmp_path: Path) -> None:
+    """A file libvirtd wrote (/etc/libvirt/qemu/NAME.xml, AUTO-GENERATED header): xmlnest
+    converts it but says libvirtd will not see the change until it is defined (XN216)."""
+    virsh = _tool("virsh")
+    uri = _qemu_system(virsh)
+    name = f"xmlnest-test-stored-{os.getpid()}"
+    domain = tmp_path / "d.xml"
+    domain.write_text(
+        f"<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
+        "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n"
+        "  <cpu mode='host-model'/>\n</domain>\n"
+    )
+    subprocess.run(
+        [virsh, "-c", uri, "define", "--validate", str(domain)], check=True, capture_output=True
+    )
+    try:
+        stored = Path(f"/etc/libvirt/qemu/{name}.xml").read_bytes()
+    finally:
+        subprocess.run([virsh, "-c", uri, "undefine", name], check=True, capture_output=True)
+    assert stored.lstrip().startswith(b"<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE.")
+    r = run_cli(["--arch", "intel", "--check", "-"], stored)
+    assert r.code == 1
+    assert any(
+        "warning: XN216 this is libvirt's own stored copy (AUTO-GENERATED, 'use virsh edit')" in ln
+        for ln in r.err_lines
+    ), r.err
+    plain = run_cli(["--arch", "intel", "--check", "-"], stored.split(b"-->", 1)[1])
+    assert plain.code == 1 and "XN216" not in plain.err
