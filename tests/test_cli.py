@@ -359,14 +359,14 @@ def test_the_walk_goes_as_os_walk_goes(
 def test_worker_tasks_cover_the_inputs_in_order_and_shrink_towards_the_end(
     count: int, jobs: int
 ) -> None:
-    from xmlnest import cli
+    from xmlnest import parallel
     from xmlnest.sources import Input
 
     items = [Input(str(i), str(i)) for i in range(count)]
-    chunks = list(cli._chunks(items, jobs))
+    chunks = list(parallel._chunks(items, jobs))
     assert [i for c in chunks for i in c] == items
     sizes = [len(c) for c in chunks]
-    assert max(sizes) <= cli.CHUNK
+    assert max(sizes) <= parallel.CHUNK
     assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # the last takes what is left
 
 

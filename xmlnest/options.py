@@ -1,23 +1,12 @@
-"""Every command-line option once, as data: the click command is built from it, and so is
-a fast reader for everyday argument lists.
-
-click costs ~10 ms to import even after lxml (``uuid``, ``platform``, ``datetime``,
-``gettext`` and its own modules), a sixth of a whole ``virsh dumpxml vm | xmlnest |
-virsh define`` run. So ``read_fast`` reads the argument lists
-pipes and hooks use (known options, ``--opt value`` / ``--opt=value``, paths) with the same
-table, and returns ``None`` for anything else — help, version, unknown or malformed options,
-``--``, bundled short flags, shell completion — which then goes to click, the one
-authority on the command line. A test checks that both readers agree on every list the
-fast one accepts.
-"""
+"""Every command-line option once, as data, and the click command built from it."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from xmlnest import __version__
+from xmlnest.report import help_epilog
 from xmlnest.transforms import ARCH_ALIASES
 
 if TYPE_CHECKING:
@@ -25,15 +14,6 @@ if TYPE_CHECKING:
 
 ARCH_CHOICES = tuple(sorted(ARCH_ALIASES))
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  success (files rewritten included)
-  1  --check: at least one input would change
-  2  usage error
-  3  at least one input was rejected (unreadable, malformed, not a domain,
-     arch mismatch, refused by a rule, or output that would be schema-invalid)
-  130  interrupted (Ctrl-C); files already rewritten are complete
-"""
 
 HELP = """Enable nested virtualization in libvirt domain XML.
 
@@ -184,80 +164,6 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(("-v", "--verbose"), "verbose", "flag", "Also show info-level notes."),
 )
 
-_BY_NAME = {decl: opt for opt in OPTIONS for decl in opt.decls}
-COMPLETION_ENV = "_XMLNEST_COMPLETE"  # click's shell completion: click's business
-
-
-def defaults() -> dict[str, Any]:
-    """The keyword arguments of a run with no options (``paths`` empty)."""
-    out: dict[str, Any] = {"paths": ()}
-    for opt in OPTIONS:
-        if opt.kind == "flag":
-            out[opt.dest] = False
-        elif opt.kind == "multiple":
-            out[opt.dest] = ()
-        else:
-            out[opt.dest] = opt.default
-    return out
-
-
-def read_fast(args: Sequence[str]) -> dict[str, Any] | None:
-    """The run's keyword arguments for an everyday argument list, or ``None`` to let click
-    read it. Never guesses: whatever click might read differently goes to click."""
-    if COMPLETION_ENV in os.environ:
-        return None
-    kw = defaults()
-    paths: list[str] = []
-    multiple: dict[str, list[str]] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg == "-" or not arg.startswith("-"):
-            paths.append(arg)
-            continue
-        name, eq, attached = arg.partition("=")
-        opt = _BY_NAME.get(name)
-        if opt is None or (eq and not name.startswith("--")):
-            return None  # unknown, bundled (-qi), attached short value (-j2), --help, --
-        if opt.kind == "flag":
-            if eq:
-                return None
-            kw[opt.dest] = True
-            continue
-        if opt.kind == "optional" and not eq:
-            kw[opt.dest] = opt.bare
-            continue
-        if eq:
-            value = attached
-        elif i < len(args) and not args[i].startswith("-"):
-            value = args[i]
-            i += 1
-        else:
-            return None  # a missing value, or one click might read as an option
-        parsed = _value(opt, value)
-        if parsed is None:
-            return None  # let click word the error
-        if opt.kind == "multiple":
-            multiple.setdefault(opt.dest, []).append(value)
-        else:
-            kw[opt.dest] = parsed
-    kw["paths"] = tuple(paths)
-    for dest, values in multiple.items():
-        kw[dest] = tuple(values)
-    return kw
-
-
-def _value(opt: Opt, value: str) -> object | None:
-    if opt.kind in ("choice", "optional"):
-        return value if value in opt.choices else None
-    if opt.kind == "int":
-        if not value.isascii() or not value.isdigit():
-            return None
-        number = int(value)
-        return number if opt.minimum is None or number >= opt.minimum else None
-    return value
-
 
 def click_command(run: Callable[..., int]) -> click.Command:
     """The click command over ``run``, built from :data:`OPTIONS` (imports click)."""
@@ -274,7 +180,7 @@ def click_command(run: Callable[..., int]) -> click.Command:
     decorated = click.argument("paths", nargs=-1, type=str)(decorated)
     return click.command(
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-        epilog=EXIT_CODES_HELP,
+        epilog=help_epilog(),
     )(decorated)
 
 

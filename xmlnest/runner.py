@@ -1,0 +1,204 @@
+"""Per-input work: read, transform, verify and write one input; batch in-place rewrites.
+
+Pure data comes out (``FileResult``), in input order; printing and counting are the
+caller's. ``results`` hands the work to ``--jobs`` processes (``parallel``, imported
+only then) or does it here.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from lxml import etree
+
+from xmlnest import core, diff
+from xmlnest.config import Output, RunConfig
+from xmlnest.errors import NotADomain, WriteError, XmlnestError
+from xmlnest.plan import Finding, Level
+from xmlnest.sources import AtomicBatch, Input, read, write_new
+from xmlnest.transforms.common import Vendor
+from xmlnest.validate import SchemaProblem, Validator, choose
+
+BATCH = 64  # in-place rewrites committed together: one wait for the disk
+
+
+class FileResult(NamedTuple):
+    """What happened to one input, as plain data (crosses process boundaries)."""
+
+    name: str
+    status: str  # changed, unchanged, skipped, rejected
+    messages: tuple[str, ...] = ()  # error lines, already formatted
+    notes: tuple[str, ...] = ()  # lines worth saying unless -q, already formatted
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[Finding, ...] = ()  # why it was rejected, structured (for --json)
+    output: bytes = b""  # the XML for stdout mode
+    diff: str = ""
+    validated_with: str | None = None
+    folder: str = ""  # where an in-place write renamed a file (to fsync once per batch)
+
+
+def error_finding(exc: XmlnestError) -> Finding:
+    """A refusal as a finding of level error (the shape ``--json`` reports)."""
+    return Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.ERROR)
+
+
+def rejected(item: Input, exc: XmlnestError, used: str | None = None) -> FileResult:
+    return FileResult(
+        item.name,
+        "rejected",
+        (exc.format(item.name),),
+        errors=(error_finding(exc),),
+        validated_with=used,
+    )
+
+
+class _Worker:
+    """Per-process state: the schema compiled once, the host vendor read once."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.validator = choose(config.validate_kind, config.schema_dir).validator
+        self.used = False
+        self.host_vendor = _host_vendor_reader(config.host_root)
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        assert self.validator is not None
+        self.used = True
+        return self.validator.problems(root)
+
+
+@functools.cache
+def _worker(config: RunConfig) -> _Worker:
+    return _Worker(config)
+
+
+class _Named:
+    """A validator under a name, counting its use (so the notice is said only when used)."""
+
+    def __init__(self, name: str, check: Callable[[etree._Element], list[SchemaProblem]]):
+        self.name = name
+        self.check = check
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        return self.check(root)
+
+
+def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
+    @functools.cache
+    def read_vendor() -> Vendor | None:
+        from pathlib import Path
+
+        from xmlnest.host import cpu_vendor
+
+        return cpu_vendor(Path(host_root))
+
+    return read_vendor
+
+
+def results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileResult]:
+    """Results in input order, whatever the number of jobs."""
+    if jobs <= 1 or len(items) < 2:
+        return processed(items, config)
+    from xmlnest import parallel
+
+    return parallel.results(items, config, jobs)
+
+
+def processed(items: list[Input], config: RunConfig) -> Iterator[FileResult]:
+    """Results in input order, each as soon as it is final. In place, rewrites are staged
+    and committed together, ``BATCH`` at a time (one wait for the disk, see
+    ``AtomicBatch``); a file's result says "changed" only once its rename is done."""
+    if config.output is not Output.IN_PLACE:
+        for item in items:
+            yield process_one(item, config)
+        return
+    for k in range(0, len(items), BATCH):
+        part = items[k : k + BATCH]
+        with AtomicBatch(start_writeback=len(items) > 1) as batch:
+            done = [process_one(item, config, batch) for item in part]
+            failed = batch.commit()
+        for item, r in zip(part, done, strict=True):
+            if item.path in failed:
+                r = rejected(item, failed[item.path], r.validated_with)
+            yield r
+
+
+def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None) -> FileResult:
+    """Read, transform, check and (stage in ``batch`` / output dir) write one input."""
+    w = _worker(config)
+    w.used = False
+    validator: Validator | None = None
+    if w.validator is not None:
+        validator = _Named(w.validator.name, w.problems)
+    try:
+        got = read(item, config.max_bytes, sys.stdin.buffer)
+        outcome = core.process(
+            got.data,
+            config.options,
+            host_vendor=w.host_vendor,
+            validator=validator,
+            max_bytes=config.max_bytes,
+        )
+    except NotADomain as exc:
+        if item.walked or config.skip_non_domain:
+            return FileResult(item.name, "skipped")
+        return rejected(item, exc)
+    except XmlnestError as exc:
+        return rejected(item, exc)
+    used = w.validator.name if w.used and w.validator else None
+    findings = tuple(f for f in outcome.findings if f.rule not in config.ignore)
+    warnings = [f for f in findings if f.level is Level.WARNING]
+    if config.strict and warnings:
+        lines = tuple(
+            XmlnestError(f.message, hint=f.hint, line=f.line, rule=f.rule).format(item.name)
+            + " (--strict)"
+            for f in warnings
+        )
+        errors = tuple(f._replace(level=Level.ERROR) for f in warnings)
+        return FileResult(item.name, "rejected", lines, errors=errors, validated_with=used)
+    text = ""
+    if outcome.changed and config.diff == "unified":
+        text = diff.unified(item.name, outcome.source, outcome.output)
+    elif outcome.changed and config.diff == "json":
+        from xmlnest.structured import json_line
+
+        text = json_line(item.name, outcome)
+    folder = ""
+    notes: tuple[str, ...] = ()
+    try:
+        if outcome.changed and batch is not None and item.path is not None:
+            folder = batch.stage(item.path, outcome.output, got.seen)
+            if got.links > 1:
+                notes = (
+                    f"{item.name}: note: it has {got.links} hard links; the rewrite replaces "
+                    "this name only, the others keep the old content",
+                )
+        if config.output_dir is not None and item.path is not None:
+            from pathlib import Path
+
+            write_new(Path(_mirror(config.output_dir, item)), outcome.output)
+    except WriteError as exc:
+        return rejected(item, exc, used)
+    return FileResult(
+        item.name,
+        "changed" if outcome.changed else "unchanged",
+        findings=findings,
+        output=outcome.output if config.output is Output.STDOUT else b"",
+        diff=text,
+        validated_with=used,
+        folder=folder,
+        notes=notes,
+    )
+
+
+def _mirror(output_dir: str, item: Input) -> str:
+    """Where a converted copy goes under --output-dir: the path below the walked folder."""
+    import os
+
+    assert item.path is not None
+    if item.base is not None:
+        return os.path.join(output_dir, os.path.relpath(item.path, item.base))
+    rel = os.path.basename(item.path) if os.path.isabs(item.path) else item.path
+    return os.path.join(output_dir, rel)
