@@ -273,9 +273,15 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
     assert commands[1] in (REPO / ".ci" / "run").read_text()
 
 
-@pytest.mark.parametrize("code", ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"])
-def test_readme_documents_exit_codes(code: str) -> None:
-    assert code in (REPO / "README.md").read_text()
+def test_readme_and_help_list_the_exit_codes_of_the_one_enum() -> None:
+    from xmlnest.report import ExitCode, markdown_table
+
+    assert markdown_table() in (REPO / "README.md").read_text()
+    shown = run_cli(["--help"]).out.decode()
+    for code in ExitCode:
+        first_words = " ".join(code.meaning.replace("`", "").split()[:4])
+        assert f"  {code.value}  {first_words}" in shown, code
+    assert [c.value for c in ExitCode] == [0, 1, 2, 3, 130]
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:

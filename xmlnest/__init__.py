@@ -1,3 +1,56 @@
-"""xmlnest: enable nested virtualization in libvirt domain XML without reformatting it."""
+"""xmlnest: enable nested virtualization in libvirt domain XML without reformatting it.
+
+The public API (``xmlnest.transform``, ``check``, ``host_check``, ``explain`` and the types
+they take and raise) lives in ``xmlnest.api`` and is loaded on first use, so that
+``import xmlnest.errors`` and the other modules stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Finding",
+    "InputError",
+    "Level",
+    "Result",
+    "RuleError",
+    "UsageError",
+    "ValidationError",
+    "XmlnestError",
+    "check",
+    "explain",
+    "host_check",
+    "transform",
+]
+
+if TYPE_CHECKING:
+    from xmlnest.api import Result, check, explain, host_check, transform
+    from xmlnest.errors import InputError, RuleError, UsageError, ValidationError, XmlnestError
+    from xmlnest.plan import Finding, Level
+
+_HOMES = {
+    "Result": "xmlnest.api",
+    "check": "xmlnest.api",
+    "explain": "xmlnest.api",
+    "host_check": "xmlnest.api",
+    "transform": "xmlnest.api",
+    "InputError": "xmlnest.errors",
+    "RuleError": "xmlnest.errors",
+    "UsageError": "xmlnest.errors",
+    "ValidationError": "xmlnest.errors",
+    "XmlnestError": "xmlnest.errors",
+    "Finding": "xmlnest.plan",
+    "Level": "xmlnest.plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'xmlnest' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)

@@ -59,8 +59,8 @@ class WriteError(XmlnestError):
     """The result could not be written; the original file is untouched."""
 
 
-class UsageError(Exception):
-    """The command line itself is wrong (exit code 2)."""
+class UsageError(ValueError):
+    """The command line (or an API call's arguments) is wrong: exit code 2 in the CLI."""
 
 
 class NotADomain(InputError):
