@@ -154,11 +154,7 @@ def _assess_x86(info: CpuInfo, ctx: CpuContext) -> CpuVerdict:
     virt, paging = needed
     if ctx.in_vm:
         if virt not in flags:
-            reason = (
-                f"this VM's CPU flags lack {virt}: its L0 does not pass {virt} through "
-                f"(the L0 needs {module} nested=1 and this VM host-passthrough or "
-                f"require {virt})"
-            )
+            reason = f"this VM's CPU flags lack {virt} (its L0 does not pass it through)"
             return CpuVerdict(vendor, model, False, reason, module)
         reason = f"this VM's CPU flags include {virt}" + (
             f" and {paging}" if paging in flags else f" (not {paging}: L2 guests are slower)"
