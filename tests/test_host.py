@@ -674,6 +674,15 @@ def test_host_check_never_writes(name: str, tmp_path: Path) -> None:
         assert snapshot(root) == before
 
 
+def test_host_check_on_the_real_root_never_writes() -> None:
+    """The real machine's paths (os.stat, os.access, /dev/kmsg, the MSR) only read too."""
+    with forbid_writes() as attempts:
+        report = host_check(Path("/"))
+        render_text(report)
+        render_json(report)
+    assert attempts == []
+
+
 # --- cpu_vendor ------------------------------------------------------------------------
 
 
