@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from xmlnest import host_probe
+from xmlnest import host_probe, host_users
 from xmlnest.errors import UsageError
 from xmlnest.host import (
     EXIT_ACTION_NEEDED,
@@ -298,9 +298,9 @@ def test_real_nodes_use_os_stat_and_os_access() -> None:
     found = host_probe.node(Path("/"), "/dev/null")
     assert found is not None
     assert (found.kind, found.rdev, found.source) == ("char", "1:3", "os.stat")
-    me = host_probe.current_identity(Path("/"))
+    me = host_users.current_identity(Path("/"))
     assert me is not None and me.uid == os.geteuid()
-    assert host_probe.current_access(Path("/"), "/dev/null", me, found) is True
+    assert host_users.current_access(Path("/"), "/dev/null", me, found) is True
 
 
 # --- firmware --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xmlnest import host_assess as assess
+from xmlnest import host_devkvm as devkvm
 from xmlnest import host_probe as probe
 from xmlnest.errors import UsageError
 from xmlnest.host_cpu import (
@@ -246,7 +247,7 @@ def _report(
         persistent_cmdline=cmdline.text if cmdline and assess.is_on(cmdline.value) else None,
         hpage=hpage,
         place=where,
-        dev_kvm=assess.dev_kvm(root, module, loaded),
+        dev_kvm=devkvm.dev_kvm(root, module, loaded),
         firmware=firmware,
         speed=speed,
         slow=any(param.slow for param in speed),
@@ -276,7 +277,7 @@ def _unknown_report(root: Path, reason: str, os_info: OsInfo) -> HostReport:
         persistent_cmdline=None,
         hpage=None,
         place=where,
-        dev_kvm=assess.dev_kvm(root, None, False),
+        dev_kvm=devkvm.dev_kvm(root, None, False),
         firmware=None,
         speed=(),
         slow=False,
