@@ -168,7 +168,8 @@ def firmware(root: Path, vendor: Vendor | None, module: str | None, in_vm: bool)
         return Firmware("enabled", f"{module} is loaded", "it refuses to load when disabled")
     said = "kernel log unreadable" if log is None else "no firmware line in the kernel log"
     vm = "a VM: the L0 decides what it sees; " if in_vm else ""
-    return Firmware("unknown", None, f"{vm}/dev/cpu/0/msr unreadable; {said}")
+    msr = "/dev/cpu/0/msr unreadable (modprobe msr, as root, makes it readable)"
+    return Firmware("unknown", None, f"{vm}{msr}; {said}")
 
 
 def _live(root: Path, module: str) -> bool:
