@@ -89,7 +89,7 @@ def dev_kvm(root: Path, expected: str | None, module_loaded: bool) -> DevKvm:
         problem = "not readable and writable by " + " and ".join(
             f"{a.user} ({a.role})" for a in denied
         )
-    steps = tuple(step for a in denied for step in a.fix)
+    steps = tuple(dict.fromkeys(step for a in denied for step in a.fix))  # once each
     return DevKvm(
         DEV_KVM, True, True, found.rdev, mode, owner, group, module, known, note,
         tuple(checks), problem, steps,
