@@ -277,6 +277,166 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "hpage": None,
         "exit_code": 3,
     },
+    "amd-firmware-off": {
+        "arch": Arch.X86,
+        "vendor": "amd",
+        "cpu_model": "AMD EPYC 7302 16-Core Processor",
+        "supported": False,
+        "module": "kvm_amd",
+        "nested_param_path": "/sys/module/kvm_amd/parameters/nested",
+        "nested_value": None,
+        "enabled": False,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": None,
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 1,
+    },
+    "amd-slow": {
+        "arch": Arch.X86,
+        "vendor": "amd",
+        "cpu_model": "AMD EPYC 7302 16-Core Processor",
+        "supported": True,
+        "module": "kvm_amd",
+        "nested_param_path": "/sys/module/kvm_amd/parameters/nested",
+        "nested_value": "1",
+        "enabled": True,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": "options kvm_amd nested=1",
+        "persistent_config_file": "/etc/modprobe.d/kvm.conf",
+        "hpage": None,
+        "exit_code": 0,
+    },
+    "intel-cmdline-persisted": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz",
+        "supported": True,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": "N",
+        "enabled": False,
+        "enable_caution": INTEL_CAUTION,
+        "enable_now": ("modprobe -r kvm_intel", "modprobe kvm_intel nested=1"),
+        "enable_permanent_line": "options kvm_intel nested=1",
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 1,
+    },
+    "intel-devkvm-perms": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
+        "supported": True,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": "Y",
+        "enabled": True,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": "options kvm_intel nested=1",
+        "persistent_config_file": "/etc/modprobe.d/kvm.conf",
+        "hpage": None,
+        "exit_code": 1,
+    },
+    "intel-firmware-off": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
+        "supported": False,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": None,
+        "enabled": False,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": None,
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 1,
+    },
+    "intel-no-devkvm": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
+        "supported": True,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": "Y",
+        "enabled": True,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": "options kvm_intel nested=1",
+        "persistent_config_file": "/etc/modprobe.d/kvm.conf",
+        "hpage": None,
+        "exit_code": 1,
+    },
+    "intel-slow": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz",
+        "supported": True,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": "Y",
+        "enabled": True,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": "options kvm_intel nested=1",
+        "persistent_config_file": "/etc/modprobe.d/kvm.conf",
+        "hpage": None,
+        "exit_code": 0,
+    },
+    "l1-intel-novmx": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel Xeon Processor (Cascadelake)",
+        "supported": False,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": None,
+        "enabled": False,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": None,
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 3,
+    },
+    "l1-intel-vmx": {
+        "arch": Arch.X86,
+        "vendor": "intel",
+        "cpu_model": "Intel Xeon Processor (Cascadelake)",
+        "supported": True,
+        "module": "kvm_intel",
+        "nested_param_path": "/sys/module/kvm_intel/parameters/nested",
+        "nested_value": "Y",
+        "enabled": True,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": None,
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 0,
+    },
+    "pvm-guest": {
+        "arch": Arch.X86,
+        "vendor": "amd",
+        "cpu_model": "AMD EPYC",
+        "supported": False,
+        "module": "kvm_amd",
+        "nested_param_path": "/sys/module/kvm_amd/parameters/nested",
+        "nested_value": None,
+        "enabled": False,
+        "enable_caution": None,
+        "enable_now": (),
+        "enable_permanent_line": None,
+        "persistent_config_file": None,
+        "hpage": None,
+        "exit_code": 3,
+    },
 }
 
 REASONS = {
@@ -296,6 +456,10 @@ FIELDS = {field.name for field in dataclasses.fields(HostReport)}
 
 def check(name: str) -> HostReport:
     return host_check(HOSTS / name)
+
+
+# A /dev/kvm everyone checked may use (root:kvm 0660, no qemu user in the tree).
+KVM_NODE = {"dev/kvm.fixture-node": "kind = char\nrdev = 10:232\nmode = 0660\nuid = 0\ngid = 36\n"}
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -364,7 +528,7 @@ def test_intel_off_text_gives_the_permanent_line() -> None:
         "    options kvm_intel nested=1\n"
     )
     assert expected in text
-    assert "Persistent:   not set in modprobe.d\n" in text
+    assert "Persistent:   not set in modprobe.d or on the kernel command line\n" in text
 
 
 def test_persisted_config_is_named_so_a_reload_is_enough() -> None:
@@ -413,7 +577,14 @@ def test_json_round_trip(name: str) -> None:
     assert data["exit_code"] == EXPECTED[name]["exit_code"]
     for key in FIELDS:
         value = getattr(report, key)
-        assert data[key] == (list(value) if isinstance(value, tuple) else value), key
+        if dataclasses.is_dataclass(value):
+            value = json.loads(json.dumps(dataclasses.asdict(value)))  # type: ignore[arg-type]
+        elif isinstance(value, tuple):
+            value = [
+                dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v  # type: ignore[arg-type]
+                for v in value
+            ]
+        assert data[key] == value, key
     assert data["arch"] == str(EXPECTED[name]["arch"].value)
 
 
@@ -503,6 +674,15 @@ def test_host_check_never_writes(name: str, tmp_path: Path) -> None:
         assert snapshot(root) == before
 
 
+def test_host_check_on_the_real_root_never_writes() -> None:
+    """The real machine's paths (os.stat, os.access, /dev/kmsg, the MSR) only read too."""
+    with forbid_writes() as attempts:
+        report = host_check(Path("/"))
+        render_text(report)
+        render_json(report)
+    assert attempts == []
+
+
 # --- cpu_vendor ------------------------------------------------------------------------
 
 
@@ -571,7 +751,9 @@ def test_ept_in_vmx_flags_line_counts(tmp_path: Path) -> None:
 def test_hypervisor_flag_says_this_is_a_vm(tmp_path: Path) -> None:
     cpuinfo = fixture_text("intel-on").replace(" ss ", " ss hypervisor ")
     report = host_check(write_tree(tmp_path, {"proc/cpuinfo": cpuinfo}))
-    assert any("itself a VM" in note for note in report.notes)
+    assert (report.place.kind, report.place.level) == ("vm", "L1")
+    assert report.place.evidence == ("CPU flag hypervisor",)
+    assert "vmx is visible but kvm_intel is not loaded" in report.place.view
 
 
 def test_hygon_uses_kvm_amd(tmp_path: Path) -> None:
@@ -611,7 +793,7 @@ def test_power_generations(tmp_path: Path, cpu: str, supported: bool) -> None:
 
 def test_power10_notes_it_is_untested(tmp_path: Path) -> None:
     cpuinfo = fixture_text("power9-on").replace("POWER9", "POWER10")
-    files = {"proc/cpuinfo": cpuinfo, "sys/module/kvm_hv/parameters/nested": "Y\n"}
+    files = {"proc/cpuinfo": cpuinfo, "sys/module/kvm_hv/parameters/nested": "Y\n", **KVM_NODE}
     report = host_check(write_tree(tmp_path, files))
     assert report.exit_code == EXIT_READY
     assert any("POWER10 is untested" in note for note in report.notes)
@@ -621,7 +803,7 @@ def test_power10_notes_it_is_untested(tmp_path: Path) -> None:
 
 
 def intel_tree(root: Path, nested: str | None, confs: dict[str, str]) -> Path:
-    files = {"proc/cpuinfo": fixture_text("intel-off"), **confs}
+    files = {"proc/cpuinfo": fixture_text("intel-off"), **KVM_NODE, **confs}
     if nested is not None:
         files["sys/module/kvm_intel/parameters/nested"] = nested
     return write_tree(root, files)
