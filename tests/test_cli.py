@@ -378,6 +378,10 @@ def test_host_check_takes_no_paths_and_host_root_needs_it() -> None:
     stray = run_cli(["--arch", "intel", "--host-root", "/", sample])
     assert stray.code == 2 and stray.out == b""
     assert "--host-root goes with --host-check" in stray.err
+    for args in (["--host-check"], []):
+        missing = run_cli([*args, "--host-root", "/nonexistent-xmlnest", *([] if args else [sample])])
+        assert missing.code == 2 and missing.out == b"", missing.err
+        assert "/nonexistent-xmlnest" in missing.err and "NOT supported" not in missing.err
 
 
 @pytest.mark.parametrize("word", ["json", "unified"])

@@ -150,6 +150,8 @@ def configure(
             "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
             "guess it reads); drop it"
         )
+    if host_root is not None and not os.path.isdir(host_root):
+        raise UsageError(f"--host-root {host_root} is not a folder")
     if as_json and diff_format is not None:
         raise UsageError("--json and --diff both print on stdout; use --diff=json for a JSON diff")
     if as_json and not (check or in_place or output_dir):

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from xmlnest.report import ExitCode
+
 Vendor = Literal["intel", "amd"]
 FirmwareState = Literal["enabled", "disabled", "unknown"]
 PlaceKind = Literal["bare-metal", "vm", "unknown"]
 
-EXIT_READY = 0
-EXIT_ACTION_NEEDED = 1
-EXIT_UNSUPPORTED = 3
+EXIT_READY = ExitCode.OK  # the exit codes are the run's own (report.ExitCode)
+EXIT_ACTION_NEEDED = ExitCode.CHANGES
+EXIT_UNSUPPORTED = ExitCode.REJECTED
 
 STOP_VMS = "Stop all running VMs on the L0 host first."
 
