@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     import click
 
 from xmlnest import core, diff, options
-from xmlnest.errors import NotADomain, UsageError, WriteError, XmlnestError
+from xmlnest.errors import NotADomain, NothingFound, UsageError, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
 from xmlnest.sources import (
     STDIN,
     AtomicBatch,
     Input,
+    check_output_dir,
     expand,
+    mirror,
     read,
     remove_stale_temp_files,
     sync_folders,
@@ -132,6 +134,9 @@ class Report:
         if self.quiet:
             return
         changed = self.would_change or self.changed
+        if not (changed or self.unchanged or self.skipped or self.rejected):
+            self.say(f"xmlnest: 0 files in {seconds:.2f} s")
+            return
         verb = "changed" if self.writes else "would change"
         self.say(
             f"xmlnest: {changed} {verb}, {self.unchanged} already nested, "
@@ -233,7 +238,8 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
     if w.validator is not None:
         validator = _Named(w.validator.name, w.problems)
     try:
-        got = read(item, settings.max_bytes, sys.stdin.buffer)
+        writing = wb.in_place or wb.output_dir is not None
+        got = read(item, settings.max_bytes, sys.stdin.buffer, writing=writing)
         outcome = core.process(
             got.data,
             settings.options,
@@ -275,7 +281,7 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
                     "this name only, the others keep the old content",
                 )
         if wb.output_dir is not None and item.path is not None:
-            write_new(wb.output_dir / _mirror(item), outcome.output)
+            write_new(wb.output_dir / mirror(item), outcome.output)
     except WriteError as exc:
         return FileResult(item.name, "rejected", (exc.format(item.name),), validated_with=used)
     return FileResult(
@@ -288,15 +294,6 @@ def process_one(item: Input, settings: Settings, batch: AtomicBatch | None = Non
         folder=folder,
         notes=notes,
     )
-
-
-def _mirror(item: Input) -> Path:
-    """Where a converted copy goes under --output-dir: the path below the walked folder."""
-    assert item.path is not None
-    path = Path(item.path)
-    if item.base is not None:
-        return path.relative_to(item.base)
-    return Path(path.name) if path.is_absolute() else path
 
 
 class _Named:
@@ -418,7 +415,13 @@ def run(
         output_dir=Path(output_dir) if output_dir else None,
     )
     args = list(paths) or [STDIN]
-    if wb.to_stdout and (len(args) > 1 or any(os.path.isdir(a) for a in args)):
+    folders = [a for a in args if a != STDIN and os.path.isdir(a)]
+    if wb.to_stdout and folders:
+        raise UsageError(
+            f"{folders[0]} is a folder: a folder needs --check, --diff, --in-place or "
+            "--output-dir (stdout takes one document)"
+        )
+    if wb.to_stdout and len(args) > 1:
         raise UsageError(
             "several inputs need --check, --diff, --in-place or --output-dir "
             "(stdout takes one document)"
@@ -440,14 +443,30 @@ def run(
     report = Report(quiet=quiet, err=sys.stderr, verbose=verbose, writes=writes)
     started = time.monotonic()
     items: list[Input] = []
+    refused: list[XmlnestError] = []
+    empty: list[NothingFound] = []
     for item in expand(args, include=include, exclude=exclude):
-        if isinstance(item, XmlnestError):
-            report.reject(item, item.path or "")
+        if isinstance(item, NothingFound):
+            empty.append(item)
+        elif isinstance(item, XmlnestError):
+            refused.append(item)
         else:
             items.append(item)
+    if wb.output_dir is not None:
+        check_output_dir(items, wb.output_dir)  # before anything is written
+    for exc in refused:
+        report.reject(exc, exc.path or "")
+    found_nothing = bool(empty) and not items and not refused
+    for exc in empty:  # an error when it is all there was (exit 3), else a warning
+        if found_nothing:
+            report.say(exc.format())
+        elif not quiet:
+            report.say(f"{exc.path}: warning: {exc.problem}; {exc.hint}")
+    if STDIN in args and not quiet and sys.stdin.isatty():
+        report.say("xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)")
     if in_place:
         _clean_stale_temps(items, report)
-    many = len(items) > 1 or any(i.walked for i in items)
+    many = len(items) > 1 or bool(folders)
     workers = jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
     results = _results(items, settings, workers)
     show_bar = many and not quiet and len(items) >= 50 and sys.stderr.isatty()
@@ -467,7 +486,7 @@ def run(
         sync_folders(report.folders if drained or not in_place else _folders(items))
     if many:
         report.summary(time.monotonic() - started)
-    return report.exit_code
+    return EXIT_REJECTED if found_nothing else report.exit_code
 
 
 def _drain(
