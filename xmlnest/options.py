@@ -31,7 +31,8 @@ Exit codes:
   1  --check: at least one input would change
   2  usage error
   3  at least one input was rejected (unreadable, malformed, not a domain,
-     arch mismatch, refused by a rule, or output that would be schema-invalid)
+     arch mismatch, refused by a rule, or output that would be schema-invalid),
+     or the folders and globs given found no input at all
   130  interrupted (Ctrl-C); files already rewritten are complete
 """
 
