@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -391,3 +392,189 @@ def test_diff_followed_by_a_format_word_points_to_the_equals_form(word: str) -> 
     assert r.err_lines == [
         f"xmlnest: '{word}' after --diff was read as a PATH (no such file); write --diff={word}"
     ]
+
+
+# ----------------------------------------------------------------- --output-dir never loses a file
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_output_dir_refuses_two_inputs_whose_copies_collide(tmp_path: Path) -> None:
+    """Two folders that both hold vm.xml: one copy would overwrite the other."""
+    a, b = tmp_path / "hostA", tmp_path / "hostB"
+    a.mkdir()
+    b.mkdir()
+    (a / "vm.xml").write_bytes(PLAIN)
+    (b / "vm.xml").write_bytes(NESTED)
+    out = tmp_path / "out"
+    before = _files(tmp_path)
+    r = run_cli(["--arch", "intel", "-o", str(out), str(a), str(b)])
+    assert r.code == 2, r.err
+    assert r.err_lines == [
+        f"xmlnest: --output-dir {out}: {a}/vm.xml and {b}/vm.xml would both be written to "
+        f"{out}/vm.xml; give each folder its own run and output folder"
+    ]
+    assert not out.exists() and _files(tmp_path) == before
+    # named files with the same name collide too (absolute paths are copied by name)
+    r = run_cli(["--arch", "intel", "-o", str(out), str(a / "vm.xml"), str(b / "vm.xml")])
+    assert r.code == 2 and "would both be written to" in r.err
+    assert not out.exists()
+    # each folder into its own output folder works
+    for src in (a, b):
+        assert run_cli(["--arch", "intel", "-q", "-o", str(out / src.name), str(src)]).code == 0
+    assert _files(out) == {"hostA/vm.xml": NESTED, "hostB/vm.xml": NESTED}
+
+
+def test_output_dir_refuses_to_write_over_the_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o .` beside the input would rewrite the original, which -o promises to keep."""
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(PLAIN)
+    os.utime(vm, ns=(10**18, 10**18))
+    monkeypatch.chdir(tmp_path)
+    for args in (["-o", ".", "vm.xml"], ["-o", str(tmp_path), str(vm)], ["-o", ".", str(tmp_path)]):
+        r = run_cli(["--arch", "intel", *args])
+        assert r.code == 2, (args, r.err)
+        assert len(r.err_lines) == 1 and "would overwrite the file itself" in r.err
+        assert "use -i to rewrite files in place" in r.err
+        assert vm.read_bytes() == PLAIN and os.stat(vm).st_mtime_ns == 10**18
+    # a copy of one input over another input is refused as well
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "vm.xml").write_bytes(ARM)
+    r = run_cli(["--arch", "intel", "-o", "out", "vm.xml", "out/vm.xml"])
+    assert r.code == 2
+    assert "the copy of vm.xml would overwrite the input out/vm.xml" in r.err
+    assert (tmp_path / "out" / "vm.xml").read_bytes() == ARM
+    assert sorted(_files(tmp_path)) == ["out/vm.xml", "vm.xml"]
+
+
+def test_output_dir_copy_of_a_path_that_climbs_out_stays_inside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "vm.xml").write_bytes(PLAIN)
+    monkeypatch.chdir(tmp_path / "work")
+    r = run_cli(["--arch", "intel", "-o", "out", "../vm.xml"])
+    assert r.code == 0, r.err
+    assert _files(tmp_path) == {"vm.xml": PLAIN, "work/out/vm.xml": NESTED}
+
+
+# ------------------------------------------------------------------ nothing found is not success
+
+
+def _no_input_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    empty, other, templates = tmp_path / "empty", tmp_path / "other", tmp_path / "templates"
+    empty.mkdir()
+    other.mkdir()
+    (other / "notes.txt").write_text("not xml")
+    (other / "sub").mkdir()
+    (other / "sub" / "vm.XML.bak").write_bytes(PLAIN)
+    templates.mkdir()
+    (templates / "a.xml").write_bytes(PLAIN)
+    folder = (
+        "no *.xml file in this folder (nor below it); name the folder that holds the domain XML"
+    )
+    return {
+        "empty": ([str(empty)], f"{empty}: {folder}"),
+        "no-xml": ([str(other)], f"{other}: {folder}"),
+        "include": (
+            ["--include", "web/*", str(templates)],
+            f"{templates}: no *.xml file here matches --include 'web/*'; "
+            "globs match the path below the folder or the file name",
+        ),
+        "exclude": (
+            ["--exclude", "*.xml", str(templates)],
+            f"{templates}: no *.xml file here matches --exclude '*.xml'; "
+            "globs match the path below the folder or the file name",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", ["empty", "no-xml", "include", "exclude"])
+@pytest.mark.parametrize("mode", [["--check"], ["--diff"], ["-i"], ["-o", "OUT"]])
+def test_a_run_that_finds_no_input_says_so_and_fails(
+    tmp_path: Path, case: str, mode: list[str]
+) -> None:
+    args, line = _no_input_cases(tmp_path)[case]
+    mode = [str(tmp_path / "out") if m == "OUT" else m for m in mode]
+    r = run_cli(["--arch", "intel", *mode, *args])
+    assert r.code == 3, r.err
+    assert r.out == b""
+    assert r.err_lines[:-1] == [line]
+    assert re.fullmatch(r"xmlnest: 0 files in \d+\.\d\d s", r.err_lines[-1]), r.err
+    quiet = run_cli(["--arch", "intel", "-q", *mode, *args])
+    assert (quiet.code, quiet.err_lines) == (3, [line])  # the reason for exit 3 is an error
+
+
+def test_an_empty_folder_beside_real_inputs_is_a_warning(tmp_path: Path) -> None:
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    full.mkdir()
+    (full / "vm.xml").write_bytes(NESTED)
+    r = run_cli(["--arch", "intel", "--check", str(empty), str(full)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0] == (
+        f"{empty}: warning: no *.xml file in this folder (nor below it); "
+        "name the folder that holds the domain XML"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 would change, 1 already nested, 0 skipped")
+    assert run_cli(["--arch", "intel", "-q", "--check", str(empty), str(full)]).err == ""
+
+
+def test_a_folder_of_non_domain_xml_found_inputs_and_passes(tmp_path: Path) -> None:
+    """Skipped is not "nothing found": a hook over networks only must pass."""
+    (tmp_path / "net.xml").write_bytes(b"<network><name>default</name></network>\n")
+    r = run_cli(["--check", str(tmp_path)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0].startswith("xmlnest: 0 would change, 0 already nested, 1 skipped")
+
+
+# ------------------------------------------------------------------------------- messages
+
+
+def test_a_folder_without_a_mode_says_a_folder_needs_one(tmp_path: Path) -> None:
+    (tmp_path / "vm.xml").write_bytes(PLAIN)
+    r = run_cli(["--arch", "intel", str(tmp_path)])
+    assert r.code == 2 and r.out == b""
+    assert r.err_lines == [
+        f"xmlnest: {tmp_path} is a folder: a folder needs --check, --diff, --in-place or "
+        "--output-dir (stdout takes one document)"
+    ]
+
+
+def _with_tty_stdin(args: list[str], data: bytes) -> tuple[int, bytes, bytes]:
+    """Run xmlnest with a terminal as stdin, type ``data`` and Ctrl-D."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xmlnest", *args],
+        cwd=REPO,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    os.close(slave)
+    try:
+        os.write(master, data + b"\n\x04")  # Ctrl-D at the start of a line: end of input
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    return proc.returncode, out, err
+
+
+def test_a_terminal_on_stdin_is_told_what_xmlnest_waits_for() -> None:
+    xml = b"<domain type='kvm'><name>t</name><os><type arch='x86_64'>hvm</type></os></domain>"
+    code, out, err = _with_tty_stdin(["--arch", "intel", "--no-validate"], xml)
+    assert code == 0, err
+    assert err.decode().splitlines() == [
+        "xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)"
+    ]
+    assert b"<cpu mode='host-passthrough'/>" in out
+    code, out, err = _with_tty_stdin(["--arch", "intel", "--no-validate", "-q"], xml)
+    assert (code, err) == (0, b"")
+    # a pipe is not told: stderr stays empty (test_single_input_prints_xml_on_stdout_only)

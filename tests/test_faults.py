@@ -196,6 +196,38 @@ def test_a_later_run_removes_stale_temp_files(tmp_path: Path) -> None:
     assert sources.stale_temp_files(tmp_path) == []
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_temp_file_whose_writer_is_dead_goes_at_once(tmp_path: Path) -> None:
+    """Temp names carry the writer's pid: a killed writer's temp file is removed by the
+    next in-place run even when it is seconds old; a live writer's (and one whose name
+    has no pid) is kept until it is a minute old."""
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    temp = f"{sources.TEMP_PREFIX}vm.xml.{{}}{sources.TEMP_SUFFIX}"
+    dead = tmp_path / temp.format(f"{_dead_pid()}-0")
+    live = tmp_path / temp.format(f"{os.getppid()}-3")  # pytest's parent: running
+    no_pid = tmp_path / temp.format("k1ll3d")
+    for p in (dead, live, no_pid):
+        p.write_bytes(_plain()[:40])  # fresh: the age rule alone would keep them all
+    r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 0, r.err
+    assert r.err_lines == [f"xmlnest: removed {dead}, a temp file left by an interrupted run"]
+    assert sources.stale_temp_files(tmp_path) == sorted([live, no_pid])
+    assert vm.read_bytes() == _nested()
+    an_hour_ago = time.time() - 3600
+    for p in (live, no_pid):
+        os.utime(p, (an_hour_ago, an_hour_ago))
+    r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 0, r.err
+    assert sources.stale_temp_files(tmp_path) == []
+
+
 def _plain() -> bytes:
     from tests.test_safety import PLAIN
 

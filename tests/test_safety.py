@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from xmlnest import core, sources
 from xmlnest.transforms.common import Options
 
@@ -323,11 +324,17 @@ def test_reading_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     real_open = open
 
     class Endless:
+        def __init__(self, path: object) -> None:
+            self.fd = os.open(str(path), os.O_RDONLY)  # the file as stat'ed: regular, empty
+
         def __enter__(self) -> Endless:
             return self
 
         def __exit__(self, *exc: object) -> None:
-            return None
+            os.close(self.fd)
+
+        def fileno(self) -> int:
+            return self.fd
 
         def read(self, n: int = -1) -> bytes:
             asked.append(n)
@@ -336,7 +343,7 @@ def test_reading_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
     def fake_open(path: object, mode: str = "r", *a: object, **k: object) -> object:
         if str(path).endswith("endless.xml"):
-            return Endless()
+            return Endless(path)
         return real_open(path, mode, *a, **k)  # type: ignore[call-overload]
 
     f = tmp_path / "endless.xml"
@@ -637,16 +644,61 @@ def test_fifo_is_read(tmp_path: Path) -> None:
     assert r.err_lines == [f"{fifo}: would change"] or f"{fifo}: would change" in r.err_lines
 
 
-def test_fifo_is_not_replaced_by_a_regular_file_in_place(tmp_path: Path) -> None:
+def _xmlnest(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a child process: a run that blocks on a FIFO fails the test by timing
+    out instead of hanging the suite."""
+    return subprocess.run(
+        [sys.executable, "-m", "xmlnest", *args],
+        capture_output=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("mode", [["-i"], ["-o", "OUT"]])
+def test_a_named_fifo_is_refused_in_a_writing_mode_before_it_is_opened(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    """No writer feeds it: opening it would wait for ever. -i cannot replace a FIFO and
+    -o copies files, so it is refused from its stat alone."""
     fifo = tmp_path / "vm.xml"
     os.mkfifo(fifo)
-    t = _feed_fifo(fifo, PLAIN)
-    r = run_cli([*ARGS, "-i", str(fifo)])
-    t.join(5)
-    assert r.code == 3
-    assert "regular file" in _one_error(r.err_lines, str(fifo)).group("problem")
+    out = tmp_path / "out"
+    mode = [str(out) if m == "OUT" else m for m in mode]
+    r = _xmlnest([*ARGS, *mode, str(fifo)])
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.decode().splitlines() == [
+        f"{fifo}: is a FIFO, not a regular file: -i cannot replace it and -o copies files "
+        "only; read it with --check or --diff, or pipe it: xmlnest < FIFO > OUT.xml"
+    ]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-    assert sources.stale_temp_files(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vm.xml"]  # no temp file, no copy
+
+
+@pytest.mark.parametrize("mode", [["--check"], ["-i"], ["-o", "OUT"]])
+def test_a_fifo_met_in_a_walk_is_skipped_unopened_and_counted(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    folder = tmp_path / "vms"
+    folder.mkdir()
+    os.mkfifo(folder / "a-fifo.xml")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "b-socket.xml"))
+    (folder / "c.xml").write_bytes(PLAIN)
+    mode = [str(tmp_path / "out") if m == "OUT" else m for m in mode]
+    try:
+        r = _xmlnest([*ARGS, *mode, str(folder)])
+    finally:
+        sock.close()
+    err = r.stderr.decode().splitlines()
+    assert r.returncode == (1 if mode == ["--check"] else 0), err
+    changed = "1 would change" if mode == ["--check"] else "1 changed"
+    assert err[-1].startswith(f"xmlnest: {changed}, 0 already nested, 2 skipped, 0 rejected")
+    assert stat.S_ISFIFO(os.lstat(folder / "a-fifo.xml").st_mode)
+    if mode == ["-i"]:
+        assert (folder / "c.xml").read_bytes() == NESTED
 
 
 def test_utf7_and_other_markup_hiding_encodings_are_refused() -> None:

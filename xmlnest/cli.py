@@ -19,11 +19,18 @@ if TYPE_CHECKING:
 
 from xmlnest import options
 from xmlnest.config import Output, RunConfig
-from xmlnest.errors import UsageError, XmlnestError
+from xmlnest.errors import NothingFound, UsageError, XmlnestError
 from xmlnest.output import Sink
 from xmlnest.report import ExitCode, Report
 from xmlnest.runner import FileResult, error_finding, results
-from xmlnest.sources import STDIN, Input, expand, remove_stale_temp_files, sync_folders
+from xmlnest.sources import (
+    STDIN,
+    Input,
+    check_output_dir,
+    expand,
+    remove_stale_temp_files,
+    sync_folders,
+)
 from xmlnest.transforms import ARCH_ALIASES
 from xmlnest.transforms.common import Options
 from xmlnest.validate import choose
@@ -178,7 +185,13 @@ def configure(
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
     output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
     args = list(paths) or [STDIN]
-    if output is Output.STDOUT and (len(args) > 1 or any(os.path.isdir(a) for a in args)):
+    folders = [a for a in args if a != STDIN and os.path.isdir(a)]
+    if output is Output.STDOUT and folders:
+        raise UsageError(
+            f"{folders[0]} is a folder: a folder needs --check, --diff, --in-place or "
+            "--output-dir (stdout takes one document)"
+        )
+    if output is Output.STDOUT and len(args) > 1:
         raise UsageError(
             "several inputs need --check, --diff, --in-place or --output-dir "
             "(stdout takes one document)"
@@ -245,17 +258,35 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     )
     started = time.monotonic()
     items: list[Input] = []
+    refused: list[XmlnestError] = []
+    empty: list[NothingFound] = []
     for item in expand(config.paths, include=config.include, exclude=config.exclude):
-        if isinstance(item, XmlnestError):
-            name = item.path or ""
-            sink.rejected(item.format(name), name, error_finding(item))
-            report.add("rejected", config.check)
+        if isinstance(item, NothingFound):
+            empty.append(item)
+        elif isinstance(item, XmlnestError):
+            refused.append(item)
         else:
             items.append(item)
+    if config.output_dir is not None:
+        from pathlib import Path
+
+        check_output_dir(items, Path(config.output_dir))  # before anything is written
+    for exc in refused:
+        name = exc.path or ""
+        sink.rejected(exc.format(name), name, error_finding(exc))
+        report.add("rejected", config.check)
+    found_nothing = bool(empty) and not items and not refused
+    for exc in empty:  # an error when it is all there was (exit 3), else a warning
+        if found_nothing:
+            sink.say(exc.format())
+        elif not config.quiet:
+            sink.say(f"{exc.path}: warning: {exc.problem}; {exc.hint}")
+    if STDIN in config.paths and not config.quiet and sys.stdin.isatty():
+        sink.say("xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)")
     in_place = config.output is Output.IN_PLACE
     if in_place:
         _clean_stale_temps(items, sink)
-    many = len(items) > 1 or any(i.walked for i in items)
+    many = len(items) > 1 or any(a != STDIN and os.path.isdir(a) for a in config.paths)
     workers = config.jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
     done = results(items, config, workers)
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
@@ -276,7 +307,7 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
         sync_folders(folders if drained or not in_place else _folders(items))
     if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
-    return report.exit_code
+    return ExitCode.REJECTED if found_nothing else report.exit_code
 
 
 def _progress(done: Iterator[FileResult], show: bool, total: int) -> Iterator[FileResult]:

@@ -65,3 +65,13 @@ class UsageError(ValueError):
 
 class NotADomain(InputError):
     """Well-formed XML whose root is not ``<domain>`` (skipped when found by a folder walk)."""
+
+
+class NotAFile(NotADomain):
+    """A FIFO, socket or device met while walking a folder: skipped and counted like a
+    non-domain file, and never opened (opening a FIFO waits for a writer)."""
+
+
+class NothingFound(InputError):
+    """A folder argument in which the walk found no input (no ``*.xml``, or none that
+    the ``--include``/``--exclude`` globs let through)."""

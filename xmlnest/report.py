@@ -26,7 +26,8 @@ _MEANINGS = {
     ExitCode.CHANGES: "`--check`: at least one input would change",
     ExitCode.USAGE: "usage error",
     ExitCode.REJECTED: "at least one input was rejected: unreadable, malformed, not a "
-    "`<domain>`, arch mismatch, refused by a rule, or output that would be schema-invalid",
+    "`<domain>`, arch mismatch, refused by a rule, or output that would be schema-invalid; "
+    "or the folders and globs given found no input at all",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C): files already rewritten are complete, none "
     "is half-written",
 }
@@ -76,6 +77,8 @@ class Report:
         return self.changed + self.unchanged + self.skipped + self.rejected + self.would_change
 
     def summary(self, seconds: float) -> str:
+        if not self.inputs:
+            return f"xmlnest: 0 files in {seconds:.2f} s"
         changed = self.would_change or self.changed
         verb = "changed" if self.writes else "would change"
         return (

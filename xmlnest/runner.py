@@ -18,7 +18,7 @@ from xmlnest import core, diff
 from xmlnest.config import Output, RunConfig
 from xmlnest.errors import NotADomain, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
-from xmlnest.sources import AtomicBatch, Input, read, write_new
+from xmlnest.sources import AtomicBatch, Input, mirror, read, write_new
 from xmlnest.transforms.common import Vendor
 from xmlnest.validate import SchemaProblem, Validator, choose
 
@@ -133,7 +133,8 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
     if w.validator is not None:
         validator = _Named(w.validator.name, w.problems)
     try:
-        got = read(item, config.max_bytes, sys.stdin.buffer)
+        writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
+        got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
         outcome = core.process(
             got.data,
             config.options,
@@ -178,7 +179,7 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
         if config.output_dir is not None and item.path is not None:
             from pathlib import Path
 
-            write_new(Path(_mirror(config.output_dir, item)), outcome.output)
+            write_new(Path(config.output_dir) / mirror(item), outcome.output)
     except WriteError as exc:
         return rejected(item, exc, used)
     return FileResult(
@@ -191,14 +192,3 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
         folder=folder,
         notes=notes,
     )
-
-
-def _mirror(output_dir: str, item: Input) -> str:
-    """Where a converted copy goes under --output-dir: the path below the walked folder."""
-    import os
-
-    assert item.path is not None
-    if item.base is not None:
-        return os.path.join(output_dir, os.path.relpath(item.path, item.base))
-    rel = os.path.basename(item.path) if os.path.isabs(item.path) else item.path
-    return os.path.join(output_dir, rel)
