@@ -8,10 +8,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from xmlnest.cli import main
+
+if TYPE_CHECKING:
+    from tests.realvirt import RealVirt
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -96,3 +100,13 @@ def require_libvirt_schema() -> Path:
 @pytest.fixture
 def tmp_files(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def realvirt() -> Iterator[RealVirt]:
+    """qemu:///system with a bootable kernel and initramfs (tests/realvirt.py); needs
+    libvirtd and QEMU, so it skips on a laptop without them and fails under
+    XMLNEST_REQUIRE_REAL=1. Every domain and file it made is gone after the session."""
+    from tests.realvirt import session
+
+    yield from session()

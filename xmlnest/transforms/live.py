@@ -8,7 +8,7 @@ named in the message so the user sees what defining it would store.
 from __future__ import annotations
 
 from xmlnest.errors import RuleError
-from xmlnest.transforms.common import Context, line
+from xmlnest.transforms.common import Context, line, text_of
 
 _USER_ALIAS = "ua-"  # user aliases (ua-*) are kept in the stored definition; others are live
 
@@ -48,11 +48,16 @@ def refuse_live(ctx: Context) -> None:
     if ident is None:
         return
     signs = live_signs(ctx)
-    state = "; it holds " + ", ".join(signs) if signs else ""
+    state = (
+        "its runtime state: " + ", ".join(signs)
+        if signs
+        else "runtime state (expanded CPU, labels, aliases)"
+    )
+    name = text_of(ctx.child(ctx.root, "name")) or "NAME"
     raise RuleError(
-        f"this is the live XML of a running domain (id='{ident}'){state}; defining it "
-        "would store runtime state (expanded CPU, labels, aliases)",
-        hint="read the stored definition with 'virsh dumpxml --inactive NAME'",
+        f"this is the live XML of a running domain (id='{ident}'); defining it would store "
+        + state,
+        hint=f"read the stored definition with 'virsh dumpxml --inactive {name}'",
         line=line(ctx.root),
         rule="XN113",
     )
