@@ -7,7 +7,6 @@ qemu:///system and from the test driver), and on a guest running now on the real
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
