@@ -30,6 +30,7 @@ import selectors
 import shutil
 import subprocess
 import tempfile
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -459,7 +460,8 @@ class _Shell:
     and on stderr ``ERRORS error: M\\n``. Anything else is refused rather than guessed.
     """
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], timeout: float | None) -> None:
+        self._timeout = timeout
         self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -499,11 +501,17 @@ class _Shell:
         out = bytearray()
         err = bytearray()
         out_done = err_done = False
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
         while not (out_done and err_done):
-            events = self._sel.select()
+            left = None if deadline is None else deadline - time.monotonic()
+            events = self._sel.select(left) if left is None or left > 0 else []
+            if not events:
+                self._proc.kill()  # a late answer would be taken for the next one's
+                raise TimeoutError(f"virsh did not answer within {self._timeout:g} s")
             for key, _ in events:
                 chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
+                if not chunk:  # virsh is gone: what it said last is on stderr
+                    err += self._rest_of_stderr() if key.fd == self._out else b""
                     raise EOFError(err.decode("utf-8", "replace"))
                 if key.fd == self._out:
                     out += chunk
@@ -512,6 +520,18 @@ class _Shell:
                     err += chunk
                     err_done = err.endswith(err_end)
         return bytes(out), bytes(err)
+
+    def _rest_of_stderr(self, wait: float = 5.0) -> bytes:
+        rest = bytearray()
+        deadline = time.monotonic() + wait
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._err, selectors.EVENT_READ)
+            while sel.select(max(0.0, deadline - time.monotonic())):
+                chunk = os.read(self._err, 1 << 16)
+                if not chunk:
+                    break
+                rest += chunk
+        return bytes(rest)
 
     def _handshake(self) -> str:
         """Learn the prompt: the stream is ``P echo --err M\\n P echo M\\n M P``."""
@@ -540,6 +560,7 @@ class _Shell:
         # readline's echo of the command line ends at the first newline (the line has none)
         start = out.find(b"\n") + 1
         if start == 0 or start > len(out) - len(tail):
+            self._proc.kill()  # out of step with virsh: no later answer can be trusted
             raise _Garbled(f"{out[:200]!r}")
         body = out[start : len(out) - len(tail)]
         errors = err.decode("utf-8", "replace")[: -len(f"error: {mark}\n")]
@@ -598,7 +619,10 @@ class Virsh:
         self._finalizer = weakref.finalize(self, _cleanup, shell, folder)
 
     @classmethod
-    def open(cls, uri: str | None = None, *, virsh: str | None = None) -> Virsh:
+    def open(
+        cls, uri: str | None = None, *, virsh: str | None = None, timeout: float | None = 300
+    ) -> Virsh:
+        """Start ``virsh -q [-c URI]``; ``timeout``: seconds any one answer may take."""
         where = _default_uri_name(uri)
         exe = virsh or shutil.which("virsh")
         if not exe:
@@ -611,19 +635,20 @@ class Virsh:
         folder = tempfile.mkdtemp(prefix="xmlnest-virsh-")
         argv = [exe, "-q"] + (["-c", uri] if uri else [])
         try:
-            shell = _Shell(argv, _virsh_env(folder))
-        except EOFError as exc:
+            shell = _Shell(argv, _virsh_env(folder), timeout)
+        except EOFError as exc:  # virsh could not connect, and said why
             shutil.rmtree(folder, ignore_errors=True)
             raise _connect_error(where, _split_errors(str(exc))[1]) from None
-        except OSError as exc:
+        except (OSError, TimeoutError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            raise LibvirtError(where, None, f"cannot run {exe}: {exc.strerror}") from None
+            raise LibvirtError(where, None, f"cannot run {exe}: {exc}") from None
+        self = cls(shell, folder, where)
         try:
-            resolved = shell.run("uri").decode("utf-8").strip()
-        except (_Failed, _Garbled, EOFError) as exc:
-            _cleanup(shell, folder)
-            raise _connect_error(where, str(exc)) from None
-        return cls(shell, folder, resolved)
+            self._uri = self._run(None, "cannot ask virsh for its URI", "uri").decode().strip()
+        except LibvirtError:
+            self.close()
+            raise
+        return self
 
     @property
     def uri(self) -> str:
@@ -658,6 +683,8 @@ class Virsh:
             raise LibvirtError(
                 self._uri, domain, f"{what}: virsh exited", libvirt_message=str(exc) or None
             ) from None
+        except TimeoutError as exc:
+            raise LibvirtError(self._uri, domain, f"{what}: {exc}") from None
         except _Garbled as exc:
             raise LibvirtError(
                 self._uri, domain, f"{what}: virsh's answer was not understood ({exc})"
@@ -782,6 +809,32 @@ class Virsh:
             cpu = None if domcaps is None else host_model_cpu(domcaps, self._uri)
             self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
         return self._host_model[key]
+
+
+# --- the guarded define (-i) -------------------------------------------------------------
+
+
+class Defined(NamedTuple):
+    """What ``-i`` left: the stored definition as libvirt now keeps it, and the domain."""
+
+    stored: bytes
+    domain: DomainInfo
+
+
+def redefine(conn: Connection, dom: DomainInfo, seen: bytes, new: bytes) -> Defined:
+    """Define ``new`` for ``dom`` unless its stored definition changed since it was read
+    as ``seen`` (someone ran ``virsh edit`` meanwhile: nothing defined, raised); then read
+    it back, for the caller to check that libvirt kept the edit."""
+    if conn.stored_xml(dom) != seen:
+        raise LibvirtError(
+            conn.uri,
+            dom.name,
+            "its stored definition changed since xmlnest read it; nothing defined",
+            hint="someone edited it meanwhile: run xmlnest again",
+        )
+    conn.define(dom, new)
+    now = conn.lookup(dom.uuid)
+    return Defined(conn.stored_xml(now), now)
 
 
 # --- choosing ----------------------------------------------------------------------------------
