@@ -723,6 +723,21 @@ def test_system_running_transient_tcg_domain(system: Connection, tmp_path: Path)
             host_features=system.host_model_features("x86_64"),
         )
         assert verdict == status.NOT_NESTED  # TCG
+        # Its live CPU is host-model made custom (EPYC… on AMD, …): the model's own
+        # features are not listed, the hypervisor expands them.
+        cpu = status.cpu_to_expand(root)
+        assert cpu is not None
+        listed = connection.features_of(cpu)
+        expanded = system.cpu_features(cpu, "x86_64", "qemu")
+        assert expanded is not None and listed < expanded
+        if system.host_vendor() == "amd":
+            assert ("svm", "require") not in listed and ("svm", "require") in expanded
+            as_kvm = parse(live.replace(b"<domain type='qemu'", b"<domain type='kvm'", 1)).root
+            assert status.running_verdict(as_kvm, host_vendor="amd") == status.NOT_NESTED
+            assert (
+                status.running_verdict(as_kvm, host_vendor="amd", cpu_features=expanded)
+                == status.NESTED
+            )
         with pytest.raises(LibvirtError, match="is transient"):
             system.stored_xml(info)
     finally:
