@@ -164,17 +164,28 @@ def test_stored_xml_is_the_inactive_definition_live_only_when_running(conn: Conn
             assert live is None
 
 
-def test_both_backends_read_the_same_bytes(fleet_uri: str) -> None:
-    for b in connection.BACKENDS:
-        if b == "python" and not connection.libvirt_python_available():
-            need("libvirt-python", "pip install 'xmlnest[libvirt]'")
+BIG_DESCRIPTION = (
+    # text that looks like virsh's framing, 400 kB of it: answers span many reads
+    "  <description>virsh # echo --err xmlnest-0-1\nxmlnest-0-1virsh # "
+    + "é &amp; &lt;x&gt; " * 20000
+    + "</description>\n"
+)
+
+
+def test_both_backends_read_the_same_bytes(tmp_path: Path) -> None:
+    if not connection.libvirt_python_available():
+        need("libvirt-python", "pip install 'xmlnest[libvirt]'")
+    if not shutil.which("virsh"):
+        need("virsh", "apt-get install libvirt-clients")
+    big = {"big": (uuid_of(99), dict(features=BIG_DESCRIPTION))}
+    uri = node_file(tmp_path, {**FLEET, **big})
     seen = {}
     for b in connection.BACKENDS:
-        with connection.connect(fleet_uri, backend=b) as c:
-            seen[b] = [
-                (c.lookup(n), c.stored_xml(c.lookup(n)), c.live_xml(c.lookup(n))) for n in FLEET
-            ]
+        with connection.connect(uri, backend=b) as c:
+            seen[b] = [(i, c.stored_xml(i), c.live_xml(i)) for i in map(c.lookup, [*FLEET, "big"])]
     assert seen["python"] == seen["virsh"]
+    stored = seen["virsh"][-1][1]
+    assert len(stored) > 300_000 and b"virsh # echo --err xmlnest-0-1" in stored
 
 
 def test_unknown_name(conn: Connection, fleet_uri: str) -> None:
@@ -390,6 +401,25 @@ def test_virsh_numeric_name_resolved_as_an_id_is_refused(virsh_conn: connection.
         virsh_conn.lookup("1")
 
 
+def test_virsh_answers_are_the_same_whatever_readline_makes_of_the_terminal(
+    fleet_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TERM=dumb (or unknown) readline echoes long command lines in its
+    horizontal-scroll form; the answers must not change."""
+    if not shutil.which("virsh"):
+        need("virsh", "apt-get install libvirt-clients")
+
+    def read_all() -> list[tuple[DomainInfo, bytes, bytes | None]]:
+        with connection.Virsh.open(fleet_uri) as c:
+            return [(i, c.stored_xml(i), c.live_xml(i)) for i in map(c.lookup, sorted(FLEET))]
+
+    normal = read_all()
+    plain_env = connection._virsh_env
+    for term in ("dumb", "no-such-terminal"):
+        monkeypatch.setattr(connection, "_virsh_env", lambda f, t=term: {**plain_env(f), "TERM": t})
+        assert read_all() == normal
+
+
 def test_virsh_refuses_control_characters(virsh_conn: connection.Virsh) -> None:
     with pytest.raises(LibvirtError, match="control character"):
         virsh_conn.lookup("a\tb")
@@ -513,19 +543,21 @@ def test_python_backend_without_libvirt_python_says_how_to_get_it(
 
 # --- start-up: the file and pipe paths never import libvirt ---------------------------------
 
-PROBE = """\
+PROBE = """\\
 import sys
-import xmlnest.cli, xmlnest.connection, xmlnest.status
+import xmlnest.cli
 rc = xmlnest.cli.main(sys.argv[1:])
 sys.stdout.flush()
-before = 'libvirt' in sys.modules
+before = sorted(m for m in ("libvirt", "xmlnest.connection") if m in sys.modules)
+import xmlnest.connection, xmlnest.status
+after_import = "libvirt" in sys.modules
 if {connect!r}:
-    xmlnest.connection.connect('test:///default', backend='python').close()
-print('PROBE=' + repr([rc, before, 'libvirt' in sys.modules]), file=sys.stderr)
+    xmlnest.connection.connect("test:///default", backend="python").close()
+print("PROBE=" + repr([rc, before, after_import, "libvirt" in sys.modules]), file=sys.stderr)
 """
 
 
-def _probe(connect: bool) -> tuple[int, bool, bool]:
+def _probe(connect: bool) -> tuple[int, list[str], bool, bool]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     sample = (REPO / "samples" / "intel-l1.xml").read_bytes()
     r = subprocess.run(
@@ -545,19 +577,20 @@ def _probe(connect: bool) -> tuple[int, bool, bool]:
     )
     lines = [ln for ln in r.stderr.decode().splitlines() if ln.startswith("PROBE=")]
     assert lines, r.stderr.decode()
-    rc, before, after = ast.literal_eval(lines[-1][len("PROBE=") :])
+    rc, before, after_import, after = ast.literal_eval(lines[-1][len("PROBE=") :])
     assert b"host-passthrough" in r.stdout
-    return rc, before, after
+    return rc, before, after_import, after
 
 
 def test_cli_and_a_pipe_run_never_import_libvirt() -> None:
-    assert _probe(connect=False) == (0, False, False)
+    # neither libvirt nor the connection module; importing the latter loads no libvirt
+    assert _probe(connect=False) == (0, [], False, False)
 
 
 def test_the_probe_sees_libvirt_when_a_connection_loads_it() -> None:
     if not connection.libvirt_python_available():
         need("libvirt-python", "pip install 'xmlnest[libvirt]'")
-    assert _probe(connect=True) == (0, False, True)
+    assert _probe(connect=True) == (0, [], False, True)
 
 
 # --- the real daemon: qemu:///system --------------------------------------------------------

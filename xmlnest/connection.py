@@ -452,12 +452,14 @@ class _Shell:
     """One interactive ``virsh`` process: a command in, its stdout and stderr out.
 
     With stdin not a terminal virsh still echoes the prompt and each line it reads on
-    stdout (readline). An answer is therefore::
+    stdout (readline). An answer on stdout is therefore::
 
         COMMAND\\n OUTPUT PROMPT echo --err M\\n PROMPT echo M\\n M PROMPT
 
-    (the echo of COMMAND ends at its first newline; the rest is matched exactly)
-    and on stderr ``ERRORS error: M\\n``. Anything else is refused rather than guessed.
+    and on stderr ``ERRORS error: M\\n``. The echo of COMMAND ends at its first newline
+    (readline may redraw a long line on a dumb terminal); the rest is matched exactly.
+    Anything else is refused rather than guessed, and the process is then ended, as it
+    is when an answer takes longer than ``timeout`` seconds.
     """
 
     def __init__(self, argv: list[str], env: dict[str, str], timeout: float | None) -> None:
@@ -497,7 +499,9 @@ class _Shell:
         except (BrokenPipeError, ValueError):
             pass  # virsh is gone: the read below reports what it said
 
-    def _read_until(self, out_end: Callable[[bytes], bool], err_end: bytes) -> tuple[bytes, bytes]:
+    def _read_until(
+        self, out_end: Callable[[bytearray], bool], err_end: bytes
+    ) -> tuple[bytes, bytes]:
         out = bytearray()
         err = bytearray()
         out_done = err_done = False
@@ -515,7 +519,7 @@ class _Shell:
                     raise EOFError(err.decode("utf-8", "replace"))
                 if key.fd == self._out:
                     out += chunk
-                    out_done = out_end(bytes(out))
+                    out_done = out_end(out)
                 else:
                     err += chunk
                     err_done = err.endswith(err_end)
@@ -538,7 +542,7 @@ class _Shell:
         mark = self._marker().encode()
         self._send(f"echo --err {mark.decode()}\necho {mark.decode()}\n")
 
-        def done(out: bytes) -> bool:
+        def done(out: bytearray) -> bool:
             at = out.find(b"echo --err ")
             p = out[:at]
             return (
