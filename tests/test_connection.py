@@ -683,6 +683,13 @@ def test_system_host_vendor_and_nesting_offer(system: Connection) -> None:
         )
 
 
+def test_system_cannot_answer_for_an_arch_it_has_no_emulator_for(system: Connection) -> None:
+    if shutil.which("qemu-system-ppc64"):
+        pytest.skip("this host has a ppc64 emulator; the case needs one it lacks")
+    assert system.host_model_features("ppc64le") is None  # no XN216 then: nothing to go by
+    assert system.host_model_features("x86_64", virttype="xen") is None
+
+
 def test_system_convert_a_shut_off_kvm_domain_by_name(
     system: Connection, system_domain: str
 ) -> None:

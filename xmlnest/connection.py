@@ -58,9 +58,13 @@ STATE_WORDS = (
 _VENDORS: dict[str, Vendor] = {"intel": "intel", "amd": "amd", "hygon": "amd"}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _LIVE = re.compile(rb"^\s*<domain\b[^>]*\sid=['\"]")  # only a running domain's XML has an id
+# "Cannot answer": the driver lacks the call (the test driver), or the host has no
+# emulator or virttype for that arch. Codes for libvirt-python, message starts for virsh.
 _NOT_SUPPORTED = (
     "this function is not supported by the connection driver",
     "Operation not supported",
+    "unsupported configuration:",
+    "invalid argument:",
 )
 _NO_SUCH_HINT = "check the name with virsh -c URI list --all"
 
@@ -69,9 +73,17 @@ XML_SECURE = 1
 XML_INACTIVE = 2
 DEFINE_VALIDATE = 1
 BASELINE_EXPAND_FEATURES = 1
+ERR_INVALID_ARG = 8
 ERR_NO_SUPPORT = 3
+ERR_CONFIG_UNSUPPORTED = 67
 ERR_NO_DOMAIN = 42
 ERR_OPERATION_UNSUPPORTED = 84
+_CANNOT_ANSWER = (
+    ERR_NO_SUPPORT,
+    ERR_OPERATION_UNSUPPORTED,
+    ERR_CONFIG_UNSUPPORTED,
+    ERR_INVALID_ARG,
+)
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,8 @@ class Connection(Protocol):
 
     def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
         """The host-model CPU's features (model expanded) from domain capabilities; ``None``
-        where the driver cannot answer (the test driver)."""
+        where the driver cannot answer (the test driver; an arch or virttype the host has
+        no emulator for)."""
         ...
 
     def close(self) -> None: ...
@@ -361,7 +374,7 @@ class LibvirtPython:
         return self._vendor[0]
 
     def _unsupported(self, exc: Any) -> bool:
-        return exc.get_error_code() in (ERR_NO_SUPPORT, ERR_OPERATION_UNSUPPORTED)
+        return exc.get_error_code() in _CANNOT_ANSWER
 
     def cpu_features(
         self, cpu_xml: str, arch: str, virttype: str = "kvm"
@@ -776,7 +789,7 @@ class Virsh:
         try:
             return self._run(None, what, *args)
         except LibvirtError as exc:
-            if any(s in (exc.libvirt_message or "") for s in _NOT_SUPPORTED):
+            if (exc.libvirt_message or "").startswith(_NOT_SUPPORTED):
                 return None
             raise
 
