@@ -194,6 +194,7 @@ def test_unknown_name(conn: Connection, fleet_uri: str) -> None:
     line = exc.value.format()
     assert line.startswith(f"{fleet_uri}: domain 'no-such-vm': no such domain")
     assert "\n" not in line and "Traceback" not in line
+    assert exc.value.format("no-such-vm") == line  # as the CLI reports an input's error
 
 
 def test_unknown_uuid(conn: Connection) -> None:

@@ -90,3 +90,7 @@ class LibvirtError(XmlnestError):
         self.uri = uri
         self.domain = domain
         self.libvirt_message = libvirt_message
+
+    def format(self, path: str | None = None) -> str:
+        """Always ``URI: …``: a caller's input name (the domain's) is already in the text."""
+        return super().format(self.uri)
