@@ -75,3 +75,32 @@ class NotAFile(NotADomain):
 class NothingFound(InputError):
     """A folder argument in which the walk found no input (no ``*.xml``, or none that
     the ``--include``/``--exclude`` globs let through)."""
+
+
+class LibvirtError(XmlnestError):
+    """libvirt refused or failed a request about a domain (or the connection itself).
+
+    Its one line names the URI (as the path) and the domain, and quotes libvirt's own
+    message: ``URI: domain 'NAME': what failed: libvirt: "its message"; hint``.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        domain: str | None,
+        what: str,
+        *,
+        libvirt_message: str | None = None,
+        hint: str = "",
+    ) -> None:
+        problem = f"domain '{domain}': {what}" if domain else what
+        if libvirt_message:
+            problem += f': libvirt: "{" ".join(libvirt_message.split())}"'
+        super().__init__(problem, hint=hint, path=uri)
+        self.uri = uri
+        self.domain = domain
+        self.libvirt_message = libvirt_message
+
+    def format(self, path: str | None = None) -> str:
+        """Always ``URI: …``: a caller's input name (the domain's) is already in the text."""
+        return super().format(self.uri)

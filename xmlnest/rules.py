@@ -267,6 +267,19 @@ RULES: dict[str, Rule] = {
             "remove the feature or make it optional",
         ),
         Rule(
+            "XN219",
+            "warning",
+            "the host behind the URI does not offer nesting",
+            "With a libvirt connection, the host-model CPU in that host's domain capabilities "
+            "(virsh domcapabilities --virttype kvm) carries vmx or svm only when the host's KVM "
+            "offers nesting to guests. Without it, a guest asking for the feature fails to "
+            "start, and host-passthrough gives it nothing to nest with. Drivers that cannot "
+            "answer (the test driver) get no warning.",
+            "libvirt formatdomaincaps (CPU configuration, host-model); kernel "
+            "Documentation/virt/kvm/x86/running-nested-guests.rst",
+            "enable nesting on that host first (xmlnest --host-check there)",
+        ),
+        Rule(
             "XN211",
             "warning",
             "input already invalid",
