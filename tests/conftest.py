@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,3 +112,35 @@ def realvirt() -> Iterator[RealVirt]:
     from tests.realvirt import session
 
     yield from session()
+
+
+@pytest.fixture(params=("python", "virsh"))
+def backend(request: pytest.FixtureRequest) -> str:
+    from xmlnest import connection
+
+    name: str = request.param
+    assert name in connection.BACKENDS
+    if name == "python" and not connection.libvirt_python_available():
+        need(
+            "libvirt-python",
+            "pip install 'xmlnest[libvirt]' (after apt-get install libvirt-dev pkg-config gcc "
+            "python3-dev)",
+        )
+    if name == "virsh" and not shutil.which("virsh"):
+        need("virsh", "apt-get install libvirt-clients")
+    return name
+
+
+@pytest.fixture(scope="module")
+def daemon() -> None:
+    """A running libvirtd answering on qemu:///system (.ci/run starts one)."""
+    if not shutil.which("virsh"):
+        need("virsh", "apt-get install libvirt-clients")
+    r = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "version"], capture_output=True, check=False
+    )
+    if r.returncode != 0:
+        need(
+            "a running libvirtd (qemu:///system)",
+            "libvirtd -d and virtlogd -d as root (.ci/run starts them)",
+        )

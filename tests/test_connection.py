@@ -96,20 +96,6 @@ def node_file(folder: Path, domains: dict[str, tuple[str, dict[str, object]]]) -
     return f"test://{path}"
 
 
-@pytest.fixture(params=connection.BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name == "python" and not connection.libvirt_python_available():
-        need(
-            "libvirt-python",
-            "pip install 'xmlnest[libvirt]' (after apt-get install libvirt-dev pkg-config gcc "
-            "python3-dev)",
-        )
-    if name == "virsh" and not shutil.which("virsh"):
-        need("virsh", "apt-get install libvirt-clients")
-    return name
-
-
 @pytest.fixture
 def fleet_uri(tmp_path: Path) -> str:
     return node_file(tmp_path, FLEET)
@@ -603,18 +589,6 @@ def _virsh(
     return subprocess.run(
         ["virsh", "-q", "-c", SYSTEM, *args], capture_output=True, check=check, input=stdin
     )
-
-
-@pytest.fixture(scope="module")
-def daemon() -> None:
-    if not shutil.which("virsh"):
-        need("virsh", "apt-get install libvirt-clients")
-    r = subprocess.run(["virsh", "-c", SYSTEM, "version"], capture_output=True, check=False)
-    if r.returncode != 0:
-        need(
-            "a running libvirtd (qemu:///system)",
-            "libvirtd -d and virtlogd -d as root (.ci/run starts them)",
-        )
 
 
 KVM_GUEST = """<domain type='{kind}'>

@@ -121,7 +121,19 @@ def run(**kw: Any) -> int:
                 "--host-check reports on this host and reads no domain XML; drop the PATH arguments"
             )
         return _host_check(str(kw["host_root"] or "/"), bool(kw["as_json"]), out)
-    return run_files(configure(**kw), out)
+    if kw["status"]:
+        if kw["in_place"] or kw["diff_format"] or kw["output_dir"] or kw["check"]:
+            raise UsageError("--status reports and changes nothing; drop -i, -o, --diff, --check")
+        if kw["paths"]:
+            raise UsageError("--status reports on libvirt domains; drop the PATH arguments")
+        from xmlnest.fleet import run_status
+
+        config = configure(**{**kw, "check": True, "all_domains": not kw["domains"]})
+        return run_status(config, out, sys.stderr)
+    config = configure(**kw)
+    if config.libvirt:
+        return run_domains(config, out)
+    return run_files(config, out)
 
 
 def configure(
@@ -149,9 +161,24 @@ def configure(
     as_json: bool,
     quiet: bool,
     verbose: bool,
+    connect: str | None = None,
+    domains: tuple[str, ...] = (),
+    all_domains: bool = False,
     **_dispatch: object,
 ) -> RunConfig:
-    """The options of a file run as one immutable configuration; raise ``UsageError``."""
+    """The options of a run over files or domains as one immutable configuration; raise
+    ``UsageError``."""
+    libvirt = connect is not None or bool(domains) or all_domains
+    if libvirt:
+        _check_libvirt_options(
+            paths=paths,
+            connect=connect,
+            domains=domains,
+            all_domains=all_domains,
+            output_dir=output_dir,
+            stdout=not (check or diff_format or in_place),
+            status=bool(_dispatch.get("status")),
+        )
     if host_root is not None and arch != "auto":
         raise UsageError(
             "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
@@ -184,7 +211,7 @@ def configure(
     if level == "l2" and target in ("intel", "amd", "ibmz"):
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
     output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
-    args = list(paths) or [STDIN]
+    args = [] if libvirt else (list(paths) or [STDIN])
     folders = [a for a in args if a != STDIN and os.path.isdir(a)]
     if output is Output.STDOUT and folders:
         raise UsageError(
@@ -228,7 +255,35 @@ def configure(
         quiet=quiet,
         verbose=verbose,
         as_json=as_json,
+        connect=connect,
+        domains=domains,
+        all_domains=all_domains,
     )
+
+
+def _check_libvirt_options(
+    *,
+    paths: tuple[str, ...],
+    connect: str | None,
+    domains: tuple[str, ...],
+    all_domains: bool,
+    output_dir: str | None,
+    stdout: bool,
+    status: bool,
+) -> None:
+    if paths:
+        raise UsageError("name files or libvirt domains (--domain), not both")
+    if output_dir:
+        raise UsageError("--output-dir writes files; with domains use -i (defines them back)")
+    if domains and all_domains:
+        raise UsageError("--domain and --all-domains contradict each other; pick one")
+    if not (domains or all_domains or status):
+        where = f"-c {connect}" if connect else "-c"
+        raise UsageError(f"{where} needs --domain NAME, --all-domains or --status")
+    if stdout and (all_domains or len(domains) > 1):
+        raise UsageError(
+            "several domains need --check, --diff or --in-place (stdout takes one document)"
+        )
 
 
 def _output(*, check: bool, diff: str | None, in_place: bool, output_dir: str | None) -> Output:
@@ -241,12 +296,9 @@ def _output(*, check: bool, diff: str | None, in_place: bool, output_dir: str | 
     return Output.DIFF if diff else Output.STDOUT
 
 
-def run_files(config: RunConfig, out: BinaryIO) -> int:
-    """Convert, check or diff the inputs ``config`` names; return the exit code."""
+def _sink(config: RunConfig, out: BinaryIO) -> Sink:
     choice = choose(config.validate_kind, config.schema_dir)  # fail early on --validate rng
-    notice = None if choice.routine and not config.verbose else choice.notice
-    report = Report(writes=config.output.writes)
-    sink = Sink(
+    return Sink(
         out,
         sys.stderr,
         quiet=config.quiet,
@@ -254,8 +306,54 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
         as_json=config.as_json,
         check=config.check,
         writes=config.output.writes,
-        notice=notice,
+        notice=None if choice.routine and not config.verbose else choice.notice,
     )
+
+
+def run_domains(config: RunConfig, out: BinaryIO) -> int:
+    """Convert, check or diff libvirt domains (``-i`` defines them back); the exit code."""
+    from xmlnest.connection import connect
+    from xmlnest.domains import DomainSource
+    from xmlnest.errors import LibvirtError
+
+    sink = _sink(config, out)
+    report = Report(writes=config.output.writes)
+    started = time.monotonic()
+    try:
+        conn = connect(config.connect)
+    except LibvirtError as exc:
+        sink.rejected(exc.format(), exc.uri, error_finding(exc))
+        return ExitCode.REJECTED
+    try:
+        names = conn.persistent_names() if config.all_domains else list(config.domains)
+        source = DomainSource(conn)
+        items: list[Input] = []
+        for item in source.inputs(names):
+            if isinstance(item, XmlnestError):
+                sink.rejected(item.format(), item.path or "", error_finding(item))
+                report.add("rejected", config.check)
+            else:
+                items.append(item)
+        try:
+            for r in results(items, config, 1, source):
+                sink.result(r)
+                report.add(r.status, config.check)
+        except BrokenPipeError:
+            raise _PipeClosed(report.exit_code) from None
+    except LibvirtError as exc:  # the connection itself failed midway
+        sink.rejected(exc.format(), exc.uri, error_finding(exc))
+        report.add("rejected", config.check)
+    finally:
+        conn.close()
+    if (config.all_domains or len(config.domains) > 1) and not config.quiet:
+        sink.say(report.summary(time.monotonic() - started))
+    return report.exit_code
+
+
+def run_files(config: RunConfig, out: BinaryIO) -> int:
+    """Convert, check or diff the inputs ``config`` names; return the exit code."""
+    sink = _sink(config, out)
+    report = Report(writes=config.output.writes)
     started = time.monotonic()
     items: list[Input] = []
     refused: list[XmlnestError] = []

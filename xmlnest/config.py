@@ -47,6 +47,14 @@ class RunConfig:
     quiet: bool = False
     verbose: bool = False
     as_json: bool = False
+    connect: str | None = None  # libvirt URI (None: libvirt's default)
+    domains: tuple[str, ...] = ()  # --domain NAME...
+    all_domains: bool = False
+
+    @property
+    def libvirt(self) -> bool:
+        """Inputs are libvirt domains, read and defined through a connection."""
+        return self.connect is not None or bool(self.domains) or self.all_domains
 
     @property
     def check(self) -> bool:

@@ -148,6 +148,29 @@ OPTIONS: tuple[Opt, ...] = (
         "flag",
         "Skip named XML files that are not <domain> (as folder walks do); for hooks.",
     ),
+    Opt(
+        ("-c", "--connect"),
+        "connect",
+        "text",
+        "libvirt URI for --domain/--all-domains/--status (default: libvirt's own, "
+        "LIBVIRT_DEFAULT_URI included).",
+        metavar="URI",
+    ),
+    Opt(
+        ("--domain",),
+        "domains",
+        "multiple",
+        "Convert this libvirt domain's stored definition (name or UUID; repeatable); "
+        "-i defines the result back.",
+        metavar="NAME",
+    ),
+    Opt(("--all-domains",), "all_domains", "flag", "Every persistent domain on the connection."),
+    Opt(
+        ("--status",),
+        "status",
+        "flag",
+        "Report the domains' nesting state (stored and running definition); changes nothing.",
+    ),
     Opt(("--host-check",), "host_check", "flag", "Report whether this host (L0) can nest."),
     Opt(
         ("--json",),

@@ -10,17 +10,20 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
 from xmlnest import core, diff
 from xmlnest.config import Output, RunConfig
-from xmlnest.errors import NotADomain, WriteError, XmlnestError
+from xmlnest.errors import LibvirtError, NotADomain, WriteError, XmlnestError
 from xmlnest.plan import Finding, Level
-from xmlnest.sources import AtomicBatch, Input, mirror, read, write_new
+from xmlnest.sources import AtomicBatch, Input, Read, mirror, read, write_new
 from xmlnest.transforms.common import Vendor
 from xmlnest.validate import SchemaProblem, Validator, choose
+
+if TYPE_CHECKING:
+    from xmlnest.domains import DomainSource
 
 BATCH = 64  # in-place rewrites committed together: one wait for the disk
 
@@ -97,22 +100,27 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
     return read_vendor
 
 
-def results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileResult]:
-    """Results in input order, whatever the number of jobs."""
-    if jobs <= 1 or len(items) < 2:
-        return processed(items, config)
+def results(
+    items: list[Input], config: RunConfig, jobs: int, source: DomainSource | None = None
+) -> Iterator[FileResult]:
+    """Results in input order, whatever the number of jobs (domains: one connection, so
+    one process)."""
+    if jobs <= 1 or len(items) < 2 or source is not None:
+        return processed(items, config, source)
     from xmlnest import parallel
 
     return parallel.results(items, config, jobs)
 
 
-def processed(items: list[Input], config: RunConfig) -> Iterator[FileResult]:
+def processed(
+    items: list[Input], config: RunConfig, source: DomainSource | None = None
+) -> Iterator[FileResult]:
     """Results in input order, each as soon as it is final. In place, rewrites are staged
     and committed together, ``BATCH`` at a time (one wait for the disk, see
     ``AtomicBatch``); a file's result says "changed" only once its rename is done."""
-    if config.output is not Output.IN_PLACE:
+    if config.output is not Output.IN_PLACE or source is not None:
         for item in items:
-            yield process_one(item, config)
+            yield process_one(item, config, source=source)
         return
     for k in range(0, len(items), BATCH):
         part = items[k : k + BATCH]
@@ -125,23 +133,35 @@ def processed(items: list[Input], config: RunConfig) -> Iterator[FileResult]:
             yield r
 
 
-def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None) -> FileResult:
-    """Read, transform, check and (stage in ``batch`` / output dir) write one input."""
+def process_one(
+    item: Input,
+    config: RunConfig,
+    batch: AtomicBatch | None = None,
+    source: DomainSource | None = None,
+) -> FileResult:
+    """Read, transform, check and write one input: a file (staged in ``batch``, or copied
+    to the output folder) or, from ``source``, a libvirt domain (defined back)."""
     w = _worker(config)
     w.used = False
     validator: Validator | None = None
     if w.validator is not None:
         validator = _Named(w.validator.name, w.problems)
     try:
-        writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
-        got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
+        if source is not None:
+            got = Read(source.read(item))
+        else:
+            writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
+            got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
         outcome = core.process(
             got.data,
             config.options,
-            host_vendor=w.host_vendor,
+            host_vendor=source.host_vendor if source is not None else w.host_vendor,
             validator=validator,
             max_bytes=config.max_bytes,
         )
+        host: tuple[Finding, ...] = ()
+        if source is not None:
+            host = source.host_findings(outcome.plan.target, outcome.source.root)
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
             return FileResult(item.name, "skipped")
@@ -149,7 +169,9 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
     except XmlnestError as exc:
         return rejected(item, exc)
     used = w.validator.name if w.used and w.validator else None
-    findings = tuple(f for f in outcome.findings if f.rule not in config.ignore)
+    # With a connection the vendor is the host's own (its capabilities), not a guess.
+    ignore = config.ignore | {"XN217"} if source is not None else config.ignore
+    findings = tuple(f for f in outcome.findings + host if f.rule not in ignore)
     warnings = [f for f in findings if f.level is Level.WARNING]
     if config.strict and warnings:
         lines = tuple(
@@ -169,6 +191,8 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
     folder = ""
     notes: tuple[str, ...] = ()
     try:
+        if outcome.changed and source is not None and config.output is Output.IN_PLACE:
+            notes = source.define(item, got.data, outcome.output, config.options)
         if outcome.changed and batch is not None and item.path is not None:
             folder = batch.stage(item.path, outcome.output, got.seen)
             if got.links > 1:
@@ -180,7 +204,7 @@ def process_one(item: Input, config: RunConfig, batch: AtomicBatch | None = None
             from pathlib import Path
 
             write_new(Path(config.output_dir) / mirror(item), outcome.output)
-    except WriteError as exc:
+    except (WriteError, LibvirtError) as exc:
         return rejected(item, exc, used)
     return FileResult(
         item.name,

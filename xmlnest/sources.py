@@ -34,6 +34,7 @@ class Input(NamedTuple):
     walked: bool = False
     base: str | None = None  # the folder it was found under (for --output-dir)
     link: bool | None = None  # a symlink? (known from a walk's listing; None: not asked)
+    domain: str | None = None  # a libvirt domain's name (read and defined through libvirt)
 
 
 def expand(

@@ -1,0 +1,268 @@
+"""Domains by name: -c/--domain/--all-domains/-i/--status through the CLI, on both backends,
+against libvirt's test driver (a node file) and the real qemu:///system daemon."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tests.test_connection import FLEET, SYSTEM, node_file
+from xmlnest import connection
+
+pytestmark = pytest.mark.usefixtures("backend_env")
+
+
+@pytest.fixture
+def backend_env(monkeypatch: pytest.MonkeyPatch, backend: str) -> str:
+    """Run every test once per backend (the test_connection ``backend`` fixture checks it
+    can be had), chosen the way a user forces one."""
+    monkeypatch.setenv(connection.BACKEND_ENV, backend)
+    return backend
+
+
+@pytest.fixture
+def uri(tmp_path: Path) -> str:
+    return node_file(tmp_path, FLEET)
+
+
+def test_one_domain_prints_its_converted_stored_definition(uri: str) -> None:
+    r = run_cli(["-c", uri, "--arch", "amd", "--domain", "amd-off"])
+    assert r.code == 0, r.err
+    assert b"<feature policy='require' name='svm'/>" in r.out
+    assert b" id='" not in r.out.split(b">", 1)[0]  # the stored definition, never the live one
+
+
+def test_check_over_all_domains_names_each_and_refuses_what_cannot_nest(uri: str) -> None:
+    r = run_cli(["-c", uri, "--all-domains", "--check", "--arch", "auto"])
+    assert r.code == 3
+    assert "amd-off: would change" in r.err_lines
+    assert any(ln.startswith("arm-run:") and " XN101 " in ln for ln in r.err_lines)
+    assert any(ln.startswith("tcg-off:") and " XN10" in ln for ln in r.err_lines)
+    assert r.err_lines[-1].startswith("xmlnest: ") and "rejected in" in r.err_lines[-1]
+
+
+def test_check_exits_1_when_only_changes_are_pending(uri: str) -> None:
+    r = run_cli(["-c", uri, "--domain", "amd-off", "--domain", "power9-run", "--check"])
+    assert r.code == 1, r.err
+    assert "amd-off: would change" in r.err_lines
+
+
+def test_diff_headers_name_the_domain(uri: str) -> None:
+    r = run_cli(["-c", uri, "--domain", "amd-off", "--diff"])
+    assert r.code == 0, r.err
+    text = r.out.decode()
+    assert text.startswith("--- a/amd-off\n+++ b/amd-off\n")
+    assert "-    <feature policy='disable' name='svm'/>" in text
+    assert "+    <feature policy='require' name='svm'/>" in text
+
+
+def test_json_lines_per_domain(uri: str) -> None:
+    r = run_cli(["-c", uri, "--domain", "amd-off", "--domain", "nope", "--check", "--json"])
+    assert r.code == 3
+    recs = [json.loads(ln) for ln in r.out.decode().splitlines()]
+    assert [(x["path"], x["status"]) for x in recs] == [(uri, "rejected"), ("amd-off", "would change")]
+
+
+def test_in_place_defines_and_says_a_running_domain_needs_a_power_off(uri: str) -> None:
+    r = run_cli(["-c", uri, "--arch", "intel", "--domain", "intel-run", "-i"])
+    assert r.code == 0, r.err
+    assert (
+        f"{uri}: note: intel-run is running: the new CPU takes effect after a full power-off "
+        "(virsh shutdown intel-run; virsh start intel-run); a reboot or reset is not enough"
+    ) in r.err_lines
+    off = run_cli(["-c", uri, "--domain", "amd-off", "-i"])
+    assert off.code == 0 and "is running" not in off.err
+
+
+def test_a_definition_changed_meanwhile_is_left_alone(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone ran virsh edit between xmlnest's read and its define: nothing is defined."""
+    from xmlnest import domains
+
+    real = domains.DomainSource.read
+
+    def read(self: domains.DomainSource, item: object) -> bytes:
+        return real(self, item).replace(b"<memory unit='KiB'>1048576", b"<memory unit='KiB'>2097152")  # type: ignore[arg-type]
+
+    defined: list[bytes] = []
+    monkeypatch.setattr(domains.DomainSource, "read", read)
+    monkeypatch.setattr(connection.LibvirtPython, "define", lambda s, d, x: defined.append(x))
+    monkeypatch.setattr(connection.Virsh, "define", lambda s, d, x: defined.append(x))
+    r = run_cli(["-c", uri, "--domain", "amd-off", "-i"])
+    assert r.code == 3 and defined == []
+    assert r.err_lines[-1] == (
+        f"{uri}: domain 'amd-off': its stored definition changed since xmlnest read it; nothing "
+        "defined; someone edited it meanwhile: run xmlnest again"
+    )
+
+
+def test_libvirt_dropping_the_edit_is_said(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the define xmlnest reads the stored definition back: an edit libvirt did not
+    keep is an error, not a silent success."""
+    for cls in (connection.LibvirtPython, connection.Virsh):
+        real = cls.define
+
+        def define(self: connection.Connection, dom: connection.DomainInfo, xml: bytes, real=real) -> None:  # type: ignore[no-untyped-def]
+            real(self, dom, xml.replace(b"policy='require' name='svm'", b"policy='disable' name='svm'"))
+
+        monkeypatch.setattr(cls, "define", define)
+    r = run_cli(["-c", uri, "--domain", "amd-off", "-i"])
+    assert r.code == 3
+    assert "defined, but the stored definition libvirt kept lacks the nesting edit" in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--domain", "nope", "--check"], "domain 'nope': no such domain"),
+    ],
+)
+def test_unknown_names_are_refused_one_line_each(uri: str, args: list[str], message: str) -> None:
+    r = run_cli(["-c", uri, *args])
+    assert r.code == 3 and r.out == b""
+    assert len(r.err_lines) == 1 and r.err_lines[0].startswith(f"{uri}: {message}")
+
+
+def test_an_unreachable_uri_is_one_line_exit_3() -> None:
+    bad = "qemu+unix:///system?socket=/nonexistent"
+    r = run_cli(["-c", bad, "--domain", "x", "--check"])
+    assert r.code == 3 and r.out == b""
+    assert len(r.err_lines) == 1 and r.err_lines[0].startswith(bad + ": ")
+    assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-c", "test:///default"], "-c test:///default needs --domain NAME, --all-domains or --status"),
+        (["--domain", "a", "x.xml"], "name files or libvirt domains (--domain), not both"),
+        (["--domain", "a", "--all-domains", "--check"], "--domain and --all-domains contradict"),
+        (["--all-domains"], "several domains need --check, --diff or --in-place"),
+        (["--domain", "a", "-o", "out"], "--output-dir writes files"),
+        (["--status", "-i"], "--status reports and changes nothing"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str) -> None:
+    r = run_cli(args)
+    assert r.code == 2 and r.out == b""
+    assert r.err_lines[0].startswith(f"xmlnest: {message}"), r.err
+
+
+def test_status_over_the_fleet(uri: str) -> None:
+    r = run_cli(["-c", uri, "--status", "--arch", "auto"])
+    assert r.code == 3  # arm and tcg are refused
+    lines = r.out.decode().splitlines()
+    assert lines[0].split() == ["NAME", "ARCH", "STATE", "STORED", "RUNNING"]
+    rows = {ln.split()[0]: ln for ln in lines[1:]}
+    assert "shut off" in rows["amd-off"] and "would change" in rows["amd-off"]
+    assert "refused XN101" in rows["arm-run"]
+    j = run_cli(["-c", uri, "--status", "--json", "--domain", "amd-off", "--domain", "power9-run"])
+    assert j.code == 1
+    recs = {x["name"]: x for x in map(json.loads, j.out.decode().splitlines())}
+    assert recs["amd-off"] == {
+        "arch": "x86_64", "name": "amd-off", "restart_pending": False, "running": None,
+        "state": "shut off", "stored": "would change",
+    }  # fmt: skip
+    assert recs["power9-run"]["stored"] == "nested" and recs["power9-run"]["running"] == "nested"
+
+
+def test_the_pipe_path_never_imports_libvirt() -> None:
+    code = (
+        "import sys\nfrom xmlnest.cli import main\n"
+        f"main(['--arch', 'intel', '--check', {str(REPO / 'samples' / 'intel-l1.xml')!r}])\n"
+        "print(sorted(m for m in ('libvirt', 'xmlnest.connection', 'xmlnest.domains') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+# ----------------------------------------------------------------------- the real daemon
+
+KVM_GUEST = """<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <cpu mode='custom' match='exact' check='partial'>
+    <model fallback='allow'>Opteron_G2</model>
+    <feature policy='disable' name='svm'/>
+  </cpu>
+</domain>
+"""
+
+
+def _virsh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["virsh", "-q", "-c", SYSTEM, *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def system_domain(daemon: None, tmp_path: Path) -> Iterator[str]:
+    name = f"xmlnest-test-{secrets.token_hex(4)}"
+    f = tmp_path / "guest.xml"
+    f.write_text(KVM_GUEST.format(name=name))
+    assert _virsh("define", "--validate", str(f)).returncode == 0
+    try:
+        yield name
+    finally:
+        _virsh("undefine", name)
+
+
+def test_convert_a_shut_off_domain_on_qemu_system_by_name(system_domain: str) -> None:
+    r = run_cli(["-c", SYSTEM, "--domain", system_domain, "-i"])
+    assert r.code == 0, r.err
+    stored = _virsh("dumpxml", "--inactive", system_domain).stdout
+    assert "<feature policy='require' name='svm'/>" in stored
+    assert "policy='disable' name='svm'" not in stored
+    again = run_cli(["-c", SYSTEM, "--domain", system_domain, "--check"])
+    assert again.code == 0, again.err  # idempotent against what libvirt stored
+    st = run_cli(["-c", SYSTEM, "--status", "--json", "--domain", system_domain])
+    (rec,) = [json.loads(ln) for ln in st.out.decode().splitlines()]
+    assert rec["stored"] == "nested" and rec["state"] == "shut off" and rec["running"] is None
+
+
+def test_the_host_behind_qemu_system_is_asked_whether_it_offers_nesting(
+    system_domain: str,
+) -> None:
+    """XN219 says so when the host's host-model CPU lacks the feature; --strict refuses."""
+    from tests.test_connection import _local_kvm_nests, _local_vendor
+
+    r = run_cli(["-c", SYSTEM, "--domain", system_domain, "--check", "--arch", "amd"])
+    offers = _local_vendor() == "amd" and _local_kvm_nests("amd")
+    warned = [ln for ln in r.err_lines if " XN219 " in ln]
+    if offers:
+        assert warned == []
+    else:
+        assert warned == [
+            f"{system_domain}: warning: XN219 the host behind {SYSTEM} does not offer svm to "
+            "guests (its host-model CPU lacks it); enable nesting on that host first "
+            "(xmlnest --host-check there)"
+        ]
+        strict = run_cli(["-c", SYSTEM, "--domain", system_domain, "--check", "--strict"])
+        assert strict.code == 3
+
+
+def test_a_transient_domain_is_refused(daemon: None, tmp_path: Path) -> None:
+    name = f"xmlnest-test-t-{secrets.token_hex(4)}"
+    f = tmp_path / "t.xml"
+    f.write_text(
+        f"<domain type='qemu'>\n  <name>{name}</name>\n  <memory unit='MiB'>64</memory>\n"
+        "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n</domain>\n"
+    )
+    created = _virsh("create", str(f))
+    assert created.returncode == 0, created.stderr
+    try:
+        r = run_cli(["-c", SYSTEM, "--domain", name, "-i"])
+        assert r.code == 3 and r.out == b""
+        assert r.err_lines[0].startswith(f"{SYSTEM}: domain '{name}': ") and "transient" in r.err
+    finally:
+        _virsh("destroy", name)

@@ -1,0 +1,82 @@
+"""libvirt domains as an input source: read each stored definition, define the result back.
+
+The same transforms, rules and verification as files; only where the bytes come from
+(``XMLDesc(INACTIVE|SECURE)``) and go to (a validated define, guarded against a change
+made meanwhile, read back to check that libvirt kept the edit) differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from lxml import etree
+
+from xmlnest import core, status
+from xmlnest.connection import Connection, DomainInfo, Feature, redefine
+from xmlnest.errors import LibvirtError, XmlnestError
+from xmlnest.plan import Finding
+from xmlnest.sources import Input
+from xmlnest.transforms.common import Options, Vendor
+
+
+class DomainSource:
+    """The domains of one connection, each read and (with ``-i``) defined through it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._domains: dict[str, DomainInfo] = {}
+        self._host_features: dict[str, frozenset[Feature] | None] = {}
+
+    def inputs(self, names: Sequence[str]) -> Iterator[Input | XmlnestError]:
+        """One input per domain, in the order named; an unknown one as its error."""
+        for name in names:
+            try:
+                dom = self.conn.lookup(name)
+            except LibvirtError as exc:
+                yield exc
+                continue
+            if dom.name in self._domains:
+                continue  # named twice (by name and by UUID): converted once
+            self._domains[dom.name] = dom
+            yield Input(dom.name, None, domain=dom.name)
+
+    def read(self, item: Input) -> bytes:
+        return self.conn.stored_xml(self._domain(item))
+
+    def host_vendor(self) -> Vendor | None:
+        return self.conn.host_vendor()
+
+    def host_findings(self, target: str, root: etree._Element) -> tuple[Finding, ...]:
+        """XN219 when the host behind the URI cannot give this x86 KVM domain vmx/svm."""
+        feature = status.nesting_feature(target)
+        if feature is None or root.get("type") != "kvm":
+            return ()
+        found = status.host_finding(self.conn.uri, feature, self._features(status.arch_of(root)))
+        return (found,) if found is not None else ()
+
+    def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> tuple[str, ...]:
+        """Define ``new`` (validated) unless the stored definition changed since it was
+        read as ``seen``; raise if libvirt did not keep the nesting edit; return notes."""
+        dom = self._domain(item)
+        done = redefine(self.conn, dom, seen, new)
+        kept = core.process(done.stored, options, host_vendor=self.conn.host_vendor)
+        if kept.changed:
+            raise LibvirtError(
+                self.conn.uri,
+                dom.name,
+                "defined, but the stored definition libvirt kept lacks the nesting edit",
+                hint="see 'virsh dumpxml --inactive " + dom.name + "'; please report this",
+            )
+        if done.domain.active:
+            return (f"{self.conn.uri}: note: {status.running_note(dom.name)}",)
+        return ()
+
+    def _domain(self, item: Input) -> DomainInfo:
+        assert item.domain is not None
+        return self._domains[item.domain]
+
+    def _features(self, arch: str) -> frozenset[Feature] | None:
+        """The host-model CPU's features for ``arch``, asked once per run."""
+        if arch not in self._host_features:
+            self._host_features[arch] = self.conn.host_model_features(arch)
+        return self._host_features[arch]

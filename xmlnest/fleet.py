@@ -1,0 +1,73 @@
+"""``--status``: one row per libvirt domain with its stored and running nesting state.
+
+Reads only (stored and live XML, the host's CPU answers); the verdicts are ``status``'s.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, TextIO
+
+from xmlnest import core, document, status
+from xmlnest.config import RunConfig
+from xmlnest.connection import Connection, DomainInfo, connect
+from xmlnest.errors import LibvirtError, RuleError, XmlnestError
+from xmlnest.report import ExitCode
+from xmlnest.transforms import FAMILY_OF_ARCH
+
+
+def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
+    """Print the rows (a table, or JSON Lines with ``--json``); exit as ``--check``: 0 all
+    nested, 1 some would change or wait for a restart, 3 refusals or errors."""
+    try:
+        conn = connect(config.connect)
+    except LibvirtError as exc:
+        print(exc.format(), file=err, flush=True)
+        return ExitCode.REJECTED
+    failed = False
+    rows: list[status.StatusRow] = []
+    try:
+        names = conn.persistent_names() if config.all_domains else list(config.domains)
+        width = max((len(n) for n in names), default=4)
+        if not config.as_json:
+            out.write((status.header(width) + "\n").encode())
+        for name in names:
+            try:
+                row = _row(conn, conn.lookup(name), config)
+            except LibvirtError as exc:
+                print(exc.format(), file=err, flush=True)
+                failed = True
+                continue
+            rows.append(row)
+            line = row.json_line() if config.as_json else status.table_line(row, width)
+            out.write((line + "\n").encode())
+            out.flush()
+    finally:
+        conn.close()
+    code = status.exit_code(rows)
+    return max(code, ExitCode.REJECTED if failed else ExitCode.OK)
+
+
+def _row(conn: Connection, dom: DomainInfo, config: RunConfig) -> status.StatusRow:
+    raw = conn.stored_xml(dom)
+    arch = ""
+    try:
+        arch = status.arch_of(document.parse(raw).root)
+        outcome = core.process(raw, config.options, host_vendor=conn.host_vendor)
+        stored = status.stored_verdict(changed=outcome.changed)
+    except RuleError as exc:
+        stored = status.stored_verdict(changed=False, refused=exc.rule or "input")
+    except XmlnestError:
+        stored = status.stored_verdict(changed=False, refused="input")
+    running = None
+    live = conn.live_xml(dom) if dom.active else None
+    if live is not None:
+        root = document.parse(live).root
+        cpu = status.cpu_to_expand(root)
+        live_arch = status.arch_of(root)
+        features = conn.cpu_features(cpu, live_arch, root.get("type") or "kvm") if cpu else None
+        x86 = FAMILY_OF_ARCH.get(live_arch) == "x86"
+        host = conn.host_model_features(live_arch) if x86 else None
+        running = status.running_verdict(
+            root, host_vendor=conn.host_vendor(), host_features=host, cpu_features=features
+        )
+    return status.row(dom.name, arch, dom.state, stored, running)
