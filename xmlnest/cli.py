@@ -374,6 +374,8 @@ def run(
     arch: str,
     model: str | None,
     passthrough: bool,
+    host_model: bool,
+    disable: bool,
     check: bool,
     diff_format: str | None,
     in_place: bool,
@@ -404,6 +406,7 @@ def run(
         raise UsageError("--json goes with --host-check (use --diff=json for a JSON diff)")
     if model and passthrough:
         raise UsageError("--model and --passthrough contradict each other; pick one")
+    _check_direction(disable, host_model, model, passthrough, level)
     if in_place and check:
         raise UsageError("--in-place and --check contradict each other; pick one")
     if model is not None and not model.strip():
@@ -411,6 +414,8 @@ def run(
     target = ARCH_ALIASES[arch]
     if level == "l2" and target in ("intel", "amd", "ibmz"):
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
+    if host_model and target in ("power9", "ibmz"):
+        raise UsageError(f"--host-model applies to Intel and AMD CPUs, not to --arch {arch}")
     wb = WriteBack(
         check=check,
         diff=diff_format,
@@ -426,7 +431,14 @@ def run(
     if (in_place or output_dir) and STDIN in args:
         raise UsageError("--in-place and --output-dir need named files, not stdin")
     settings = Settings(
-        options=Options(arch=target, model=model, passthrough=passthrough, level=level),
+        options=Options(
+            arch=target,
+            model=model,
+            passthrough=passthrough,
+            level=level,
+            disable=disable,
+            host_model=host_model,
+        ),
         wb=wb,
         validate_kind="none" if no_validate else validate_kind,
         schema_dir=schema_dir,
@@ -468,6 +480,29 @@ def run(
     if many:
         report.summary(time.monotonic() - started)
     return report.exit_code
+
+
+def _check_direction(
+    disable: bool, host_model: bool, model: str | None, passthrough: bool, level: str
+) -> None:
+    """--disable takes none of the options that shape the enabling edit; --host-model
+    contradicts the other CPU choices. (``--level l1`` is the default, so only an
+    ``l2`` conflicts.)"""
+    if disable:
+        for flag, given in (
+            ("--model", model is not None),
+            ("--passthrough", passthrough),
+            ("--host-model", host_model),
+            ("--level l2", level == "l2"),
+        ):
+            if given:
+                raise UsageError(
+                    f"--disable and {flag} contradict each other: {flag} shapes the "
+                    "enabling edit; drop one"
+                )
+    if host_model and (model is not None or passthrough):
+        other = "--model" if model is not None else "--passthrough"
+        raise UsageError(f"--host-model and {other} contradict each other; pick one")
 
 
 def _drain(

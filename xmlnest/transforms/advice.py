@@ -32,10 +32,16 @@ def _virtualization_extension(feature: str) -> str | None:
     return "intel" if feature.startswith("vmx-") else None
 
 
-def advise(ctx: Context, target: str, level: str) -> list[Finding]:
+def advise(
+    ctx: Context, target: str, level: str, host_offers: frozenset[str] | None = None
+) -> list[Finding]:
+    """Findings for the planned domain. ``host_offers``: the features the host's host-model
+    CPU offers (from its domain capabilities), ``None`` where no libvirt connection told."""
+    if ctx.options.disable:  # nesting goes off: only what could undo the edit matters
+        return _cpu_overridden(ctx) if target in ("intel", "amd") else []
     found: list[Finding] = []
     if target in ("intel", "amd"):
-        found += _x86(ctx, target, level)
+        found += _x86(ctx, target, level, host_offers)
     if target == "power9":
         found += _power(ctx, level)
     found += _guest_os(ctx, level, target)
@@ -46,6 +52,9 @@ def _final_cpu_mode(ctx: Context) -> str:
     cpu, opts = ctx.cpu, ctx.options
     if opts.model:
         return "custom"
+    if opts.host_model:
+        named = cpu is not None and cpu.get("mode", "custom") == "custom"
+        return "custom" if named and text_of(ctx.child(cpu, "model")) else "host-model"
     if cpu is None or opts.passthrough:
         return "host-passthrough"
     mode = cpu.get("mode", "custom")
@@ -54,14 +63,18 @@ def _final_cpu_mode(ctx: Context) -> str:
     return mode
 
 
-def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
+def _x86(
+    ctx: Context, target: str, level: str, host_offers: frozenset[str] | None
+) -> list[Finding]:
     out: list[Finding] = []
     cpu = ctx.cpu
     mode = _final_cpu_mode(ctx)
+    feat = "vmx" if target == "intel" else "svm"
     switching = (
         bool(ctx.options.model) and cpu is not None and cpu.get("mode", "custom") != "custom"
     )
-    if mode == "custom" and cpu is not None and cpu.get("check") == "none" and not switching:
+    checked = mode in ("custom", "host-model")
+    if checked and cpu is not None and cpu.get("check") == "none" and not switching:
         out.append(
             Finding(
                 "XN201",
@@ -82,15 +95,9 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
             )
         )
     if mode in ("host-passthrough", "maximum"):
-        out.append(
-            Finding(
-                "XN203",
-                f"{mode} migrates only between hosts with identical CPUs",
-                hint="use --model NAME for a migratable named CPU",
-                line=line(cpu),
-                level=Level.INFO,
-            )
-        )
+        out.append(_passthrough_migration(ctx, mode, feat))
+    if mode == "host-model":
+        out.append(_host_model_offer(ctx, feat, host_offers))
     other = "svm" if target == "intel" else "vmx"
     both: list[Finding] = []  # XN208 findings come before XN215 ones
     foreign: list[Finding] = []
@@ -122,16 +129,7 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
                 )
             )
     out += both + foreign
-    for arg in ctx.root.iter(f"{{{QEMU_NS}}}arg"):
-        if (arg.get("value") or "").strip() == "-cpu":
-            out.append(
-                Finding(
-                    "XN204",
-                    "<qemu:commandline> passes -cpu, which overrides the CPU libvirt configures",
-                    hint="remove the -cpu argument",
-                    line=line(arg),
-                )
-            )
+    out += _cpu_overridden(ctx)
     hyperv = ctx.child(ctx.child(ctx.root, "features"), "hyperv")
     if hyperv is not None and level == "l1":
         missing = []
@@ -151,6 +149,66 @@ def _x86(ctx: Context, target: str, level: str) -> list[Finding]:
                 )
             )
     return out
+
+
+def _passthrough_migration(ctx: Context, mode: str, feat: str) -> Finding:
+    """XN203: a note where the CPU is, or was asked to be, a host mode; a warning where
+    xmlnest itself turns a host-model CPU into host-passthrough."""
+    cpu = ctx.cpu
+    if cpu is not None and cpu.get("mode") == "host-model" and not ctx.options.passthrough:
+        return Finding(
+            "XN203",
+            f"host-model switched to host-passthrough, which passes {feat} through wherever "
+            "the host has nesting on but migrates only between hosts with identical CPUs",
+            hint=f"use --host-model to keep host-model and require {feat} in it",
+            line=line(cpu),
+        )
+    return Finding(
+        "XN203",
+        f"{mode} migrates only between hosts with identical CPUs",
+        hint="use --host-model, or --model NAME, for a migratable CPU",
+        line=line(cpu),
+        level=Level.INFO,
+    )
+
+
+def _host_model_offer(ctx: Context, feat: str, host_offers: frozenset[str] | None) -> Finding:
+    """XN218/XN219: host-model is expanded from the host at start, so a required feature
+    is there only where the host's host-model CPU offers it."""
+    where = line(ctx.cpu) or line(ctx.os_type)
+    if host_offers is not None and feat not in host_offers:
+        return Finding(
+            "XN219",
+            f"this host's host-model CPU lacks {feat}: with {feat} required the guest will "
+            "not start here",
+            hint=f"enable nesting on the host (xmlnest --host-check), then check "
+            f"virsh domcapabilities for {feat}",
+            line=where,
+        )
+    told = "offers it" if host_offers is not None else "not asked, no libvirt connection"
+    return Finding(
+        "XN218",
+        f"host-model with {feat} required, for migration: libvirt expands host-model from "
+        f"each host at start, so the guest starts only where the host offers {feat} "
+        f"(this host: {told})",
+        hint=f"virsh domcapabilities lists {feat} under host-model where the host offers it",
+        line=where,
+        level=Level.INFO,
+    )
+
+
+def _cpu_overridden(ctx: Context) -> list[Finding]:
+    """XN204: a ``-cpu`` in ``<qemu:commandline>`` overrides whatever ``<cpu>`` says."""
+    return [
+        Finding(
+            "XN204",
+            "<qemu:commandline> passes -cpu, which overrides the CPU libvirt configures",
+            hint="remove the -cpu argument",
+            line=line(arg),
+        )
+        for arg in ctx.root.iter(f"{{{QEMU_NS}}}arg")
+        if (arg.get("value") or "").strip() == "-cpu"
+    ]
 
 
 def _power(ctx: Context, level: str) -> list[Finding]:

@@ -20,6 +20,8 @@ class Options(NamedTuple):
     model: str | None = None
     passthrough: bool = False
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
+    disable: bool = False  # the inverse edit: turn nesting off
+    host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
 
 
 class Context:
