@@ -1,5 +1,7 @@
 """The real-world corpus: every x86/POWER/IBM Z domain either is refused with a rule, or
-comes out idempotent, with untouched lines kept, and schema-valid whenever it was valid.
+comes out idempotent, with untouched lines kept, and schema-valid whenever it was valid;
+the same for --disable (x86, POWER9) and --host-model (x86), and enabling, disabling and
+enabling again gives the enabled bytes.
 
 Non-KVM corpus files are also run once more as KVM domains, so their CPU and feature
 shapes exercise the transforms too.
@@ -115,6 +117,25 @@ def _check(raw: bytes, target: str, extra: dict[str, object]) -> str:
     return "changed"
 
 
+ALREADY_OFF = re.compile(
+    rb"""policy=['"](?:disable|forbid)['"] name=['"](?:vmx|svm)['"]|nested-hv state=['"]off"""
+)
+FORCED = re.compile(rb"""(policy=['"])force(['"] name=['"](?:vmx|svm)['"])""")
+
+
+def _round_trip(raw: bytes, target: str, extra: dict[str, object]) -> None:
+    """Enabling, then disabling, then enabling again gives the enabled bytes (a forced
+    nesting feature comes back as required: a disabled one cannot remember the force)."""
+    enable = Options(arch=target, **extra)  # type: ignore[arg-type]
+    try:
+        enabled = core.process(raw, enable).output
+    except RuleError:
+        return
+    disabled = core.process(enabled, Options(arch=target, disable=True)).output
+    again = core.process(disabled, enable).output
+    assert again == FORCED.sub(rb"\1require\2", enabled), "enable-disable-enable differs"
+
+
 @pytest.mark.parametrize(("path", "target"), CASES)
 def test_corpus_file(path: str, target: str) -> None:
     require_corpus()
@@ -125,7 +146,39 @@ def test_corpus_file(path: str, target: str) -> None:
     if target in ("intel", "amd"):
         _check(as_kvm, target, {"passthrough": True})
         _check(as_kvm, target, {"model": "Skylake-Client" if target == "intel" else "EPYC"})
+        _check(as_kvm, target, {"host_model": True})
+        _round_trip(as_kvm, target, {"host_model": True})
+    if target != "ibmz":  # IBM Z has no XML edit for --disable
+        _check(raw, target, {"disable": True})
+        _check(as_kvm, target, {"disable": True})
+        _round_trip(as_kvm, target, {})
     assert verdict in ("refused", "unchanged", "changed")
+
+
+def test_corpus_disable_refuses_only_a_wrong_target_or_type() -> None:
+    """--disable has no refusals of its own: over the corpus (each x86 file under both
+        vendors) only a vendor that does not fit (XN103) or a non-KVM type (XN102) is refused,
+        and it changes a good share of the domains (the others have no <cpu>, XN216, or have
+    nesting off already)."""
+    require_corpus()
+    counts = {"refused": 0, "unchanged": 0, "changed": 0}
+    for p in CASES:
+        path, target = p.values
+        if target == "ibmz":
+            continue
+        raw = (CORPUS / str(path)).read_bytes()
+        as_kvm = re.sub(rb"<domain type=(['\"])\w+\1", rb"<domain type='kvm'", raw, count=1)
+        try:
+            out = core.process(as_kvm, Options(arch=str(target), disable=True))
+        except RuleError as exc:
+            assert exc.rule in ("XN102", "XN103"), exc.format(str(path))
+            counts["refused"] += 1
+            continue
+        counts["changed" if out.changed else "unchanged"] += 1
+        if not out.changed and "XN216" not in {f.rule for f in out.findings}:
+            assert ALREADY_OFF.search(as_kvm), path  # else it says why nothing changed
+    assert counts["changed"] > 5 * counts["refused"], counts
+    assert counts["changed"] > 200, counts
 
 
 def test_corpus_outcomes_are_mostly_edits_not_refusals() -> None:
