@@ -67,6 +67,8 @@ EVERYDAY = [
     ["--validate", "xsd", "--max-bytes", "1000", "--level", "l2", "-v", "x.xml"],
     ["--no-validate", "--strict", "-o", "out/", "--schema-dir", "/s", "--host-root", "/h", "x"],
     ["--host-check", "--json"],
+    ["--disable", "--check", "--diff", "--skip-non-domain", "a.xml"],
+    ["--host-model", "--arch", "intel", "-"],
     ["--explain", "XN104"],
 ]
 
