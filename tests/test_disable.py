@@ -280,3 +280,23 @@ def test_virsh_refuses_the_duplicate_the_disable_case_removes(tmp_path: Path) ->
     )
     assert proc.returncode != 0
     assert b"specified more than once" in proc.stderr
+
+
+def test_host_model_refuses_an_unknown_mode() -> None:
+    xml = INTEL.replace(b"mode='host-model'", b"mode='host-copy'")
+    r = run_cli(["--arch", "intel", "--host-model", "-"], xml)
+    assert r.code == 3 and r.out == b"" and "XN111" in r.err
+
+
+def test_disable_in_place_with_jobs(tmp_path: Path) -> None:
+    """The options reach --jobs workers (they cross a process boundary)."""
+    files = []
+    for i in range(3):
+        f = tmp_path / f"{i}.xml"
+        f.write_bytes(INTEL)
+        files.append(str(f))
+    r = run_cli(["--arch", "intel", "--disable", "-i", "-j", "2", *files])
+    assert r.code == 0, r.err
+    assert "3 changed" in r.err
+    for f in files:
+        assert b"<feature policy='disable' name='vmx'/>" in Path(f).read_bytes()
