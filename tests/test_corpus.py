@@ -162,7 +162,7 @@ def test_corpus_file(path: str, target: str) -> None:
 def test_corpus_disable_refuses_only_a_wrong_target_or_type() -> None:
     """--disable has no refusals of its own: over the corpus (each x86 file under both
         vendors) only a vendor that does not fit (XN103) or a non-KVM type (XN102) is refused,
-        and it changes a good share of the domains (the others have no <cpu>, XN216, or have
+        and it changes a good share of the domains (the others have no <cpu>, XN220, or have
     nesting off already)."""
     require_corpus()
     counts = {"refused": 0, "unchanged": 0, "changed": 0}
@@ -179,7 +179,7 @@ def test_corpus_disable_refuses_only_a_wrong_target_or_type() -> None:
             counts["refused"] += 1
             continue
         counts["changed" if out.changed else "unchanged"] += 1
-        if not out.changed and "XN216" not in {f.rule for f in out.findings}:
+        if not out.changed and "XN220" not in {f.rule for f in out.findings}:
             assert ALREADY_OFF.search(as_kvm), path  # else it says why nothing changed
     assert counts["changed"] > 5 * counts["refused"], counts
     assert counts["changed"] > 200, counts

@@ -109,7 +109,7 @@ def test_ibmz_disable_is_an_info_note_and_exit_0() -> None:
     assert quiet.code == 0 and quiet.out == xml and quiet.err == ""
     loud = run_cli(["--disable", "-v", "-"], xml)
     assert loud.code == 0 and loud.out == xml
-    assert "info: XN217" in loud.err and "nested=0" in loud.err
+    assert "info: XN221" in loud.err and "nested=0" in loud.err
 
 
 def test_help_names_both_flags() -> None:
@@ -193,19 +193,19 @@ def test_xn203_is_a_warning_only_where_xmlnest_switches_host_model() -> None:
 
 def _offer_findings(offers: frozenset[str] | None, arch: str = "intel") -> dict[str, Level]:
     out = core.process(INTEL, Options(arch=arch, host_model=True), host_offers=offers)
-    return {f.rule: f.level for f in out.findings if f.rule in ("XN218", "XN219")}
+    return {f.rule: f.level for f in out.findings if f.rule in ("XN222", "XN223")}
 
 
 def test_host_model_says_whether_the_host_offers_the_feature() -> None:
     """The seam for a libvirt connection's domain capabilities (stub values here)."""
-    assert _offer_findings(None) == {"XN218": Level.INFO}
-    assert _offer_findings(frozenset({"vmx", "pcid"})) == {"XN218": Level.INFO}
-    assert _offer_findings(frozenset({"svm", "pcid"})) == {"XN219": Level.WARNING}
-    assert _offer_findings(frozenset({"svm"}), arch="amd") == {"XN218": Level.INFO}
+    assert _offer_findings(None) == {"XN222": Level.INFO}
+    assert _offer_findings(frozenset({"vmx", "pcid"})) == {"XN222": Level.INFO}
+    assert _offer_findings(frozenset({"svm", "pcid"})) == {"XN223": Level.WARNING}
+    assert _offer_findings(frozenset({"svm"}), arch="amd") == {"XN222": Level.INFO}
     told = core.process(INTEL, Options(arch="intel", host_model=True), host_offers=frozenset())
     assert any("lacks vmx" in f.message for f in told.findings)
     plain = core.process(INTEL, Options(arch="intel"), host_offers=frozenset())
-    assert not {"XN218", "XN219"} & {f.rule for f in plain.findings}  # host-passthrough
+    assert not {"XN222", "XN223"} & {f.rule for f in plain.findings}  # host-passthrough
 
 
 def test_xn202_stays_with_host_model_and_goes_with_disable() -> None:

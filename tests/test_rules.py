@@ -173,9 +173,9 @@ CASES: dict[str, tuple[list[str], str, str]] = {
         S390.format(backing="", extra="<cpu mode='host-model'/>"),
     ),
     "XN214": (["--level", "l2"], power(os="7.6"), power(os="8.6")),
-    "XN216": (["--arch", "intel", "--disable", "-v"], x86(cpu=""), x86()),
-    "XN217": (["--disable", "-v"], S390.format(backing="", extra="<cpu mode='host-model'/>"), ""),
-    "XN218": (
+    "XN220": (["--arch", "intel", "--disable", "-v"], x86(cpu=""), x86()),
+    "XN221": (["--disable", "-v"], S390.format(backing="", extra="<cpu mode='host-model'/>"), ""),
+    "XN222": (
         ["--arch", "intel", "--host-model", "-v"],
         x86(),
         x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
@@ -185,8 +185,8 @@ CASES: dict[str, tuple[list[str], str, str]] = {
 
 
 def test_every_rule_has_a_case() -> None:
-    # XN219 needs what a libvirt connection tells about the host: tests/test_disable.py
-    assert set(CASES) | {"XN110", "XN219"} == set(RULES)
+    # XN223 needs what a libvirt connection tells about the host: tests/test_disable.py
+    assert set(CASES) | {"XN110", "XN223"} == set(RULES)
 
 
 NO_CPU_RNG = """<grammar xmlns="http://relaxng.org/ns/structure/1.0">
@@ -226,7 +226,7 @@ def test_rule_triggers_and_does_not(rule: str) -> None:
     else:
         assert hit.code == 0, hit.err
         assert f"{level}: {rule}" in lines[0]
-    if rule in ("XN202", "XN210", "XN217"):  # every AMD / POWER9 L1, IBM Z --disable
+    if rule in ("XN202", "XN210", "XN221"):  # every AMD / POWER9 L1, IBM Z --disable
         quiet = run_cli([*args, "-q", "-"], bad.encode())
         assert rule not in quiet.err
         return

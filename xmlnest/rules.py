@@ -249,7 +249,7 @@ RULES: dict[str, Rule] = {
             "remove the feature or make it optional",
         ),
         Rule(
-            "XN216",
+            "XN220",
             "info",
             "--disable: nothing to disable",
             "The domain already runs without the nesting feature, and adding an element "
@@ -264,7 +264,7 @@ RULES: dict[str, Rule] = {
             "to be explicit anyway, give the domain a <cpu> with a model and run --disable again",
         ),
         Rule(
-            "XN217",
+            "XN221",
             "info",
             "IBM Z: nesting is a host setting",
             "On IBM Z no domain XML setting turns nesting off: an L1 gets the SIE "
@@ -275,7 +275,7 @@ RULES: dict[str, Rule] = {
             "on the L0 host: options kvm nested=0 in /etc/modprobe.d, then reload kvm",
         ),
         Rule(
-            "XN218",
+            "XN222",
             "info",
             "--host-model: the feature is required in host-model",
             "host-model keeps the guest migratable between hosts libvirt finds compatible "
@@ -291,7 +291,7 @@ RULES: dict[str, Rule] = {
             "check virsh domcapabilities on each host for the feature under host-model",
         ),
         Rule(
-            "XN219",
+            "XN223",
             "warning",
             "the host's host-model CPU lacks the nesting feature",
             "The host's domain capabilities do not list vmx/svm in its host-model CPU, so "

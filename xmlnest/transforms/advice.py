@@ -173,12 +173,12 @@ def _passthrough_migration(ctx: Context, mode: str, feat: str) -> Finding:
 
 
 def _host_model_offer(ctx: Context, feat: str, host_offers: frozenset[str] | None) -> Finding:
-    """XN218/XN219: host-model is expanded from the host at start, so a required feature
+    """XN222/XN223: host-model is expanded from the host at start, so a required feature
     is there only where the host's host-model CPU offers it."""
     where = line(ctx.cpu) or line(ctx.os_type)
     if host_offers is not None and feat not in host_offers:
         return Finding(
-            "XN219",
+            "XN223",
             f"this host's host-model CPU lacks {feat}: with {feat} required the guest will "
             "not start here",
             hint=f"enable nesting on the host (xmlnest --host-check), then check "
@@ -187,7 +187,7 @@ def _host_model_offer(ctx: Context, feat: str, host_offers: frozenset[str] | Non
         )
     told = "offers it" if host_offers is not None else "not asked, no libvirt connection"
     return Finding(
-        "XN218",
+        "XN222",
         f"host-model with {feat} required, for migration: libvirt expands host-model from "
         f"each host at start, so the guest starts only where the host offers {feat} "
         f"(this host: {told})",

@@ -67,7 +67,7 @@ def plan_disable(ctx: Context, b: Builder) -> None:
     if nested is None:
         b.warn(
             Finding(
-                "XN216",
+                "XN220",
                 "no <nested-hv>: QEMU's pseries machines leave it off by default; nothing to "
                 "disable",
                 hint="left as it is",

@@ -59,7 +59,7 @@ def plan(ctx: Context, b: Builder) -> None:
 def plan_disable(ctx: Context, b: Builder) -> None:
     b.warn(
         Finding(
-            "XN217",
+            "XN221",
             "IBM Z: no domain XML setting turns nesting off; it is the host's kvm module "
             "parameter nested",
             hint="on the L0 host: modprobe -r kvm && modprobe kvm nested=0 (and in "

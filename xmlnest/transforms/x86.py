@@ -197,7 +197,7 @@ def plan_disable(ctx: Context, vendor: Vendor, b: Builder) -> None:
 
 def _nothing_to_disable(what: str, where: int | None) -> Finding:
     return Finding(
-        "XN216",
+        "XN220",
         f"{what}: QEMU's default CPU exposes neither vmx nor svm under KVM; nothing to disable",
         hint="adding a <cpu> would change far more than nesting; left as it is",
         line=where,
