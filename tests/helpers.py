@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import re
+
+from lxml import etree
 
 from xmlnest import cst
 from xmlnest.document import Source
@@ -53,3 +56,21 @@ def changed_input_lines(before: bytes, after: bytes) -> set[int]:
         if tag in ("replace", "delete"):
             gone.update(range(i1 + 1, i2 + 1))
     return gone
+
+
+_FORCED = re.compile(rb"""(policy=['"])force(['"] name=['"](?:vmx|svm)['"])""")
+
+
+def round_trip_expectation(enabled: bytes) -> bytes | None:
+    """What enabling returns after --disable turned ``enabled`` off: the enabled bytes,
+    except where the enabled CPU spelled out the nesting feature in a way a disabled
+    feature cannot remember. A ``force`` comes back as ``require``; an explicit vmx/svm in
+    host-passthrough or maximum (which pass it anyway) does not come back: ``None``, as
+    the bytes are then not predictable from the enabled ones alone."""
+    root = etree.fromstring(enabled)
+    cpu = root.find("cpu")
+    if cpu is not None and cpu.get("mode") in ("host-passthrough", "maximum"):
+        named = [f for f in cpu.findall("feature") if f.get("name") in ("vmx", "svm")]
+        if any(f.get("policy") not in ("disable", "forbid") for f in named):
+            return None
+    return _FORCED.sub(rb"\1require\2", enabled)

@@ -1,5 +1,7 @@
 """The real-world corpus: every x86/POWER/IBM Z domain either is refused with a rule, or
-comes out idempotent, with untouched lines kept, and schema-valid whenever it was valid.
+comes out idempotent, with untouched lines kept, and schema-valid whenever it was valid;
+the same for --disable (x86, POWER9) and --host-model (x86), and enabling, disabling and
+enabling again gives the enabled bytes.
 
 Non-KVM corpus files are also run once more as KVM domains, so their CPU and feature
 shapes exercise the transforms too.
@@ -15,7 +17,7 @@ import pytest
 from lxml import etree
 
 from tests.conftest import CORPUS, require_corpus, require_libvirt_schema
-from tests.helpers import allowed_lines, changed_input_lines
+from tests.helpers import allowed_lines, changed_input_lines, round_trip_expectation
 from xmlnest import core, cst, document, transforms
 from xmlnest.errors import RuleError
 from xmlnest.transforms.common import Options
@@ -116,6 +118,29 @@ def _check(raw: bytes, target: str, extra: dict[str, object]) -> str:
     return "changed"
 
 
+ALREADY_OFF = re.compile(
+    rb"""policy=['"](?:disable|forbid)['"] name=['"](?:vmx|svm)['"]|nested-hv state=['"]off"""
+)
+
+
+def _round_trip(raw: bytes, target: str, extra: dict[str, object]) -> None:
+    """Enabling, then disabling, then enabling again gives the enabled bytes (see
+    ``round_trip_expectation`` for what a disabled feature cannot remember)."""
+    enable = Options(arch=target, **extra)  # type: ignore[arg-type]
+    try:
+        enabled = core.process(raw, enable).output
+    except RuleError:
+        return
+    off = Options(arch=target, disable=True)
+    disabled = core.process(enabled, off).output
+    again = core.process(disabled, enable).output
+    expected = round_trip_expectation(enabled)
+    if expected is None:  # the enabled CPU spelled out what a disabled one cannot recall
+        assert core.process(core.process(again, off).output, enable).output == again
+        return
+    assert again == expected, "enable-disable-enable differs"
+
+
 @pytest.mark.parametrize(("path", "target"), CASES)
 def test_corpus_file(path: str, target: str) -> None:
     require_corpus()
@@ -126,6 +151,12 @@ def test_corpus_file(path: str, target: str) -> None:
     if target in ("intel", "amd"):
         _check(as_kvm, target, {"passthrough": True})
         _check(as_kvm, target, {"model": "Skylake-Client" if target == "intel" else "EPYC"})
+        _check(as_kvm, target, {"host_model": True})
+        _round_trip(as_kvm, target, {"host_model": True})
+    if target != "ibmz":  # IBM Z has no XML edit for --disable
+        _check(raw, target, {"disable": True})
+        _check(as_kvm, target, {"disable": True})
+        _round_trip(as_kvm, target, {})
     assert verdict == _expected(as_kvm, target)
 
 
@@ -233,6 +264,33 @@ def _expected_ibmz(root: etree._Element, cpu: etree._Element | None) -> str:
         return "changed"  # to host-model
     disabled = ("sief2", "disable") in _features(cpu)
     return "changed" if disabled else "unchanged"
+
+
+def test_corpus_disable_refuses_only_a_wrong_target_or_type() -> None:
+    """--disable has no refusals of its own: over the corpus (each x86 file under both
+        vendors) only a vendor that does not fit (XN103), a non-KVM type (XN102) or a
+        running domain's live XML (XN113) is refused,
+        and it changes a good share of the domains (the others have no <cpu>, XN220, or have
+    nesting off already)."""
+    require_corpus()
+    counts = {"refused": 0, "unchanged": 0, "changed": 0}
+    for p in CASES:
+        path, target = p.values
+        if target == "ibmz":
+            continue
+        raw = (CORPUS / str(path)).read_bytes()
+        as_kvm = re.sub(rb"<domain type=(['\"])\w+\1", rb"<domain type='kvm'", raw, count=1)
+        try:
+            out = core.process(as_kvm, Options(arch=str(target), disable=True))
+        except RuleError as exc:
+            assert exc.rule in ("XN102", "XN103", "XN113"), exc.format(str(path))
+            counts["refused"] += 1
+            continue
+        counts["changed" if out.changed else "unchanged"] += 1
+        if not out.changed and "XN220" not in {f.rule for f in out.findings}:
+            assert ALREADY_OFF.search(as_kvm), path  # else it says why nothing changed
+    assert counts["changed"] > 5 * counts["refused"], counts
+    assert counts["changed"] > 200, counts
 
 
 def test_corpus_outcomes_are_mostly_edits_not_refusals() -> None:

@@ -132,9 +132,9 @@ CASES: dict[str, tuple[list[str], str, str]] = {
         ),
         x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
     ),
-    "XN203": (
-        ["--arch", "intel", "-v"],
-        x86(),
+    "XN203": (  # a warning where xmlnest switches host-model (a note for host-passthrough)
+        ["--arch", "intel"],
+        x86("<cpu mode='host-model' check='partial'/>"),
         x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
     ),
     "XN204": (
@@ -190,6 +190,17 @@ CASES: dict[str, tuple[list[str], str, str]] = {
         S390.format(backing="", extra="<cpu mode='host-model'/>"),
     ),
     "XN214": (["--level", "l2"], power(os="7.6"), power(os="8.6")),
+    "XN220": (["--arch", "intel", "--disable", "-v"], x86(cpu=""), x86()),
+    "XN221": (
+        ["--disable", "-v"],
+        S390.format(backing="", extra="<cpu mode='host-model'/>"),
+        S390.format(backing="", extra="<cpu mode='host-model'/>"),
+    ),
+    "XN222": (
+        ["--arch", "intel", "--host-model", "-v"],
+        x86(),
+        x86(CUSTOM.format(check="partial", policy="require", name="vmx")),
+    ),
     "XN213": ([], power(features="\n    <nested-hv state='off'/>"), power()),
     "XN113": (["--arch", "intel"], x86(ns=" id='7'"), x86()),
     "XN216": (
@@ -206,7 +217,10 @@ CASES: dict[str, tuple[list[str], str, str]] = {
 
 
 # Rules whose contrast is a flag rather than the input: the negative case's arguments.
-NEGATIVE_ARGS = {"XN210": ["--level", "l2", "-v"]}  # the same POWER9 domain as an L2
+NEGATIVE_ARGS = {
+    "XN210": ["--level", "l2", "-v"],  # the same POWER9 domain as an L2
+    "XN221": ["-v"],  # the same IBM Z domain, enabling
+}
 
 
 def test_every_rule_has_a_case() -> None:
@@ -311,7 +325,7 @@ def test_list_rules_prints_every_rule_with_its_level() -> None:
     lines = r.out.decode().splitlines()
     assert [ln.split()[0] for ln in lines] == sorted(RULES)
     assert lines[0].split(None, 2) == ["XN101", "error", RULES["XN101"].title]
-    assert "XN203  info     host-passthrough" in r.out.decode()
+    assert "XN206  info     guest OS unknown" in r.out.decode()
 
 
 def test_ignore_turns_warnings_and_notes_off() -> None:

@@ -126,7 +126,9 @@ def _flipping(ctx: Context, b: Builder) -> None:
 def test_idempotence_replan_catches_a_transform_that_never_settles(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(transforms.REGISTRY, "intel", _flipping)
+    monkeypatch.setitem(
+        transforms.REGISTRY, "intel", transforms.REGISTRY["intel"]._replace(enable=_flipping)
+    )
     f = _file(tmp_path)
     _refused_untouched(run_cli([*ARGS, str(f)]), f, SECOND_RUN)
 
@@ -136,13 +138,15 @@ def test_without_the_replan_the_flip_would_be_written(
 ) -> None:
     """The flip is the planned edit, so the meaning check accepts it: only the re-plan
     notices that the next run would flip it back."""
-    monkeypatch.setitem(transforms.REGISTRY, "intel", _flipping)
+    monkeypatch.setitem(
+        transforms.REGISTRY, "intel", transforms.REGISTRY["intel"]._replace(enable=_flipping)
+    )
     real_plan = transforms.plan
 
-    def no_replan(*args: Any, advice: bool = True) -> plan.Plan:
+    def no_replan(*args: Any, advice: bool = True, **kw: Any) -> plan.Plan:
         if not advice:  # the idempotence re-plan
             return plan.Plan(target="intel")
-        return real_plan(*args, advice=advice)
+        return real_plan(*args, advice=advice, **kw)
 
     monkeypatch.setattr(core.transforms, "plan", no_replan)
     f = _file(tmp_path)

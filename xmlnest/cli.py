@@ -142,6 +142,8 @@ def configure(
     arch: str,
     model: str | None,
     passthrough: bool,
+    host_model: bool,
+    disable: bool,
     check: bool,
     diff_format: str | None,
     in_place: bool,
@@ -201,6 +203,7 @@ def configure(
                 )
     if model and passthrough:
         raise UsageError("--model and --passthrough contradict each other; pick one")
+    _check_direction(disable, host_model, model, passthrough, level)
     if in_place and check:
         raise UsageError("--in-place and --check contradict each other; pick one")
     if in_place and output_dir:
@@ -210,6 +213,8 @@ def configure(
     target = ARCH_ALIASES[arch]
     if level == "l2" and target in ("intel", "amd", "ibmz"):
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
+    if host_model and target in ("power9", "ibmz"):
+        raise UsageError(f"--host-model applies to Intel and AMD CPUs, not to --arch {arch}")
     output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
     args = [] if libvirt else (list(paths) or [STDIN])
     folders = [a for a in args if a != STDIN and os.path.isdir(a)]
@@ -237,6 +242,8 @@ def configure(
             passthrough=passthrough,
             level=level,
             known_models=known_models,
+            disable=disable,
+            host_model=host_model,
         ),
         output=output,
         diff=diff_format,
@@ -259,6 +266,29 @@ def configure(
         domains=domains,
         all_domains=all_domains,
     )
+
+
+def _check_direction(
+    disable: bool, host_model: bool, model: str | None, passthrough: bool, level: str
+) -> None:
+    """--disable takes none of the options that shape the enabling edit; --host-model
+    contradicts the other CPU choices. (``--level l1`` is the default, so only an
+    ``l2`` conflicts.)"""
+    if disable:
+        for flag, given in (
+            ("--model", model is not None),
+            ("--passthrough", passthrough),
+            ("--host-model", host_model),
+            ("--level l2", level == "l2"),
+        ):
+            if given:
+                raise UsageError(
+                    f"--disable and {flag} contradict each other: {flag} shapes the "
+                    "enabling edit; drop one"
+                )
+    if host_model and (model is not None or passthrough):
+        other = "--model" if model is not None else "--passthrough"
+        raise UsageError(f"--host-model and {other} contradict each other; pick one")
 
 
 def _check_libvirt_options(

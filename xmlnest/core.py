@@ -37,10 +37,15 @@ def process(
     host_vendor: Callable[[], Vendor | None] = lambda: None,
     validator: Validator | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    host_offers: frozenset[str] | None = None,
 ) -> Outcome:
-    """Transform one domain; raise an :class:`XmlnestError` subclass to refuse it."""
+    """Transform one domain; raise an :class:`XmlnestError` subclass to refuse it.
+
+    ``host_offers``: the features the host's host-model CPU offers, where a libvirt
+    connection told (``--host-model`` advice says whether the nesting feature is there).
+    """
     source = document.parse(raw, max_bytes=max_bytes)
-    plan = transforms.plan(source.root, options, host_vendor)
+    plan = transforms.plan(source.root, options, host_vendor, host_offers=host_offers)
     if plan.empty:
         return Outcome(source, plan, raw, plan.findings, source)
     output = render.render(source, plan)

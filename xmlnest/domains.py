@@ -54,6 +54,20 @@ class DomainSource:
         found = status.host_finding(self.conn.uri, feature, self._features(status.arch_of(root)))
         return (found,) if found is not None else ()
 
+    def offered(self, raw: bytes) -> frozenset[str] | None:
+        """The features the host's host-model CPU offers for this domain's arch (``None``:
+        the driver cannot say)."""
+        from xmlnest.document import parse
+
+        try:
+            arch = status.arch_of(parse(raw).root)
+        except XmlnestError:
+            return None  # core.process will say what is wrong with it
+        features = self._features(arch)
+        if features is None:
+            return None
+        return frozenset(f.name for f in features if status.host_offers(features, f.name))
+
     def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> tuple[str, ...]:
         """Define ``new`` (validated) unless the stored definition changed since it was
         read as ``seen``; raise if libvirt did not keep the nesting edit; return notes."""

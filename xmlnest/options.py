@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 ARCH_CHOICES = tuple(sorted(ARCH_ALIASES))
 
 
-HELP = """Enable nested virtualization in libvirt domain XML.
+HELP = """Enable nested virtualization in libvirt domain XML (or, with --disable, turn it off).
 
 Reads PATH... (files or folders; none or '-' for stdin), makes the edits the
 domain's architecture needs, validates the result and writes the XML (one input),
@@ -64,6 +64,20 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="NAME",
     ),
     Opt(("--passthrough",), "passthrough", "flag", "Force host-passthrough, even over a model."),
+    Opt(
+        ("--host-model",),
+        "host_model",
+        "flag",
+        "x86: keep (or make) host-model and require vmx/svm in it (migratable), instead of "
+        "host-passthrough.",
+    ),
+    Opt(
+        ("--disable",),
+        "disable",
+        "flag",
+        "Turn nesting off: disable vmx/svm in <cpu>, nested-hv off on POWER9 (IBM Z: a "
+        "host setting, nothing to edit).",
+    ),
     Opt(("--check",), "check", "flag", "Write nothing; exit 1 if any input would change."),
     Opt(
         ("--diff",),

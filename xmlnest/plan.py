@@ -73,6 +73,7 @@ class Plan(NamedTuple):
     target: str  # the resolved architecture: intel, amd, power9, ibmz
     edits: tuple[Edit, ...] = ()
     findings: tuple[Finding, ...] = ()
+    action: str = "enable"  # enable, or disable (--disable): which way nesting goes
 
     @property
     def empty(self) -> bool:

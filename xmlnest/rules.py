@@ -47,10 +47,11 @@ RULES: dict[str, Rule] = {
         Rule(
             "XN103",
             "error",
-            "--arch or --model does not fit the domain",
+            "--arch, --model or --host-model does not fit the domain",
             "The requested architecture or vendor contradicts the domain: its <os><type "
             "arch>, its <vendor> or its CPU model family. Requiring vmx on an AMD host (or "
-            "svm on Intel) makes the guest fail to start.",
+            "svm on Intel) makes the guest fail to start. --model and --host-model choose "
+            "an x86 CPU and do not apply to POWER9 or IBM Z domains.",
             "libvirt formatdomain, CPU model and topology (vendor, model); vagrant-libvirt#667",
             "use --arch auto or the matching --arch",
         ),
@@ -173,12 +174,17 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "XN203",
-            "info",
+            "warning",
             "host-passthrough migrates only between identical hosts",
             "A host-passthrough CPU exposes the exact host CPU, so the guest can only move "
-            "to hosts with an identical CPU and microcode.",
+            "to hosts with an identical CPU and microcode. It is a warning where xmlnest "
+            "itself switches a host-model CPU to host-passthrough (the reference document's "
+            "first form, which passes vmx/svm through wherever the host has nesting on); "
+            "--host-model keeps host-model and requires the feature in it instead. Where "
+            "the CPU already is, or was asked to be, host-passthrough or maximum (no <cpu>, "
+            "--passthrough), it is an info note.",
             "libvirt formatdomain (host-passthrough)",
-            "use --model for a migratable CPU",
+            "use --host-model, or --model NAME, for a migratable CPU",
         ),
         Rule(
             "XN204",
@@ -275,9 +281,51 @@ RULES: dict[str, Rule] = {
             "offers nesting to guests. Without it, a guest asking for the feature fails to "
             "start, and host-passthrough gives it nothing to nest with. Drivers that cannot "
             "answer (the test driver) get no warning.",
-            "libvirt formatdomaincaps (CPU configuration, host-model); kernel "
+            "libvirt formatdomaincaps (CPU configuration, host-model); Linux "
             "Documentation/virt/kvm/x86/running-nested-guests.rst",
             "enable nesting on that host first (xmlnest --host-check there)",
+        ),
+        Rule(
+            "XN220",
+            "info",
+            "--disable: nothing to disable",
+            "The domain already runs without the nesting feature, and adding an element "
+            "would change far more than nesting. x86 with no <cpu>, or a <cpu> without a "
+            "model (which libvirt refuses features in): QEMU's default CPU model exposes "
+            "neither vmx nor svm under KVM (QEMU commit 75d373ef97, 'target-i386: Disable "
+            "SVM by default in KVM mode'; some distributions' QEMU turn svm back on for old "
+            "machine types). POWER9 without <nested-hv>: QEMU's pseries machines leave "
+            "cap-nested-hv off by default.",
+            "libvirt formatdomain (CPU model and topology, Hypervisor features); QEMU "
+            "target/i386 and hw/ppc/spapr_caps.c",
+            "to be explicit anyway, give the domain a <cpu> with a model and run --disable again",
+        ),
+        Rule(
+            "XN221",
+            "info",
+            "IBM Z: nesting is a host setting",
+            "On IBM Z no domain XML setting turns nesting off: an L1 gets the SIE "
+            "facilities only when the host's kvm module has nested=1. Turning it off is "
+            "the host's nested=0, which applies to every guest on that host.",
+            "Linux Documentation/virt/kvm/x86/running-nested-guests.rst (s390x: kvm "
+            "nested=1); RHEL 8 'Creating nested virtual machines', 19.5",
+            "on the L0 host: options kvm nested=0 in /etc/modprobe.d, then reload kvm",
+        ),
+        Rule(
+            "XN222",
+            "info",
+            "--host-model: the feature is required in host-model",
+            "host-model keeps the guest migratable between hosts libvirt finds compatible "
+            "(unlike host-passthrough), which is how OpenStack Nova (cpu_mode=host-model with "
+            "cpu_model_extra_flags=vmx) nests. libvirt expands host-model from the host's "
+            "CPU each time the guest starts, so the required vmx/svm is satisfied only "
+            "where the host offers it, i.e. where the host has nesting on. Intel L1s with "
+            "a running L2 migrate since Linux 5.3 and QEMU 4.2; AMD L1s must not be "
+            "migrated once an L2 runs (XN202).",
+            "libvirt formatdomain (host-model); Linux "
+            "Documentation/virt/kvm/x86/running-nested-guests.rst; OpenStack Nova "
+            "'Nested guest support'",
+            "check virsh domcapabilities on each host for the feature under host-model",
         ),
         Rule(
             "XN211",

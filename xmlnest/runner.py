@@ -152,15 +152,19 @@ def process_one(
         else:
             writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
             got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
+        offers = None  # what the host behind a connection offers, for --host-model advice
+        if source is not None and config.options.host_model:
+            offers = source.offered(got.data)
         outcome = core.process(
             got.data,
             config.options,
             host_vendor=source.host_vendor if source is not None else w.host_vendor,
             validator=validator,
             max_bytes=config.max_bytes,
+            host_offers=offers,
         )
         host: tuple[Finding, ...] = ()
-        if source is not None:
+        if source is not None and all(f.rule != "XN219" for f in outcome.findings):
             host = source.host_findings(outcome.plan.target, outcome.source.root)
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:

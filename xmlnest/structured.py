@@ -69,6 +69,11 @@ def changes(before: etree._Element, after: etree._Element) -> dict[str, Any]:
 
 
 def json_line(path: str, outcome: Outcome) -> str:
-    """One JSON object (one line) for a changed input."""
-    record = {"path": path, "changes": changes(outcome.source.root, outcome.result.root)}
+    """One JSON object (one line) for a changed input; ``action`` says which way nesting
+    went (``enable``, or ``disable`` with ``--disable``)."""
+    record = {
+        "action": outcome.plan.action,
+        "path": path,
+        "changes": changes(outcome.source.root, outcome.result.root),
+    }
     return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"

@@ -2,12 +2,14 @@
 
 ``plan()`` resolves the target (Intel, AMD, POWER9, IBM Z) from ``--arch`` and the
 domain's ``<os><type arch machine>``, refuses what cannot nest, and asks the target's
-transform for the edits still needed.
+transform (the enabling one, or with ``--disable`` the inverse one) for the edits still
+needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -19,11 +21,21 @@ from xmlnest.transforms.common import Builder, Context, Options, Vendor, line
 
 Transform = Callable[[Context, Builder], None]
 
-REGISTRY: dict[str, Transform] = {
-    "intel": lambda ctx, b: x86.plan(ctx, "intel", b),
-    "amd": lambda ctx, b: x86.plan(ctx, "amd", b),
-    "power9": power.plan,
-    "ibmz": s390x.plan,
+
+class Transforms(NamedTuple):
+    enable: Transform
+    disable: Transform
+
+
+REGISTRY: dict[str, Transforms] = {
+    "intel": Transforms(
+        lambda ctx, b: x86.plan(ctx, "intel", b), lambda ctx, b: x86.plan_disable(ctx, "intel", b)
+    ),
+    "amd": Transforms(
+        lambda ctx, b: x86.plan(ctx, "amd", b), lambda ctx, b: x86.plan_disable(ctx, "amd", b)
+    ),
+    "power9": Transforms(power.plan, power.plan_disable),
+    "ibmz": Transforms(s390x.plan, s390x.plan_disable),
 }
 
 # User-facing names for --arch, and the domain arches each family covers.
@@ -56,23 +68,27 @@ def plan(
     host_vendor: Callable[[], Vendor | None],
     *,
     advice: bool = True,
+    host_offers: frozenset[str] | None = None,
 ) -> Plan:
-    """The edits this domain still needs for nesting (empty when already compliant).
+    """The edits this domain still needs for nesting (empty when already compliant), or
+    with ``options.disable`` to have nesting off.
 
     ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
-    the edits).
+    the edits). ``host_offers``: the features the host's host-model CPU offers, where a
+    libvirt connection told (``None``: unknown); only ``--host-model`` advice reads it.
     """
     ctx = Context(root, options, host_vendor)
     live.refuse_live(ctx)
     target, vendor_from_host = resolve_target(ctx)
     check_domain_type(ctx)
-    if options.model and FAMILY_OF_TARGET[target] != "x86":
-        raise RuleError(
-            f"--model applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
-            hint="drop --model",
-            line=line(ctx.os_type),
-            rule="XN103",
-        )
+    for flag, given in (("--model", options.model), ("--host-model", options.host_model)):
+        if given and FAMILY_OF_TARGET[target] != "x86":
+            raise RuleError(
+                f"{flag} applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
+                hint=f"drop {flag}",
+                line=line(ctx.os_type),
+                rule="XN103",
+            )
     if options.level == "l2" and target != "power9":
         raise RuleError(
             "--level l2: an L2 used as a hypervisor (L3 guests) is not expected to work",
@@ -81,10 +97,18 @@ def plan(
             rule="XN112",
         )
     b = Builder(ctx)
-    REGISTRY[target](ctx, b)
+    transforms = REGISTRY[target]
+    (transforms.disable if options.disable else transforms.enable)(ctx, b)
     if advice:
-        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host)
-    return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
+        b.findings += advise(
+            ctx, target, options.level, bool(b.edits), vendor_from_host, host_offers
+        )
+    return Plan(
+        target=target,
+        edits=tuple(b.edits),
+        findings=tuple(b.findings),
+        action="disable" if options.disable else "enable",
+    )
 
 
 def resolve_target(ctx: Context) -> tuple[str, bool]:

@@ -21,6 +21,8 @@ class Options(NamedTuple):
     passthrough: bool = False
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
     known_models: frozenset[str] | None = None  # libvirt's cpu_map x86 models, if installed
+    disable: bool = False  # the inverse edit: turn nesting off
+    host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
 
 
 class Context:

@@ -1,11 +1,18 @@
-"""IBM POWER9 (pseries): ``<nested-hv state='on'/>`` in ``<features>``; never POWER8 compat."""
+"""IBM POWER9 (pseries): ``<nested-hv state='on'/>`` in ``<features>``; never POWER8 compat.
+
+``--disable`` flips an existing ``nested-hv`` to ``state='off'`` rather than removing it:
+one attribute changes (and changes back on the next enabling run), the ``<features>``
+it sits in is never left empty or rebuilt, and the explicit ``off`` does not depend on
+QEMU's default. An absent ``nested-hv`` is already off (QEMU's pseries default) and stays
+absent.
+"""
 
 from __future__ import annotations
 
 import re
 
 from xmlnest.errors import RuleError
-from xmlnest.plan import Finding, Insert, NewElement
+from xmlnest.plan import Finding, Insert, Level, NewElement
 from xmlnest.transforms.common import Builder, Context, line, text_of
 
 # host-model + powerN = compatibility mode; custom POWERn must equal the host
@@ -54,3 +61,20 @@ def plan(ctx: Context, b: Builder) -> None:
                 )
             )
         b.set(nested, "state", "on")
+
+
+def plan_disable(ctx: Context, b: Builder) -> None:
+    nested = ctx.child(ctx.child(ctx.root, "features"), "nested-hv")
+    if nested is None:
+        b.warn(
+            Finding(
+                "XN220",
+                "no <nested-hv>: QEMU's pseries machines leave it off by default; nothing to "
+                "disable",
+                hint="left as it is",
+                line=line(ctx.os_type),
+                level=Level.INFO,
+            )
+        )
+        return
+    b.set(nested, "state", "off")

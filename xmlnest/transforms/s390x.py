@@ -3,12 +3,13 @@
 Huge-page backing and nesting cannot be combined on IBM Z (reference document); under
 Secure Execution (``s390-pv``) QEMU withdraws the SIE facilities. QEMU's named models
 carry none of the SIE features, so a custom model is switched to host-model.
+No XML edit turns nesting off on IBM Z: that is the host's ``kvm nested=0``.
 """
 
 from __future__ import annotations
 
 from xmlnest.errors import RuleError
-from xmlnest.plan import Finding
+from xmlnest.plan import Finding, Level
 from xmlnest.transforms.common import Builder, Context, line, refuse_forbid, text_of
 from xmlnest.transforms.x86 import drop_disabled, to_passthrough
 
@@ -53,3 +54,17 @@ def plan(ctx: Context, b: Builder) -> None:
             )
         )
         to_passthrough(ctx, b, cpu, (SIE_FEATURE,), mode="host-model")
+
+
+def plan_disable(ctx: Context, b: Builder) -> None:
+    b.warn(
+        Finding(
+            "XN221",
+            "IBM Z: no domain XML setting turns nesting off; it is the host's kvm module "
+            "parameter nested",
+            hint="on the L0 host: modprobe -r kvm && modprobe kvm nested=0 (and in "
+            "/etc/modprobe.d: options kvm nested=0)",
+            line=line(ctx.os_type),
+            level=Level.INFO,
+        )
+    )

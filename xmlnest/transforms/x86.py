@@ -1,4 +1,5 @@
-"""Intel and AMD (x86): pass the host CPU through, or require ``vmx``/``svm`` on a named model.
+"""Intel and AMD (x86): pass the host CPU through, or require ``vmx``/``svm`` on a named model
+or in host-model (``--host-model``); or disable it (``--disable``).
 
 Pure plan functions: they read the domain and return the edits still needed.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from xmlnest.errors import RuleError
-from xmlnest.plan import Insert, NewElement, Remove, SetText
+from xmlnest.plan import Finding, Insert, Level, NewElement, Remove, SetText
 from xmlnest.transforms.common import (
     Builder,
     Context,
@@ -21,6 +22,8 @@ from xmlnest.transforms.common import (
 
 NESTING_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
 HOST_MODE_FEATURES = ("vmx", "svm")
+CPU_MODES = ("custom", "host-model", "host-passthrough", "maximum")
+OFF_POLICIES = ("disable", "forbid")  # a feature the guest does not get
 
 # libvirt cpu_map model families (src/cpu_map/x86_*.xml); qemu64/kvm64 and friends tell nothing.
 # Prefix tuples rather than a regex: nothing to compile on the start-up path.
@@ -90,6 +93,17 @@ def xml_vendor(ctx: Context) -> tuple[Vendor, str, int | None] | None:
     return None
 
 
+def disabled_vendor(ctx: Context) -> Vendor | None:
+    """The vendor whose nesting feature alone is turned off in ``<cpu>`` (weak evidence,
+    used only by ``--disable`` with ``--arch auto``)."""
+    off = {
+        f.get("name") for f in ctx.children(ctx.cpu, "feature") if f.get("policy") in OFF_POLICIES
+    }
+    if ("vmx" in off) == ("svm" in off):
+        return None
+    return "intel" if "vmx" in off else "amd"
+
+
 def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
     """The vendor asked for, checked against the XML; or the XML's; or the host's — and
     whether it came from the host (so the caller can say so: XN217)."""
@@ -106,6 +120,12 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
         return ("intel" if requested == "intel" else "amd"), False
     if evidence:
         return evidence[0], False
+    if ctx.options.disable:
+        # A host mode keeps no vendor; an earlier --disable's feature says which it was,
+        # so a run on another host leaves the output as it is.
+        off = disabled_vendor(ctx)
+        if off:
+            return off, False
     host = ctx.host_vendor()
     if host:
         return host, True
@@ -126,6 +146,9 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
     if opts.model:
         _custom_form(ctx, b, cpu, opts.model, feat)
         return
+    if opts.host_model:
+        _host_model_form(ctx, b, cpu, feat)
+        return
     if cpu is None:
         b.edits.append(
             Insert(ctx.ref(ctx.root), NewElement("cpu", (("mode", "host-passthrough"),)))
@@ -142,12 +165,92 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
     elif mode == "custom":
         ensure_required(ctx, b, cpu, feat)
     else:
-        raise RuleError(
-            f"unknown CPU mode '{mode}'",
-            hint="libvirt knows custom, host-model, host-passthrough and maximum",
-            line=line(cpu),
-            rule="XN111",
+        raise unknown_mode(cpu, mode)
+
+
+def unknown_mode(cpu: etree._Element, mode: str) -> RuleError:
+    return RuleError(
+        f"unknown CPU mode '{mode}'",
+        hint="libvirt knows custom, host-model, host-passthrough and maximum",
+        line=line(cpu),
+        rule="XN111",
+    )
+
+
+def plan_disable(ctx: Context, vendor: Vendor, b: Builder) -> None:
+    """The inverse edit: exactly one ``disable`` policy on the vendor's feature, in any mode
+    (the mode, model and every other child stay)."""
+    feat = NESTING_FEATURE[vendor]
+    cpu = ctx.cpu
+    if cpu is None:
+        b.warn(_nothing_to_disable("no <cpu>", line(ctx.root)))
+        return
+    mode = cpu.get("mode", "custom")
+    if mode not in CPU_MODES:
+        raise unknown_mode(cpu, mode)
+    no_model = mode == "custom" and not text_of(ctx.child(cpu, "model"))
+    if no_model and not features_named(ctx, cpu, feat):
+        # libvirt refuses features in a custom CPU without a model; none is needed.
+        b.warn(_nothing_to_disable("a <cpu> without a model", line(cpu)))
+        return
+    ensure_disabled(ctx, b, cpu, feat)
+
+
+def _nothing_to_disable(what: str, where: int | None) -> Finding:
+    return Finding(
+        "XN220",
+        f"{what}: QEMU's default CPU exposes neither vmx nor svm under KVM; nothing to disable",
+        hint="adding a <cpu> would change far more than nesting; left as it is",
+        line=where,
+        level=Level.INFO,
+    )
+
+
+def ensure_disabled(ctx: Context, b: Builder, cpu: etree._Element, feat: str) -> None:
+    """Exactly one ``<feature>`` for ``feat``, with a policy that keeps it from the guest
+    (an existing ``forbid`` is stronger than ``disable`` and stays)."""
+    found = features_named(ctx, cpu, feat)
+    if not found:
+        b.edits.append(
+            Insert(ctx.ref(cpu), NewElement("feature", (("policy", "disable"), ("name", feat))))
         )
+        return
+    keep = next((f for f in found if f.get("policy") in OFF_POLICIES), found[0])
+    if keep.get("policy") not in OFF_POLICIES:
+        b.set(keep, "policy", "disable")
+    for dup in found:
+        if dup is not keep:
+            b.edits.append(Remove(ctx.ref(dup)))
+
+
+def _host_model_form(ctx: Context, b: Builder, cpu: etree._Element | None, feat: str) -> None:
+    """``--host-model``: keep (or make) host-model and require the feature inside it; a
+    custom CPU with a model keeps its model."""
+    if cpu is None:
+        b.edits.append(
+            Insert(
+                ctx.ref(ctx.root),
+                NewElement(
+                    "cpu",
+                    (("mode", "host-model"),),
+                    children=(NewElement("feature", (("policy", "require"), ("name", feat))),),
+                ),
+            )
+        )
+        return
+    mode = cpu.get("mode", "custom")
+    if mode not in CPU_MODES:
+        raise unknown_mode(cpu, mode)
+    if mode != "host-model" and not (mode == "custom" and text_of(ctx.child(cpu, "model"))):
+        b.set(cpu, "mode", "host-model")
+        b.unset(cpu, "match")  # not used with host-model
+        b.unset(cpu, "migratable")  # libvirt allows it only for host-passthrough/maximum
+        for el in ctx.children(cpu, "vendor"):  # custom-only
+            b.edits.append(Remove(ctx.ref(el)))
+        for el in ctx.children(cpu, "model"):  # x86 host-model takes no model name
+            if text_of(el):
+                b.edits.append(Remove(ctx.ref(el)))
+    ensure_required(ctx, b, cpu, feat)
 
 
 def drop_disabled(ctx: Context, b: Builder, cpu: etree._Element, *feats: str) -> None:
