@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
-from xmlnest import cst
 from xmlnest.document import Source
+from xmlnest.lossless import tree as cst
 from xmlnest.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from xmlnest import document, render, transforms
+from xmlnest import document, transforms
 from xmlnest.document import DEFAULT_MAX_BYTES, Source
 from xmlnest.errors import ValidationError, XmlnestError
+from xmlnest.lossless import render
 from xmlnest.plan import Finding, Plan
 from xmlnest.transforms.common import Options, Vendor
 from xmlnest.validate import SchemaProblem, Validator

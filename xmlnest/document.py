@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from xmlnest import cst
 from xmlnest.errors import InputError, NotADomain
+from xmlnest.lossless import tree as cst
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from xmlnest.cst import without_last_indent
+from xmlnest.lossless.tree import without_last_indent
 
 
 class NewElement(NamedTuple):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from lxml import etree
 
-from xmlnest import cst, edit
 from xmlnest.document import Source, lossless_tree, sniff_style
 from xmlnest.errors import XmlnestError
+from xmlnest.lossless import edit
+from xmlnest.lossless import tree as cst
 from xmlnest.plan import Plan, apply_tree, reached
 
 

@@ -8,9 +8,9 @@ the tree is touched, so untouched lines serialize to their original bytes.
 
 from __future__ import annotations
 
-from xmlnest import cst
 from xmlnest.document import Style
 from xmlnest.errors import XmlnestError
+from xmlnest.lossless import tree as cst
 from xmlnest.plan import (
     Edit,
     NewElement,
