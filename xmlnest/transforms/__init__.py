@@ -84,7 +84,7 @@ def plan(
     REGISTRY[target](ctx, b)
     if advice:
         b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host)
-    return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings))
+    return Plan(target=target, edits=tuple(b.edits), findings=tuple(b.findings), elements=ctx.index)
 
 
 def resolve_target(ctx: Context) -> tuple[str, bool]:
