@@ -40,7 +40,7 @@ def check_meaning(source: Source, plan: Plan, rendered: Source) -> None:
     reached were copied as source slices; an edit that landed in the wrong place shows
     up as the planned change missing where it was meant to be.)
     """
-    expected, touched = apply_tree(plan.index_of(source.root), plan.edits)
+    expected, touched = apply_tree(source.root, plan.edits, plan.index_of(source.root))
     got = rendered.root
     same = (
         len(expected) == len(got)
@@ -82,15 +82,18 @@ def _canonical(top: etree._Element) -> list[tuple[object, ...]]:
 
 
 def apply_tree(
-    index: Index, edits: tuple[Edit, ...]
+    root: etree._Element, edits: tuple[Edit, ...], index: Index | None = None
 ) -> tuple[etree._Element, list[etree._Element]]:
-    """Apply a plan's meaning to a copy of the indexed tree (whitespace aside).
+    """Apply a plan's meaning to a copy of an lxml tree (whitespace aside).
 
     Returns the copy and, per edit, the element it changed there (the parent, for a
-    removal; the new element, for an insertion). The copy is not indexed again: each
-    element an edit names is found in it by its path from the root.
+    removal; the new element, for an insertion). ``index``: the tree's own, if it has
+    one; the copy is not indexed again, each element an edit names is found in it by
+    its path from the root.
     """
-    root = index.root
+    if index is None:
+        index = Index(root)
+    assert index.root is root
     new_root = copy.deepcopy(root)
     named = {e.parent if isinstance(e, Insert) else e.target for e in edits}
     els = {i: _counterpart(index.element(i), root, new_root) for i in named}
