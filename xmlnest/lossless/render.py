@@ -16,7 +16,7 @@ from xmlnest.plan import Edit
 def render(text: str, edits: tuple[Edit, ...], expand: Collection[int], elements: int) -> str:
     """``text`` with ``edits`` made; ``expand``: the positions the edits reach and their
     ancestors (see :func:`tree.parse`); ``elements``: how many the planned tree has."""
-    doc = _tree(text, expand)
+    doc = lossless_tree(text, expand)
     if len(doc.parsed) != elements:
         raise XmlnestError(
             "internal error: the token tree and the parsed tree disagree",
@@ -26,7 +26,7 @@ def render(text: str, edits: tuple[Edit, ...], expand: Collection[int], elements
     return tree.serialize(doc)
 
 
-def _tree(text: str, expand: Collection[int]) -> nodes.Document:
+def lossless_tree(text: str, expand: Collection[int]) -> nodes.Document:
     """The byte-keeping token tree of ``text``, tokenized where ``expand`` says."""
     try:
         return tree.parse(text, expand)
