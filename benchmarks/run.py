@@ -346,7 +346,13 @@ def accepted(
         text=True,
         env=env,
     )
-    bad = {p for p in paths for ln in r.stderr.splitlines() if ln.startswith(f"{p}:")}
+    # Since -q keeps --check's verdicts, "PATH: would change" names an accepted input too.
+    bad = {
+        p
+        for p in paths
+        for ln in r.stderr.splitlines()
+        if ln.startswith(f"{p}:") and ln != f"{p}: would change"
+    }
     shutil.rmtree(folder)
     return [data for p, data in zip(paths, bases, strict=True) if p not in bad]
 

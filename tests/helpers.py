@@ -7,8 +7,8 @@ import re
 
 from lxml import etree
 
-from xmlnest import cst
 from xmlnest.document import Source
+from xmlnest.lossless import tree as cst
 from xmlnest.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
 
 

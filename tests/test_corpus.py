@@ -18,8 +18,9 @@ from lxml import etree
 
 from tests.conftest import CORPUS, require_corpus, require_libvirt_schema
 from tests.helpers import allowed_lines, changed_input_lines, round_trip_expectation
-from xmlnest import core, cst, document, transforms
+from xmlnest import core, document, transforms
 from xmlnest.errors import RuleError
+from xmlnest.lossless import tree as cst
 from xmlnest.transforms.common import Options
 from xmlnest.validate import RngValidator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest import cst
+from xmlnest.lossless import tree as cst
 
 DOC = """<domain type='kvm'>
   <name>x</name>

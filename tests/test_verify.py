@@ -18,8 +18,9 @@ import pytest
 
 from tests.conftest import REPO, Run, require_libvirt_schema, run_cli
 from tests.test_golden import _args
-from xmlnest import core, edit, plan, render, transforms
-from xmlnest.document import Style
+from xmlnest import core, plan, transforms, verify
+from xmlnest.lossless import edit, render
+from xmlnest.lossless.style import Style
 from xmlnest.plan import Insert
 from xmlnest.transforms import x86
 from xmlnest.transforms.common import Builder, Context
@@ -105,7 +106,7 @@ def test_without_the_meaning_check_that_insert_would_be_written(
     """The stray <feature> under <domain> needs no further nesting edit, so only the
     meaning check stands between it and the file."""
     monkeypatch.setattr(edit, "apply", _apply_also_under_root(edit.apply))
-    monkeypatch.setattr(render, "check_meaning", lambda *a: None)
+    monkeypatch.setattr(verify, "check_meaning", lambda *a: None)
     f = _file(tmp_path)
     r = run_cli([*ARGS, str(f)])
     assert r.code == 0, r.err
@@ -208,7 +209,7 @@ def test_schema_check_refuses_an_output_that_breaks_a_valid_input(
     assert "nothing was written" in r.err
     assert f.read_bytes() == CUSTOM and os.stat(f).st_mtime_ns == OLD
     assert [p.name for p in folder.iterdir()] == ["vm.xml"]
-    monkeypatch.setattr(core, "_validate", lambda *a: ())
+    monkeypatch.setattr(verify, "check_valid", lambda *a: ())
     assert run_cli(args).code == 0
     assert f.read_bytes() == FIXED
 

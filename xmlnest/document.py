@@ -1,4 +1,4 @@
-"""Hardened parse of a domain's bytes, and the file's style (quotes, indent, newline, encoding).
+"""The hardened parse: a domain's bytes to a Source, and edited text back to bytes.
 
 One parser for everything: no entity resolution, no network, no DTD loading, no huge
 trees, CDATA kept. A DOCTYPE is refused before libxml2 sees the bytes, so entity bombs
@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Collection
 from typing import NamedTuple
 
 from lxml import etree
 
-from xmlnest import cst
 from xmlnest.errors import InputError, NotADomain
+from xmlnest.lossless.tree import find_declaration
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 _DECL_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
-_QUOTE = re.compile("=[ \t\r\n]*(['\"])")
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -28,15 +26,6 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-
-
-class Style(NamedTuple):
-    """How the file writes XML, so new text looks like the old."""
-
-    newline: str
-    quote: str
-    indent_unit: str
-    pretty: bool  # elements sit on their own lines
 
 
 class Source(NamedTuple):
@@ -183,7 +172,7 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
         raise InputError(
             "input contains a NUL byte", hint="this is not XML text", line=_line_at(text, nul)
         )
-    doctype = cst.find_declaration(text)
+    doctype = find_declaration(text)
     if doctype is not None:
         raise InputError(
             "a DOCTYPE is not allowed in domain XML (DTDs and entities are refused for safety)",
@@ -226,33 +215,6 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     return Source(raw=raw, bom=bom, encoding=codec, text=text, root=root)
 
 
-def lossless_tree(source: Source, expand: Collection[int] | None = None) -> cst.Document:
-    """The byte-keeping token tree of a source (built only when an edit is to be made);
-    ``expand``: the element indexes that must be tokenized (see :func:`cst.parse`)."""
-    try:
-        return cst.parse(source.text, expand)
-    except cst.CstError as exc:
-        raise InputError(
-            f"cannot keep this file's bytes intact ({exc})",
-            hint="please report this input",
-            line=_line_at(source.text, exc.offset),
-        ) from None
-
-
-def sniff_style(tree: cst.Document, text: str) -> Style:
-    """Guess newline, quote character and indent unit from the file itself."""
-    newline = "\r\n" if "\r\n" in text else "\n"
-    quotes = _QUOTE.findall(text)  # one pass for both kinds
-    double = quotes.count('"')
-    single = len(quotes) - double
-    quote = '"' if double > single else "'"
-    unit = "  "
-    pretty = False
-    for child in tree.root.children:
-        if isinstance(child, cst.Text) and "\n" in child.raw:
-            pretty = True
-            indent = child.raw.rpartition("\n")[2].rstrip("\r")
-            if indent.strip(" \t") == "" and indent:
-                unit = "\t" if "\t" in indent else indent
-                break
-    return Style(newline=newline, quote=quote, indent_unit=unit, pretty=pretty)
+def encode(source: Source, text: str) -> bytes:
+    """An edited ``source.text`` as bytes, in the source's own byte-order mark and encoding."""
+    return source.bom + text.encode(source.encoding, errors="xmlcharrefreplace")

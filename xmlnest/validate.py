@@ -8,28 +8,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from lxml import etree
 
 from xmlnest.errors import UsageError
+from xmlnest.problems import SchemaProblem as SchemaProblem  # re-exported: cli.py's names
+from xmlnest.problems import Validator as Validator
 
 SCHEMA_ENV = "XMLNEST_SCHEMA_DIR"
 INSTALL_PLACES = (
     Path("/usr/share/libvirt/schemas"),
     Path("/usr/local/share/libvirt/schemas"),
 )
-
-
-class SchemaProblem(NamedTuple):
-    line: int | None
-    message: str
-
-
-class Validator(Protocol):
-    name: str
-
-    def problems(self, root: etree._Element) -> list[SchemaProblem]: ...
 
 
 class RngValidator:

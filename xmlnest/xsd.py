@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xmlnest.validate import SchemaProblem
+from xmlnest.problems import SchemaProblem
 
 if TYPE_CHECKING:
     from lxml import etree

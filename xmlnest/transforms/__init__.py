@@ -108,6 +108,7 @@ def plan(
         edits=tuple(b.edits),
         findings=tuple(b.findings),
         action="disable" if options.disable else "enable",
+        elements=ctx.index,
     )
 
 

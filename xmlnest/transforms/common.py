@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 from lxml import etree
 
 from xmlnest.errors import RuleError
-from xmlnest.plan import Edit, Finding, RemoveAttr, SetAttr
+from xmlnest.plan import Edit, Finding, Index, RemoveAttr, SetAttr
 
 Vendor = Literal["intel", "amd"]
 
@@ -28,7 +28,7 @@ class Options(NamedTuple):
 class Context:
     """A domain being planned, with the options; reads only, never changes the tree."""
 
-    __slots__ = ("root", "options", "host_vendor", "_positions", "cpu", "os_type")
+    __slots__ = ("root", "options", "host_vendor", "index", "cpu", "os_type")
 
     def __init__(
         self, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
@@ -36,16 +36,14 @@ class Context:
         self.root = root
         self.options = options
         self.host_vendor = host_vendor
-        self._positions: dict[etree._Element, int] | None = None
+        self.index = Index(root)  # the plan carries it on; built only if an edit needs it
         # Read once: every rule looks at these.
         self.cpu = self.child(root, "cpu")
         self.os_type = self.child(self.child(root, "os"), "type")
 
     def ref(self, el: etree._Element) -> int:
         """The element's index in document order: how an edit names it."""
-        if self._positions is None:  # only domains that need edits pay for this
-            self._positions = {e: i for i, e in enumerate(self.root.iter(etree.Element))}
-        return self._positions[el]
+        return self.index.position(el)
 
     def child(self, parent: etree._Element | None, name: str) -> etree._Element | None:
         """First un-namespaced child called ``name``. (``iterchildren`` filters in C;

@@ -1,9 +1,8 @@
-"""A lossless concrete syntax tree of an XML document's text.
+"""Text <-> token tree: a lossless tokenizer of an XML document and its serializer.
 
 Every byte of the source is kept in some node, so ``serialize(parse(text)) == text``
 for any document lxml accepted. Only nodes an edit touches are regenerated; an element
-nothing touched (``clean``) is copied from the source text as one slice. Attributes are
-split out of a start tag only when something asks for them. This module knows nothing
+nothing touched is copied from the source text as one slice. This module knows nothing
 about libvirt or nesting.
 """
 
@@ -12,23 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-# XML's white space is these four characters only; Python's \s also matches U+1680 and
-# others that XML allows inside names, which would split a valid name in two.
-_S = r"[ \t\r\n]"
-_NAME = r"[^ \t\r\n/>=\"'<]+"
-_ATTR = _S + r"+" + _NAME + _S + r"*=" + _S + r"*(?:\"[^\"]*\"|'[^']*')"
-_ATTR_RE = re.compile(
-    r"(?P<ws>" + _S + r"+)(?P<name>" + _NAME + r")(?P<eq>" + _S + r"*=" + _S + r"*)"
-    r"(?P<val>\"[^\"]*\"|'[^']*')"
-)
+from xmlnest.lossless.nodes import ATTR, NAME, WS, Document, Element, Other, Text
+
 # One token per match: text, comment, CDATA, PI, end tag, start tag.
 _TOKEN = re.compile(
     r"(?P<text>[^<]+)"
     r"|(?P<other><!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)"
-    r"|</(?P<end>" + _NAME + r")" + _S + r"*>"
-    r"|<(?P<start>" + _NAME + r")(?P<attrs>(?:" + _ATTR + r")*)(?P<ws>" + _S + r"*)"
+    r"|</(?P<end>" + NAME + r")" + WS + r"*>"
+    r"|<(?P<start>" + NAME + r")(?P<attrs>(?:" + ATTR + r")*)(?P<ws>" + WS + r"*)"
     # An element holding only text is matched whole, end tag included: one token, not three.
-    r"(?P<close>/>|>(?:(?P<text_only>[^<]*)(?P<leaf_end></(?P=start)" + _S + r"*>))?)",
+    r"(?P<close>/>|>(?:(?P<text_only>[^<]*)(?P<leaf_end></(?P=start)" + WS + r"*>))?)",
     re.DOTALL,
 )
 _MARKUP = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|[^<]+", re.DOTALL)
@@ -40,140 +32,6 @@ class CstError(ValueError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
-
-
-class Attr:
-    """One attribute exactly as written: leading space, name, ``=`` with spaces, quoted value.
-
-    (Plain slotted classes, not dataclasses: these are created at import time of every
-    run, and a dataclass costs about a millisecond to define.)
-    """
-
-    __slots__ = ("ws", "name", "eq", "quote", "raw_value")
-
-    def __init__(self, ws: str, name: str, eq: str, quote: str, raw_value: str) -> None:
-        self.ws = ws
-        self.name = name
-        self.eq = eq
-        self.quote = quote
-        self.raw_value = raw_value  # as written between the quotes, entities not expanded
-
-    def render(self) -> str:
-        return f"{self.ws}{self.name}{self.eq}{self.quote}{self.raw_value}{self.quote}"
-
-
-class Text:
-    """Character data (possibly whitespace only), entity references kept as written."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-
-
-class Other:
-    """A comment, processing instruction or CDATA section, kept verbatim."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-
-
-class Element:
-    """An element: its start tag's parts, its children, its end tag as written."""
-
-    __slots__ = (
-        "name",
-        "raw_attrs",
-        "_attrs",
-        "tag_ws",
-        "self_closing",
-        "children",
-        "end_tag",
-        "offset",
-        "start_end",
-        "end",
-        "clean",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        attrs: list[Attr] | None,
-        tag_ws: str,
-        self_closing: bool,
-        *,
-        raw_attrs: str = "",
-        offset: int = 0,
-        start_end: int = 0,
-        end: int = 0,
-        clean: bool = False,
-    ) -> None:
-        self.name = name  # qualified name as written, e.g. ``cpu`` or ``qemu:commandline``
-        self.raw_attrs = raw_attrs  # the attributes as written, split only on demand
-        self._attrs = attrs
-        self.tag_ws = tag_ws  # whitespace before ``>`` or ``/>``
-        self.self_closing = self_closing
-        self.children: list[Text | Other | Element] = []
-        self.end_tag = ""  # ``</cpu>`` as written; empty when self-closing
-        self.offset = offset  # where the start tag began in the source text
-        self.start_end = start_end  # where the start tag ended
-        self.end = end  # where the element (its end tag) ended
-        self.clean = clean  # True while the source slice offset:end is still its text
-
-    @property
-    def attrs(self) -> list[Attr]:
-        if self._attrs is None:
-            self._attrs = [
-                Attr(m["ws"], m["name"], m["eq"], m["val"][0], m["val"][1:-1])
-                for m in _ATTR_RE.finditer(self.raw_attrs)
-            ]
-        return self._attrs
-
-    @attrs.setter
-    def attrs(self, value: list[Attr]) -> None:
-        self._attrs = value
-
-    @property
-    def local_name(self) -> str:
-        return self.name.rpartition(":")[2]
-
-    def attr(self, name: str) -> Attr | None:
-        for a in self.attrs:
-            if a.name == name:
-                return a
-        return None
-
-    def element_children(self) -> list[Element]:
-        return [c for c in self.children if isinstance(c, Element)]
-
-    def render_start(self) -> str:
-        parsed = self._attrs
-        attrs = self.raw_attrs if parsed is None else "".join(a.render() for a in parsed)
-        return f"<{self.name}{attrs}{self.tag_ws}{'/>' if self.self_closing else '>'}"
-
-
-class Document:
-    """Prolog (declaration, comments, PIs, space before the root), root, epilog."""
-
-    __slots__ = ("prolog", "root", "epilog", "text", "parsed", "parents")
-
-    def __init__(
-        self,
-        prolog: str,
-        root: Element,
-        epilog: str,
-        text: str = "",
-        parsed: list[Element | None] | None = None,
-        parents: dict[int, Element] | None = None,
-    ) -> None:
-        self.prolog = prolog
-        self.root = root
-        self.epilog = epilog
-        self.text = text  # the source, for copying clean elements
-        self.parsed = parsed or []  # elements as parsed, in document order (None: skimmed)
-        self.parents = parents or {}  # id(element) -> parent, as parsed
 
 
 def _skip_prolog(text: str) -> int:
@@ -365,18 +223,3 @@ def find_declaration(text: str) -> int | None:
     if text.startswith(("<!--", "<![CDATA["), pos):
         return None  # unterminated: lxml reports it with a line
     return pos if text.startswith("<!", pos) else None
-
-
-def without_last_indent(text: str) -> str:
-    """``text`` less its last line break and the indentation after it, when only white
-    space follows that break; else ``text`` unchanged. The one rule for what a removed
-    element takes with it, shared by the text tree and its lxml mirror.
-
-    A bare CR is a line break too (XML reads it as LF); CRLF counts as one.
-    """
-    cut = max(text.rfind("\n"), text.rfind("\r"))
-    if cut < 0 or text[cut:].strip():
-        return text
-    if text[cut] == "\n" and cut > 0 and text[cut - 1] == "\r":
-        cut -= 1
-    return text[:cut]

@@ -1,0 +1,38 @@
+"""The file's own style, sniffed from its text and token tree, so new text looks like the old."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from xmlnest.lossless.nodes import Document, Text
+
+_QUOTE = re.compile("=[ \t\r\n]*(['\"])")
+
+
+class Style(NamedTuple):
+    """How the file writes XML, so new text looks like the old."""
+
+    newline: str
+    quote: str
+    indent_unit: str
+    pretty: bool  # elements sit on their own lines
+
+
+def sniff_style(tree: Document, text: str) -> Style:
+    """Guess newline, quote character and indent unit from the file itself."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    quotes = _QUOTE.findall(text)  # one pass for both kinds
+    double = quotes.count('"')
+    single = len(quotes) - double
+    quote = '"' if double > single else "'"
+    unit = "  "
+    pretty = False
+    for child in tree.root.children:
+        if isinstance(child, Text) and "\n" in child.raw:
+            pretty = True
+            indent = child.raw.rpartition("\n")[2].rstrip("\r")
+            if indent.strip(" \t") == "" and indent:
+                unit = "\t" if "\t" in indent else indent
+                break
+    return Style(newline=newline, quote=quote, indent_unit=unit, pretty=pretty)
