@@ -491,7 +491,7 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
 ) -> None:
     """A batch renamed files but Ctrl-C came before their results: their folders are
     fsynced all the same, so the renames are durable."""
-    from xmlnest import cli
+    from xmlnest import report
 
     for sub in ("one", "two"):
         (tmp_path / sub).mkdir()
@@ -502,7 +502,7 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
     def add(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.Report, "add", add)
+    monkeypatch.setattr(report.Report, "add", add)
     r = run_cli([*ARGS, "-i", str(tmp_path)])
     assert r.code == 130
     assert (tmp_path / "one" / "vm.xml").read_bytes() == _nested()  # renamed, unreported
