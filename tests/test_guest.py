@@ -281,3 +281,82 @@ def test_to_tcg_changes_exactly_the_domain_type() -> None:
     )
     with pytest.raises(GuestError):
         to_tcg(b"<domain type='qemu'>\n</domain>\n")
+
+
+def _wait_for_report(virt: RealVirt, name: str, seconds: float = 90.0) -> frozenset[str]:
+    """The flags a guest that stays up (xmlnest_e2e_hang) reported on its console."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        console = virt.console(name)
+        if END in console:
+            return guest_flags(console)
+        time.sleep(0.5)
+    raise GuestError(f"{name} printed no report within {seconds:.0f} s:\n{virt.console(name)}")
+
+
+def _set_stored_type(virt: RealVirt, name: str, kind: str, tmp_path: Path) -> None:
+    """The harness's one change to a stored definition: the domain type (TCG boots,
+    xmlnest converts KVM domains); exactly that attribute differs."""
+    stored = virt.virsh("dumpxml", "--inactive", name).stdout.encode()
+    other = b"qemu" if kind == "kvm" else b"kvm"
+    changed = stored.replace(
+        b"<domain type='" + other + b"'", b"<domain type='" + kind.encode() + b"'", 1
+    )
+    assert changed != stored
+    assert [
+        a for a, b in zip(stored.splitlines(), changed.splitlines(), strict=True) if a != b
+    ] == [stored.splitlines()[0]]
+    path = tmp_path / f"{name}-{kind}.xml"
+    path.write_bytes(changed)
+    virt.virsh("define", "--validate", str(path))
+
+
+def _status(name: str) -> dict[str, object]:
+    import json
+
+    r = run_cli(["-c", "qemu:///system", "--status", "--json", "--domain", name])
+    (line,) = r.out.decode().splitlines()
+    record: dict[str, object] = json.loads(line)
+    return record
+
+
+@realguest
+def test_amd_by_name_on_a_running_domain_then_a_full_power_off(
+    realvirt: RealVirt, tmp_path: Path
+) -> None:
+    """Case 5: `xmlnest -c qemu:///system --domain NAME -i` on a running guest defines the
+    nesting edit for its next start and says a power-off is needed; --status says
+    'restart pending' until the guest is powered off and started again, and the guest
+    started from the new definition sees svm."""
+    cmdline = CMDLINE.replace("quiet", "quiet xmlnest_e2e_hang")  # stays up after its report
+    xml = realvirt.guest_xml("byname", AMD_SVM_DISABLED, cmdline=cmdline)
+    name = realvirt.define(to_tcg(xml))
+    realvirt.start(name)
+    assert "svm" not in _wait_for_report(realvirt, name)
+    _set_stored_type(realvirt, name, "kvm", tmp_path)  # the stored definition xmlnest reads
+
+    r = run_cli(["-c", "qemu:///system", "--domain", name, "-i"])
+    assert r.code == 0, r.err
+    assert (
+        f"qemu:///system: note: {name} is running: the new CPU takes effect after a full "
+        f"power-off (virsh shutdown {name}; virsh start {name}); a reboot or reset is not enough"
+    ) in r.err_lines
+    stored = realvirt.virsh("dumpxml", "--inactive", name).stdout
+    assert "<feature policy='require' name='svm'/>" in stored
+    before = _status(name)
+    assert before["state"] == "running" and before["stored"] == "nested"
+    assert before["running"] == "not nested" and before["restart_pending"] is True
+
+    realvirt.virsh("destroy", name)  # a full power-off (busybox init ignores ACPI shutdown)
+    _set_stored_type(realvirt, name, "qemu", tmp_path)
+    live = realvirt.start(name)
+    assert "svm" in _wait_for_report(realvirt, name)
+    assert _features(live).get("svm") == "require"
+    assert cpu_argument(realvirt.qemu_log(name)) == "Opteron_G2,svm=on"
+    after = _status(name)
+    assert after["running"] == "nested" and after["restart_pending"] is False
+    # the stored definition is TCG now (the harness's change): xmlnest refuses to convert it
+    assert after["stored"] == "refused XN102"
+    realvirt.remove(name)

@@ -134,10 +134,17 @@ def test_x86_running_verdict(
     assert got == verdict
 
 
-def test_x86_tcg_is_never_nested() -> None:
+def test_x86_tcg_is_judged_by_the_cpu_it_emulates() -> None:
+    """TCG emulates SVM for its guest (tests/test_guest.py shows svm in a TCG guest's
+    /proc/cpuinfo): a required feature counts; a host mode says nothing under TCG; a
+    domain type with no x86 CPU of its own never nests."""
     cpu = HASWELL.format(f="<feature policy='require' name='vmx'/>")
     assert status.running_verdict(live(cpu)) == NESTED
-    assert status.running_verdict(live(cpu, kind="qemu")) == NOT_NESTED
+    assert status.running_verdict(live(cpu, kind="qemu")) == NESTED
+    off = HASWELL.format(f="<feature policy='disable' name='vmx'/>")
+    assert status.running_verdict(live(off, kind="qemu")) == NOT_NESTED
+    assert status.running_verdict(live("<cpu mode='maximum'/>", kind="qemu")) == NOT_NESTED
+    assert status.running_verdict(live(cpu, kind="xen")) == NOT_NESTED
 
 
 @pytest.mark.parametrize(

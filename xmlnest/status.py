@@ -7,8 +7,9 @@ to libvirt, prints or exits.
 
 The running definition is ``nested`` when
 
-- x86: the domain is KVM and its live CPU requires ``vmx`` or ``svm`` without disabling
-  it (a custom model's own features count, when the caller could expand them), or it is
+- x86: the live CPU requires ``vmx`` or ``svm`` without disabling it (a custom model's
+  own features count, when the caller could expand them) — under KVM, or under TCG
+  (``type='qemu'``), which emulates SVM for its guest; or, under KVM, it is
   ``host-passthrough``/``maximum``/``host-model`` on a host that offers the feature (a
   host that cannot say is taken at its definition's word);
 - POWER9: ``<features><nested-hv state='on'/>``;
@@ -100,14 +101,17 @@ def _x86_nested(
     host_features: frozenset[Feature] | None,
     cpu_features: frozenset[Feature] | None,
 ) -> bool:
-    if live.get("type") != "kvm":
-        return False  # TCG and the rest have no VMX/SVM to give
+    kind = live.get("type")
+    if kind not in ("kvm", "qemu"):
+        return False  # xen, lxc, the test driver's own type: no VMX/SVM to give
     cpu = _cpu(live)
     if cpu is None:
         return False  # QEMU's default CPU model carries neither
     listed = _features(cpu)
     off = {f.name for f in listed if f.policy in _OFF}
     if cpu.get("mode", "custom") in _HOST_MODES:
+        if kind == "qemu":
+            return False  # the host's KVM answers say nothing about what TCG emulates
         wanted = [_X86_FEATURE[host_vendor]] if host_vendor else ["vmx", "svm"]
         return any(n not in off and host_offers(host_features, n) is not False for n in wanted)
     effective = cpu_features if cpu_features is not None else listed
