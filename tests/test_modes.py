@@ -332,3 +332,20 @@ def test_readme_hook_ids_exist_in_the_manifest() -> None:
     named = set(re.findall(r"- id: ([\w-]+)", readme))
     assert named and named <= manifest
     assert manifest == {"xmlnest", "xmlnest-check"}
+
+
+def test_a_missing_corpus_skips_even_under_ci_true_and_fails_only_when_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """GitHub and GitLab set CI=true: that alone must not turn a missing ../shared into
+    failures; only the project's own XMLNEST_REQUIRE_CORPUS=1 (set by .ci/run) does."""
+    from tests import conftest
+
+    monkeypatch.setattr(conftest, "CORPUS", tmp_path / "no-corpus")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("XMLNEST_REQUIRE_CORPUS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs the shared corpus"):
+        conftest.require_corpus()
+    monkeypatch.setenv("XMLNEST_REQUIRE_CORPUS", "1")
+    with pytest.raises(pytest.fail.Exception, match="XMLNEST_REQUIRE_CORPUS=1 forbids"):
+        conftest.require_corpus()
