@@ -266,3 +266,39 @@ def test_a_transient_domain_is_refused(daemon: None, tmp_path: Path) -> None:
         assert r.err_lines[0].startswith(f"{SYSTEM}: domain '{name}': ") and "transient" in r.err
     finally:
         _virsh("destroy", name)
+
+
+def test_the_vendor_is_the_hosts_own_and_host_model_asks_what_it_offers(
+    daemon: None, tmp_path: Path
+) -> None:
+    """With a connection the x86 vendor is the capabilities' (no XN217 guess note, and
+    vendor advice such as AMD's XN202 applies); --host-model asks the host's domain
+    capabilities whether host-model carries the feature, and says it once."""
+    from tests.test_connection import _local_kvm_nests, _local_vendor
+
+    vendor = _local_vendor()
+    if vendor is None:
+        pytest.skip("this machine's CPU is neither Intel nor AMD")
+    feature = "svm" if vendor == "amd" else "vmx"
+    name = f"xmlnest-test-hm-{secrets.token_hex(4)}"
+    f = tmp_path / "hm.xml"
+    f.write_text(
+        f"<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
+        "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n"
+        "  <cpu mode='host-model'/>\n</domain>\n"
+    )
+    assert _virsh("define", "--validate", str(f)).returncode == 0
+    try:
+        plain = run_cli(["-c", SYSTEM, "--domain", name, "--check"])
+        assert plain.code == 1, plain.err
+        assert "XN217" not in plain.err
+        assert ("XN202" in plain.err) == (vendor == "amd")
+        hm = run_cli(["-c", SYSTEM, "--domain", name, "--check", "--host-model", "-v"])
+        assert hm.code == 1, hm.err
+        told = [ln for ln in hm.err_lines if " XN219 " in ln or " XN222 " in ln]
+        if _local_kvm_nests(vendor):
+            assert len(told) == 1 and "XN222" in told[0] and "offers it" in told[0]
+        else:
+            assert len(told) == 1 and "XN219" in told[0] and f"lacks {feature}" in told[0]
+    finally:
+        _virsh("undefine", name)

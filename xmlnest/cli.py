@@ -225,6 +225,7 @@ def configure(
             known_models=known_models,
             disable=disable,
             host_model=host_model,
+            host_is_the_domains=libvirt,  # the vendor comes from the host behind the URI
         ),
         output=output,
         diff=diff_format,

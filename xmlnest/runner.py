@@ -173,9 +173,7 @@ def process_one(
     except XmlnestError as exc:
         return rejected(item, exc)
     used = w.validator.name if w.used and w.validator else None
-    # With a connection the vendor is the host's own (its capabilities), not a guess.
-    ignore = config.ignore | {"XN217"} if source is not None else config.ignore
-    findings = tuple(f for f in outcome.findings + host if f.rule not in ignore)
+    findings = tuple(f for f in outcome.findings + host if f.rule not in config.ignore)
     warnings = [f for f in findings if f.level is Level.WARNING]
     if config.strict and warnings:
         lines = tuple(

@@ -21,6 +21,9 @@ class Options(NamedTuple):
     passthrough: bool = False
     level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
     known_models: frozenset[str] | None = None  # libvirt's cpu_map x86 models, if installed
+    # The host vendor reader answers for the host the domain runs on (a libvirt
+    # connection's capabilities), not for the machine running xmlnest: no guess to flag.
+    host_is_the_domains: bool = False
     disable: bool = False  # the inverse edit: turn nesting off
     host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
 

@@ -128,7 +128,7 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
             return off, False
     host = ctx.host_vendor()
     if host:
-        return host, True
+        return host, not ctx.options.host_is_the_domains
     raise RuleError(
         "cannot tell Intel from AMD: the XML names no vendor or model family and this "
         "host's CPU is neither",
