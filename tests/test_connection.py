@@ -16,20 +16,33 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
 from tests.conftest import REPO, need
 from xmlnest import connection, core, status
-from xmlnest.connection import Connection, DomainInfo, Feature, LibvirtError, redefine
+from xmlnest.connection import Connection, DomainInfo, Feature, redefine
 from xmlnest.document import parse
+from xmlnest.errors import LibvirtError
 from xmlnest.transforms.common import Options
 
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 SYSTEM = "qemu:///system"
 UNREACHABLE = "qemu+unix:///system?socket=/nonexistent"
+
+
+class DomainArgs(TypedDict, total=False):
+    """:func:`domain`'s keyword arguments, as the node-file tables spell them."""
+
+    arch: str
+    kind: str
+    machine: str | None
+    cpu: str
+    features: str
+    running: bool
 
 
 def domain(
@@ -57,8 +70,9 @@ def uuid_of(i: int) -> str:
     return f"00000000-0000-4000-8000-{i:012x}"
 
 
-FLEET = {
-    # name: (uuid, domain XML keyword arguments)
+Domains = Mapping[str, tuple[str, DomainArgs]]  # name: (uuid, domain XML keyword arguments)
+
+FLEET: Domains = {
     "amd-off": (
         uuid_of(1),
         dict(
@@ -89,8 +103,8 @@ FLEET = {
 RUNNING = {"intel-run", "power9-run", "arm-run"}
 
 
-def node_file(folder: Path, domains: dict[str, tuple[str, dict[str, object]]]) -> str:
-    body = "".join(domain(n, u, **kw) for n, (u, kw) in domains.items())  # type: ignore[arg-type]
+def node_file(folder: Path, domains: Domains) -> str:
+    body = "".join(domain(n, u, **kw) for n, (u, kw) in domains.items())
     path = folder / "node.xml"
     path.write_text(f"<node>\n{body}</node>\n", encoding="utf-8")
     return f"test://{path}"
@@ -163,7 +177,7 @@ def test_both_backends_read_the_same_bytes(tmp_path: Path) -> None:
         need("libvirt-python", "pip install 'xmlnest[libvirt]'")
     if not shutil.which("virsh"):
         need("virsh", "apt-get install libvirt-clients")
-    big = {"big": (uuid_of(99), dict(features=BIG_DESCRIPTION))}
+    big: Domains = {"big": (uuid_of(99), dict(features=BIG_DESCRIPTION))}
     uri = node_file(tmp_path, {**FLEET, **big})
     seen = {}
     for b in connection.BACKENDS:
@@ -333,7 +347,7 @@ def _loop(conn: Connection, names: list[str]) -> None:
 def test_500_domains_through_one_connection(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    many = {
+    many: Domains = {
         f"vm{i:03d}": (
             uuid_of(1000 + i),
             dict(running=i % 2 == 0, cpu="  <cpu mode='host-model'/>\n"),

@@ -298,5 +298,5 @@ def test_disable_in_place_with_jobs(tmp_path: Path) -> None:
     r = run_cli(["--arch", "intel", "--disable", "-i", "-j", "2", *files])
     assert r.code == 0, r.err
     assert "3 changed" in r.err
-    for f in files:
-        assert b"<feature policy='disable' name='vmx'/>" in Path(f).read_bytes()
+    for name in files:
+        assert b"<feature policy='disable' name='vmx'/>" in Path(name).read_bytes()

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def check(name: str) -> object:
     return host_check(HOSTS / name)
 
 
-def tree(root: Path, base: str | None, files: dict[str, str | bytes]) -> Path:
+def tree(root: Path, base: str | None, files: Mapping[str, str | bytes]) -> Path:
     """A copy of fixture ``base`` (or nothing) with ``files`` added or replaced."""
     if base is not None:
         for src in (HOSTS / base).rglob("*"):

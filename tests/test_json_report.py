@@ -20,7 +20,7 @@ def _records(out: bytes) -> list[dict[str, object]]:
     records = [json.loads(ln) for ln in lines]
     for rec in records:
         assert set(rec) == KEYS
-        for f in rec["findings"]:  # type: ignore[attr-defined]
+        for f in rec["findings"]:
             assert set(f) == FINDING_KEYS
     return records
 

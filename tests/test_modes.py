@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.conftest import REPO, require_corpus, run_cli
+from tests.conftest import REPO, Run, require_corpus, run_cli
 from tests.strategies import domains
 from xmlnest import core, document
 from xmlnest.plan import Insert, Remove, RemoveAttr, SetAttr, SetText
@@ -251,7 +251,10 @@ def test_jobs_give_the_same_output_in_the_same_order(tmp_path: Path) -> None:
     two = run_cli(["--arch", "intel", "--diff", "-j", "2", *map(str, files)])
     assert one.code == two.code
     assert one.out == two.out and one.out
-    strip = lambda e: [ln for ln in e.err_lines if " in " not in ln]  # noqa: E731
+
+    def strip(run: Run) -> list[str]:
+        return [ln for ln in run.err_lines if " in " not in ln]
+
     assert strip(one) == strip(two)
 
 

@@ -10,6 +10,7 @@ from lxml import etree
 from xmlnest import status
 from xmlnest.connection import Feature
 from xmlnest.status import NESTED, NOT_NESTED, StatusRow
+from xmlnest.transforms.common import Vendor
 
 
 def live(
@@ -120,7 +121,7 @@ X86 = [
 )
 def test_x86_running_verdict(
     cpu: str,
-    vendor: str | None,
+    vendor: Vendor | None,
     host: frozenset[Feature] | None,
     expanded: frozenset[Feature] | None,
     verdict: str,
@@ -129,7 +130,7 @@ def test_x86_running_verdict(
         live(cpu),
         host_vendor=vendor,
         host_features=host,
-        cpu_features=expanded,  # type: ignore[arg-type]
+        cpu_features=expanded,
     )
     assert got == verdict
 

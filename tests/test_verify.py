@@ -18,9 +18,9 @@ import pytest
 
 from tests.conftest import REPO, Run, require_libvirt_schema, run_cli
 from tests.test_golden import _args
-from xmlnest import core, plan, transforms, verify
+from xmlnest import plan, transforms, verify
 from xmlnest.lossless import edit, render
-from xmlnest.lossless.style import Style
+from xmlnest.lossless.style import Style, sniff_style
 from xmlnest.plan import Insert
 from xmlnest.transforms import x86
 from xmlnest.transforms.common import Builder, Context
@@ -149,7 +149,7 @@ def test_without_the_replan_the_flip_would_be_written(
             return plan.Plan(target="intel")
         return real_plan(*args, advice=advice, **kw)
 
-    monkeypatch.setattr(core.transforms, "plan", no_replan)
+    monkeypatch.setattr(transforms, "plan", no_replan)  # the module core.py plans through
     f = _file(tmp_path)
     r = run_cli([*ARGS, str(f)])
     assert r.code == 0, r.err
@@ -233,7 +233,7 @@ def test_goldens_catch_an_indent_unit_forced_to_two_spaces(
     src = (folder / "input.xml").read_bytes()
     expected = (folder / "expected.xml").read_bytes()
     assert run_cli([*args, "-"], src).out == expected
-    real = render.sniff_style
+    real = sniff_style  # render.py's own name for it is the seam patched below
     monkeypatch.setattr(render, "sniff_style", lambda *a: real(*a)._replace(indent_unit="  "))
     broken = run_cli([*args, "-"], src)
     assert broken.code == 0, broken.err  # no net notices: the meaning is the same

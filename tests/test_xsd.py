@@ -21,7 +21,8 @@ import pytest
 from lxml import etree
 
 from tests.conftest import CORPUS, require_corpus
-from xmlnest.xsd import SchemaProblem, XsdValidator, schema_bytes
+from xmlnest.problems import SchemaProblem
+from xmlnest.xsd import XsdValidator, schema_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Benchmark xmlnest's libvirt mode against its baselines, side by side in one run.
+
+    python benchmarks/libvirt.py [--runs N] [--domains N]
+
+Rows (libvirt's test driver, a node file built here; both backends):
+- one domain by name, ``--check``, against ``virt-xml --connect URI NAME --edit --cpu
+  host-passthrough --print-diff`` (target: at most half its time);
+- ``--status --all-domains`` over N domains (default 500) against the same number of file
+  ``--check``s plus libvirt's own ``XMLDesc`` calls for every domain (stored and live)
+  through one libvirt-python connection (target: at most twice that);
+- its peak RSS with N domains against 50 (target: at most 1.2: memory does not grow).
+Prints a Markdown table; exit 1 when a row with a target misses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NS = "http://libvirt.org/schemas/domain/test/1.0"
+DOMAIN = """<domain type='kvm' xmlns:test='{ns}'>
+  <name>{name}</name>
+  <uuid>00000000-0000-4000-8000-{i:012x}</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <cpu mode='custom' match='exact' check='partial'>
+    <model fallback='allow'>EPYC</model>
+    <feature policy='disable' name='svm'/>
+  </cpu>
+  <clock offset='utc'/>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/var/lib/libvirt/images/{name}.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <source network='default'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>{state}
+</domain>
+"""
+
+XMLDESC = """\
+import sys, libvirt
+libvirt.registerErrorHandler(lambda *a: None, None)
+conn = libvirt.open(sys.argv[1])
+for name in sorted(conn.listDefinedDomains() + [d.name() for d in conn.listAllDomains(1)]):
+    dom = conn.lookupByName(name)
+    dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    if dom.isActive():
+        dom.XMLDesc(0)
+conn.close()
+"""
+
+
+def domains(folder: Path, count: int) -> tuple[str, Path]:
+    """A node file with ``count`` domains (every third shut off), and the same domains as
+    files in a folder: ``(uri, folder)``."""
+    files = folder / "files"
+    files.mkdir(parents=True)
+    body = []
+    for i in range(count):
+        name = f"vm{i:04d}"
+        state = "\n  <test:runstate>5</test:runstate>" if i % 3 == 0 else ""
+        text = DOMAIN.format(ns=NS, name=name, i=i + 1, state=state)
+        body.append(text)
+        (files / f"{name}.xml").write_text(
+            text.replace(state, "").replace(f" xmlns:test='{NS}'", ""), encoding="utf-8"
+        )
+    node = folder / "node.xml"
+    node.write_text("<node>\n" + "".join(body) + "</node>\n", encoding="utf-8")
+    return f"test://{node}", files
+
+
+def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run of ``cmd``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{err}")
+    return seconds, usage.ru_maxrss
+
+
+def median(
+    cmds: dict[str, list[str]],
+    env: dict[str, dict[str, str]],
+    ok: dict[str, tuple[int, ...]],
+    runs: int,
+) -> dict[str, float]:
+    """Median wall time per command, the commands interleaved in a rotating order."""
+    seen: dict[str, list[float]] = {k: [] for k in cmds}
+    keys = list(cmds)
+    for k in keys:  # warm-up
+        timed(cmds[k], env[k], ok[k])
+    for r in range(runs):
+        for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            seen[k].append(timed(cmds[k], env[k], ok[k])[0])
+    return {k: statistics.median(v) for k, v in seen.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15, help="runs per command (default 15)")
+    ap.add_argument("--domains", type=int, default=500, help="domains for --status (500)")
+    args = ap.parse_args()
+    xmlnest = [sys.executable, "-m", "xmlnest"]
+    virt_xml = shutil.which("virt-xml")
+    base_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    rows: list[tuple[str, str, str, float | None, str, bool | None]] = []
+    with tempfile.TemporaryDirectory(prefix="xmlnest-lvbench-") as tmp:
+        one_uri, _ = domains(Path(tmp) / "one", 1)
+        big_uri, big_files = domains(Path(tmp) / "big", args.domains)
+        small_uri, _ = domains(Path(tmp) / "small", 50)
+        for backend in ("python", "virsh"):
+            env = {**base_env, "XMLNEST_LIBVIRT_BACKEND": backend}
+            cmds = {"xmlnest": [*xmlnest, "-c", one_uri, "--domain", "vm0000", "--check"]}
+            envs = {"xmlnest": env}
+            oks: dict[str, tuple[int, ...]] = {"xmlnest": (1,)}
+            if virt_xml:
+                cmds["virt-xml"] = [
+                    virt_xml,
+                    "--connect",
+                    one_uri,
+                    "vm0000",
+                    "--edit",
+                    "--cpu",
+                    "host-passthrough",
+                    "--print-diff",
+                ]
+                envs["virt-xml"] = dict(os.environ)
+                oks["virt-xml"] = (0,)
+            got = median(cmds, envs, oks, args.runs)
+            if virt_xml:
+                ratio = got["xmlnest"] / got["virt-xml"]
+                rows.append(
+                    (
+                        f"one domain by name, --check ({backend})",
+                        f"{got['xmlnest'] * 1000:.0f} ms",
+                        f"virt-xml {got['virt-xml'] * 1000:.0f} ms",
+                        ratio,
+                        "≤ 0.50",
+                        ratio <= 0.5,
+                    )
+                )
+            status = [*xmlnest, "-c", big_uri, "--status", "--all-domains"]
+            check = [*xmlnest, "--check", "--jobs", "1", str(big_files)]
+            desc = [sys.executable, "-c", XMLDESC, big_uri]
+            st = statistics.median(timed(status, env, (1,))[0] for _ in range(3))
+            fc = statistics.median(timed(check, env, (1,))[0] for _ in range(3))
+            xd = statistics.median(timed(desc, env, (0,))[0] for _ in range(3))
+            ratio = st / (fc + xd)
+            rows.append(
+                (
+                    f"--status --all-domains, {args.domains} domains ({backend})",
+                    f"{st:.2f} s",
+                    f"file --check {fc:.2f} s + XMLDesc {xd:.2f} s",
+                    ratio,
+                    "≤ 2.00",
+                    ratio <= 2.0,
+                )
+            )
+            rss_big = max(timed(status, env, (1,))[1] for _ in range(2))
+            rss_small = max(
+                timed([*xmlnest, "-c", small_uri, "--status", "--all-domains"], env, (1,))[1]
+                for _ in range(2)
+            )
+            ratio = rss_big / rss_small
+            rows.append(
+                (
+                    f"peak RSS, --status {args.domains} vs 50 domains ({backend})",
+                    f"{rss_big / 1024:.1f} MiB",
+                    f"50 domains {rss_small / 1024:.1f} MiB",
+                    ratio,
+                    "≤ 1.20",
+                    ratio <= 1.2,
+                )
+            )
+    load = os.getloadavg()
+    print(
+        f"- load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; "
+        f"nproc {os.cpu_count()}; virt-xml: {virt_xml or 'not installed'}\n"
+    )
+    print("| measurement | xmlnest | baseline | ratio | target | result |")
+    print("|---|---|---|---|---|---|")
+    missed = False
+    for name, ours, base, ratio, target, passed in rows:
+        result = "PASS" if passed else "MISS"
+        missed |= not passed
+        print(f"| {name} | {ours} | {base} | {ratio:.2f} | {target} | {result} |")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
