@@ -852,25 +852,3 @@ def redefine(conn: Connection, dom: DomainInfo, seen: bytes, new: bytes) -> Defi
     conn.define(dom, new)
     now = conn.lookup(dom.uuid)
     return Defined(conn.stored_xml(now), now)
-
-
-# --- choosing ----------------------------------------------------------------------------------
-
-
-def choose_backend(requested: str | None = None) -> str:
-    """``python`` or ``virsh``: as requested (argument, then ``$XMLNEST_LIBVIRT_BACKEND``),
-    else libvirt-python when it can be imported, else virsh."""
-    wanted = (requested or os.environ.get(BACKEND_ENV, "") or "auto").strip().lower()
-    if wanted in BACKENDS:
-        return wanted
-    if wanted != "auto":
-        raise ValueError(f"{BACKEND_ENV}={wanted}: expected python, virsh or auto")
-    return "python" if libvirt_python_available() else "virsh"
-
-
-def connect(uri: str | None = None, *, backend: str | None = None) -> Connection:
-    """Open one connection for the whole run (``uri=None``: libvirt's default,
-    ``$LIBVIRT_DEFAULT_URI`` included)."""
-    if choose_backend(backend) == "python":
-        return LibvirtPython.open(uri)
-    return Virsh.open(uri)
