@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from xmlnest import core, sources
-from xmlnest.sources import atomic
+from xmlnest.sources import atomic, files
 from xmlnest.transforms.common import Options
 
 # A domain that needs the nesting edit, and the exact bytes it must become.
@@ -349,7 +349,7 @@ def test_reading_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
     f = tmp_path / "endless.xml"
     f.write_bytes(b"")
-    monkeypatch.setattr(atomic, "open", fake_open, raising=False)
+    monkeypatch.setattr(files, "open", fake_open, raising=False)
     r = run_cli([*ARGS, "--max-bytes", "1000", "--check", str(f)])
     assert r.code == 3
     assert asked and min(asked) >= 0 and sum(asked) <= 1001  # never the whole stream
@@ -514,7 +514,7 @@ def test_unreadable_file_is_reported_and_batch_goes_on(
     good.write_bytes(PLAIN)
     secret.chmod(0)
     monkeypatch.setattr(
-        atomic,
+        files,
         "open",
         _raise_for("secret.xml", PermissionError(errno.EACCES, "denied")),
         raising=False,
@@ -531,7 +531,7 @@ def test_read_error_other_than_permission(tmp_path: Path, monkeypatch: pytest.Mo
     f = tmp_path / "eio.xml"
     f.write_bytes(PLAIN)
     monkeypatch.setattr(
-        atomic,
+        files,
         "open",
         _raise_for("eio.xml", OSError(errno.EIO, "Input/output error")),
         raising=False,

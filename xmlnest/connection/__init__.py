@@ -1,30 +1,52 @@
-"""Talking to libvirt: one small interface, answered by libvirt-python or by ``virsh``."""
+"""Talking to libvirt: pick a backend and open one connection for the run.
+
+Everything xmlnest asks a libvirt connection goes through :class:`Connection`
+(:mod:`~xmlnest.connection.base`): which persistent domains there are, one domain's facts
+(:class:`DomainInfo`), its stored and live XML, defining a new stored definition (with
+libvirt's validation), and two questions about the host behind the URI (its x86 vendor,
+and the features of its host-model CPU). Both backends give the same answers, byte for
+byte where XML is concerned, and the same :class:`~xmlnest.errors.LibvirtError` (never a
+traceback) when libvirt says no.
+
+- :class:`LibvirtPython` (:mod:`~xmlnest.connection.python`) imports ``libvirt`` lazily,
+  inside :meth:`LibvirtPython.open`: importing this package costs nothing, and the file
+  and pipe paths never load libvirt.
+- :class:`Virsh` (:mod:`~xmlnest.connection.virsh`) keeps ONE ``virsh`` process (so one
+  libvirt connection) for the whole run, driven over stdin
+  (:mod:`~xmlnest.connection.shell`): after each command it sends ``echo --err MARK`` and
+  ``echo MARK`` with a fresh marker, so it knows where each answer ends on stdout and on
+  stderr, which stay separate.
+
+:func:`connect` picks the backend: the ``backend`` argument, else ``$XMLNEST_LIBVIRT_BACKEND``
+(``python``, ``virsh`` or ``auto``), else libvirt-python when it can be imported, else virsh.
+The rest of the package's public names are re-exported here.
+"""
 
 from __future__ import annotations
 
 import os
 
-from xmlnest.connection.virsh import (
-    BACKEND_ENV,
-    BACKENDS,
+from xmlnest.connection.base import (
     Connection,
-    Defined,
     DomainInfo,
     Feature,
-    LibvirtPython,
-    Virsh,
     features_of,
     host_model_cpu,
     is_live,
-    libvirt_python_available,
-    redefine,
     vendor_from_capabilities,
 )
+from xmlnest.connection.guard import Defined, redefine
+from xmlnest.connection.python import STATE_WORDS, LibvirtPython, libvirt_python_available
+from xmlnest.connection.virsh import Virsh
 from xmlnest.errors import LibvirtError
+
+BACKEND_ENV = "XMLNEST_LIBVIRT_BACKEND"
+BACKENDS = ("python", "virsh")
 
 __all__ = [
     "BACKEND_ENV",
     "BACKENDS",
+    "STATE_WORDS",
     "Connection",
     "Defined",
     "DomainInfo",

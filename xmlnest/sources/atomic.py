@@ -1,205 +1,19 @@
-"""Where bytes come from and go to: files, folders, stdin; atomic in-place writes."""
+"""Atomic, durable in-place writes: a temp file beside the target, fsync, rename over it."""
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import itertools
 import os
-import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
 
-from xmlnest.errors import InputError, NotAFile, NothingFound, UsageError, WriteError
-
-STDIN = "-"
-STDIN_NAME = "<stdin>"
-TEMP_PREFIX = ".xmlnest-"
-TEMP_SUFFIX = ".tmp"
-
-
-class Input(NamedTuple):
-    """One thing to process. ``walked`` inputs were found in a folder, not named.
-
-    Paths are plain strings: inputs cross to worker processes by the thousand, and a
-    ``Path`` costs ten times more to pickle.
-    """
-
-    name: str  # as shown in messages and diffs
-    path: str | None  # None for stdin
-    walked: bool = False
-    base: str | None = None  # the folder it was found under (for --output-dir)
-    link: bool | None = None  # a symlink? (known from a walk's listing; None: not asked)
-    domain: str | None = None  # a libvirt domain's name (read and defined through libvirt)
-
-
-def expand(
-    args: Sequence[str],
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-) -> Iterator[Input | InputError]:
-    """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order."""
-    seen: set[object] = set()
-    for arg in args or [STDIN]:
-        if arg == STDIN:
-            yield Input(STDIN_NAME, None)
-            continue
-        if os.path.isdir(arg):
-            matched = False
-            for found, key, link in _walk(arg, include, exclude):
-                matched = True
-                if key not in seen:
-                    seen.add(key)
-                    yield Input(found, found, walked=True, base=arg, link=link)
-            if not matched:
-                yield _nothing_found(arg, include, exclude)
-            continue
-        key = _identity(arg)
-        if key in seen:
-            yield InputError(
-                "named more than once; processed once", hint="drop the repeat", path=arg
-            )
-            continue
-        seen.add(key)
-        yield Input(arg, arg)
-
-
-def _nothing_found(folder: str, include: Sequence[str], exclude: Sequence[str]) -> NothingFound:
-    """What to say about a folder argument in which the walk found nothing."""
-    globs = [f"--include '{g}'" for g in include] + [f"--exclude '{g}'" for g in exclude]
-    if globs and any(_walk(folder, (), ())):
-        return NothingFound(
-            f"no *.xml file here matches {' '.join(globs)}",
-            hint="globs match the path below the folder or the file name",
-            path=folder,
-        )
-    return NothingFound(
-        "no *.xml file in this folder (nor below it)",
-        hint="name the folder that holds the domain XML",
-        path=folder,
-    )
-
-
-def _identity(path: str) -> object:
-    """The same file however it is named (links, ``./``): device and inode; else the path."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return os.path.abspath(path)
-    return (st.st_dev, st.st_ino)
-
-
-def _walk(
-    root: str, include: Sequence[str], exclude: Sequence[str]
-) -> Iterator[tuple[str, object, bool]]:
-    """``*.xml`` below ``root`` as ``os.walk`` goes (a folder's files, then its folders,
-    each sorted; folders named ``.*`` and links to folders not entered); globs match the
-    path below ``root``. Yields ``(path, identity, is a link)``: a plain file's identity
-    comes from the listing itself, so a walk costs no stat per file.
-    """
-    pending = [(root, "")]
-    while pending:
-        folder, prefix = pending.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
-            device = os.stat(folder).st_dev
-        except OSError:  # unreadable or gone: skipped, as os.walk does
-            continue
-        folders = []
-        for e in entries:
-            try:
-                is_dir = e.is_dir()  # follows links, as os.walk
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not e.name.startswith(".") and not e.is_symlink():
-                    folders.append(e.name)
-                continue
-            if not e.name.endswith(".xml"):
-                continue
-            rel = prefix + e.name
-            if include and not any(_match(rel, g) for g in include):
-                continue
-            if any(_match(rel, g) for g in exclude):
-                continue
-            path = os.path.join(folder, e.name)
-            link = e.is_symlink()
-            yield path, _identity(path) if link else (device, e.inode()), link
-        pending += [(os.path.join(folder, d), f"{prefix}{d}/") for d in reversed(folders)]
-
-
-def _match(rel: str, pattern: str) -> bool:
-    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
-
-
-class Read(NamedTuple):
-    data: bytes
-    seen: tuple[int, ...] | None = None  # the file as read (see AtomicBatch.stage)
-    links: int = 1  # its hard links: an in-place rewrite replaces this name only
-
-
-def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) -> Read:
-    """Read at most ``max_bytes + 1`` bytes, so an oversized input is caught, not loaded.
-
-    Only regular files are opened, with one exception: a FIFO named on the command line
-    in a mode that writes nothing (``writing`` false: it cannot be replaced, nor copied
-    as a file). Any other FIFO, socket or device is refused before it is opened, or, met
-    in a folder walk, skipped (:class:`NotAFile`): opening a FIFO waits for a writer.
-    """
-    if inp.path is None:
-        return Read(stdin.read(max_bytes + 1))
-    try:
-        st = os.stat(inp.path)
-        regular = stat.S_ISREG(st.st_mode)
-        if not regular:
-            _refuse_special(inp, st.st_mode, writing)  # a FIFO to read, or an exception
-        # O_NONBLOCK: a file swapped for a FIFO since the stat must not block the open.
-        with open(inp.path, "rb", opener=_nonblocking if regular else None) as fh:
-            if regular:
-                st = os.fstat(fh.fileno())  # the file as opened
-                if not stat.S_ISREG(st.st_mode):
-                    _refuse_special(inp, st.st_mode, True)
-            # Ask for what the file holds (plus one byte, to see it grow past the limit),
-            # not for max_bytes: a 16 MiB request costs a buffer per small file.
-            want = min(st.st_size, max_bytes) + 1 if regular else max_bytes + 1
-            data = fh.read(want)
-            if len(data) == want and want <= max_bytes:  # grew while we read: read the rest
-                data += fh.read(max_bytes + 1 - want)
-            return Read(data, _identity_of(st), st.st_nlink)  # as opened
-    except FileNotFoundError:
-        raise InputError("no such file", hint="check the path") from None
-    except PermissionError:
-        raise InputError("permission denied while reading", hint="check the file's mode") from None
-    except IsADirectoryError:
-        raise InputError("is a folder", hint="name a file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", hint="check the path") from None
-
-
-def _nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
-
-
-def _refuse_special(inp: Input, mode: int, writing: bool) -> None:
-    """Raise for what is not a regular file, unless it is a FIFO named for reading only."""
-    if stat.S_ISDIR(mode):
-        raise InputError("is a folder", hint="name a file, or let xmlnest walk the folder")
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-    if inp.walked:
-        raise NotAFile(f"is {kind}; skipped, like XML that is not a domain")
-    if not stat.S_ISFIFO(mode):
-        raise InputError("is not a regular file", hint="name a domain XML file")
-    if writing:
-        raise InputError(
-            "is a FIFO, not a regular file: -i cannot replace it and -o copies files only",
-            hint="read it with --check or --diff, or pipe it: xmlnest < FIFO > OUT.xml",
-        )
+from xmlnest.errors import WriteError
+from xmlnest.sources.files import identity_of
+from xmlnest.sources.temps import temp_name
 
 
 class _Staged:
@@ -260,7 +74,7 @@ class AtomicBatch:
         except OSError as exc:
             raise _not_written(exc) from None
         # Tracked at once: whatever happens next (Ctrl-C included), __exit__ cleans up.
-        staged = _Staged(str(path), target, seen or _identity_of(st), tmp, fd)
+        staged = _Staged(str(path), target, seen or identity_of(st), tmp, fd)
         self._staged.append(staged)
         try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
@@ -322,9 +136,9 @@ def _create_temp(folder: str, name: str) -> tuple[int, str]:
     """A new file ``.xmlnest-NAME.PID-N.tmp`` beside ``name``, private until chmod'ed
     (what tempfile.mkstemp does, at a fifth of its cost: it runs once per rewrite)."""
     while True:
-        tmp = os.path.join(folder, f"{TEMP_PREFIX}{name}.{os.getpid()}-{next(_temp_serial)}")
+        tmp = os.path.join(folder, temp_name(name, os.getpid(), next(_temp_serial)))
         try:
-            return os.open(tmp + TEMP_SUFFIX, _TEMP_FLAGS | os.O_CLOEXEC, 0o600), tmp + TEMP_SUFFIX
+            return os.open(tmp, _TEMP_FLAGS | os.O_CLOEXEC, 0o600), tmp
         except FileExistsError:  # left by an earlier run that had the same pid
             continue
 
@@ -381,13 +195,9 @@ def _regular_file(target: str) -> os.stat_result:
     return st
 
 
-def _identity_of(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 def _identity_now(target: str) -> tuple[int, ...] | None:
     try:
-        return _identity_of(os.stat(target))
+        return identity_of(os.stat(target))
     except OSError:
         return None
 
@@ -444,99 +254,3 @@ def _fsync_dir(folder: str | Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-
-
-def stale_temp_files(folder: Path) -> list[Path]:
-    """Temp files an interrupted run left in ``folder``."""
-    try:
-        with os.scandir(folder) as listing:
-            return sorted(
-                Path(e.path)
-                for e in listing
-                if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)
-            )
-    except OSError:
-        return []
-
-
-STALE_AFTER_SECONDS = 60.0
-_TEMP_PID = re.compile(r"\.(\d+)-\d+" + re.escape(TEMP_SUFFIX) + "$")
-
-
-def _writer_alive(name: str) -> bool | None:
-    """Whether the process a temp file's name says wrote it is running (``None``: the
-    name carries no pid, see :func:`_create_temp`)."""
-    m = _TEMP_PID.search(name)
-    if m is None:
-        return None
-    try:
-        os.kill(int(m.group(1)), 0)  # signal 0: is there such a process?
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # there is, owned by someone else
-        return True
-    except (OverflowError, OSError):  # not a pid this system can have
-        return None
-    return True
-
-
-def remove_stale_temp_files(folder: Path, *, older_than: float = STALE_AFTER_SECONDS) -> list[Path]:
-    """Delete temp files an interrupted run left in ``folder``; return what was removed.
-
-    A temp file whose writer (the pid in its name) is no longer running goes at once.
-    One whose writer is alive, or whose name carries no pid, goes only once it is older
-    than ``older_than`` seconds, so a run still writing in the same folder keeps its own
-    temp file.
-    """
-    import time
-
-    now = time.time()
-    removed: list[Path] = []
-    for p in stale_temp_files(folder):
-        with contextlib.suppress(OSError):
-            if not p.is_file() or p.is_symlink():
-                continue
-            if _writer_alive(p.name) is False or now - p.stat().st_mtime > older_than:
-                p.unlink()
-                removed.append(p)
-    return removed
-
-
-def mirror(item: Input) -> Path:
-    """Where ``--output-dir`` puts an input's copy, below the output folder: the path
-    below the walked folder; a named file's relative path, or its name when the path is
-    absolute or climbs out (``..``), so that a copy never lands outside the folder."""
-    assert item.path is not None
-    if item.base is not None:
-        return Path(item.path).relative_to(item.base)
-    rel = os.path.normpath(item.path)
-    if os.path.isabs(rel) or rel.split(os.sep, 1)[0] == os.pardir:
-        return Path(os.path.basename(rel))
-    return Path(rel)
-
-
-def check_output_dir(items: Sequence[Input], output_dir: Path) -> None:
-    """Refuse (before anything is written) an ``--output-dir`` run that would lose a file:
-    two inputs whose copies go to the same path, or a copy that would overwrite an input
-    (``-o .`` over the inputs themselves)."""
-    inputs = {os.path.realpath(i.path): i.name for i in items if i.path is not None}
-    targets: dict[str, str] = {}
-    for item in items:
-        if item.path is None:
-            continue
-        shown = os.path.join(output_dir, mirror(item))
-        out = os.path.realpath(shown)
-        if out in inputs:
-            same = inputs[out] == item.name
-            raise UsageError(
-                f"--output-dir {output_dir}: the copy of {item.name} would overwrite "
-                + ("the file itself" if same else f"the input {inputs[out]}")
-                + ", but -o keeps the originals; use -i to rewrite files in place, "
-                "or an output folder outside the inputs"
-            )
-        if out in targets:
-            raise UsageError(
-                f"--output-dir {output_dir}: {targets[out]} and {item.name} would both be "
-                f"written to {shown}; give each folder its own run and output folder"
-            )
-        targets[out] = item.name
