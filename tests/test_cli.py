@@ -299,10 +299,10 @@ def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
 def test_in_place_fsyncs_each_folder_once_per_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xmlnest import sources
+    from xmlnest.sources import atomic
 
     synced: list[str | Path] = []
-    monkeypatch.setattr(sources, "_fsync_dir", synced.append)
+    monkeypatch.setattr(atomic, "_fsync_dir", synced.append)
     for i in range(3):
         (tmp_path / f"{i}.xml").write_bytes(PLAIN)
     r = run_cli(["--arch", "intel", "--no-validate", "-i", str(tmp_path)])

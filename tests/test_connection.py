@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import REPO, need
 from xmlnest import connection, core, status
 from xmlnest.connection import Connection, DomainInfo, Feature, redefine
+from xmlnest.connection import virsh as connection_virsh
 from xmlnest.document import parse
 from xmlnest.errors import LibvirtError
 from xmlnest.transforms.common import Options
@@ -415,9 +416,9 @@ def test_virsh_answers_are_the_same_whatever_readline_makes_of_the_terminal(
             return [(i, c.stored_xml(i), c.live_xml(i)) for i in map(c.lookup, sorted(FLEET))]
 
     normal = read_all()
-    plain_env = connection._virsh_env
+    plain_env = connection_virsh._virsh_env
     for term in ("dumb", "no-such-terminal"):
-        monkeypatch.setattr(connection, "_virsh_env", lambda f, t=term: {**plain_env(f), "TERM": t})
+        monkeypatch.setattr(connection_virsh, "_virsh_env", lambda f, t=term: {**plain_env(f), "TERM": t})
         assert read_all() == normal
 
 

@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import REPO, require_corpus, run_cli
 from xmlnest import core, document, sources
 from xmlnest.errors import WriteError, XmlnestError
+from xmlnest.sources import atomic
 from xmlnest.transforms.common import Options
 
 ARGS = ["--arch", "intel", "--no-validate"]
@@ -496,7 +497,7 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "vm.xml").write_bytes(_plain())
     synced: list[str | Path] = []
-    monkeypatch.setattr(sources, "_fsync_dir", synced.append)
+    monkeypatch.setattr(atomic, "_fsync_dir", synced.append)
 
     def add(*args: object) -> None:
         raise KeyboardInterrupt

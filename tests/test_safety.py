@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from xmlnest import core, sources
+from xmlnest.sources import atomic, files
 from xmlnest.transforms.common import Options
 
 # A domain that needs the nesting edit, and the exact bytes it must become.
@@ -348,7 +349,7 @@ def test_reading_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
     f = tmp_path / "endless.xml"
     f.write_bytes(b"")
-    monkeypatch.setattr(sources, "open", fake_open, raising=False)
+    monkeypatch.setattr(files, "open", fake_open, raising=False)
     r = run_cli([*ARGS, "--max-bytes", "1000", "--check", str(f)])
     assert r.code == 3
     assert asked and min(asked) >= 0 and sum(asked) <= 1001  # never the whole stream
@@ -513,7 +514,7 @@ def test_unreadable_file_is_reported_and_batch_goes_on(
     good.write_bytes(PLAIN)
     secret.chmod(0)
     monkeypatch.setattr(
-        sources,
+        files,
         "open",
         _raise_for("secret.xml", PermissionError(errno.EACCES, "denied")),
         raising=False,
@@ -530,7 +531,7 @@ def test_read_error_other_than_permission(tmp_path: Path, monkeypatch: pytest.Mo
     f = tmp_path / "eio.xml"
     f.write_bytes(PLAIN)
     monkeypatch.setattr(
-        sources,
+        files,
         "open",
         _raise_for("eio.xml", OSError(errno.EIO, "Input/output error")),
         raising=False,
@@ -548,14 +549,14 @@ def test_read_only_folder_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     rw.mkdir()
     (ro / "vm.xml").write_bytes(PLAIN)
     (rw / "vm.xml").write_bytes(PLAIN)
-    real = sources._create_temp
+    real = atomic._create_temp
 
     def create_temp(folder: str, name: str) -> tuple[int, str]:
         if Path(folder) == ro:
             raise PermissionError(errno.EACCES, "Permission denied")
         return real(folder, name)
 
-    monkeypatch.setattr(sources, "_create_temp", create_temp)
+    monkeypatch.setattr(atomic, "_create_temp", create_temp)
     r = run_cli([*ARGS, "-i", str(ro / "vm.xml"), str(rw / "vm.xml")])
     assert r.code == 3
     line = _one_error(r.err_lines, str(ro / "vm.xml")).group(0)
