@@ -90,15 +90,17 @@ def domains(folder: Path, count: int) -> tuple[str, Path]:
 
 
 def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run of ``cmd``."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in ok:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{err}")
+    """Wall seconds and peak RSS (KiB) of one run of ``cmd`` (stderr to a file: a pipe
+    would fill up and stall a run that says a lot)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{err.read().decode()}")
     return seconds, usage.ru_maxrss
 
 

@@ -15,7 +15,7 @@ TCG (``<domain type='qemu'>``); :func:`to_tcg` changes only that attribute of a 
 ``type='kvm'`` domain.
 
 ``python -m tests.realvirt capture DIR`` writes the live and inactive XML of a running
-TCG domain and of libvirt's test driver (tests/libvirt/live/README.md).
+TCG domain and of libvirt's test driver (tests/libvirt-xml/live/README.md).
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def session() -> Iterator[RealVirt]:
         yield virt
 
 
-# --- capture: the fixtures in tests/libvirt/live/ -------------------------------------------
+# --- capture: the fixtures in tests/libvirt-xml/live/ -------------------------------------------
 
 STABLE = "/var/lib/xmlnest-e2e"
 CAPTURE_CPU = """<cpu mode='custom' match='exact' check='partial'>
@@ -385,7 +385,7 @@ CAPTURE_CPU = """<cpu mode='custom' match='exact' check='partial'>
 
 
 def capture(out: Path) -> None:
-    """Write the four live/inactive fixtures of tests/libvirt/live/ into ``out``."""
+    """Write the four live/inactive fixtures of tests/libvirt-xml/live/ into ``out``."""
     lack = missing()
     if lack is not None:
         raise SystemExit(f"needs {lack[0]}: {lack[1]}")

@@ -207,7 +207,16 @@ def test_auto_uses_the_host_cpu_when_the_xml_cannot_tell(tmp_path: Path) -> None
     assert b"name='svm'" not in r.out
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = run_cli(["--host-root", str(empty)], xml)
+    # Passing the host CPU through is the same edit for either vendor: no vendor needed.
+    neutral = run_cli(["--host-root", str(empty)], xml)
+    assert neutral.code == 0, neutral.err
+    assert b"name='svm'" not in neutral.out and "XN217" not in neutral.err
+    # A neutral model that must require vmx or svm needs the vendor: refused, not guessed.
+    qemu64 = PLAIN.replace(
+        b"<clock",
+        b"<cpu mode='custom' match='exact'>\n    <model>qemu64</model>\n  </cpu>\n  <clock",
+    )
+    r = run_cli(["--host-root", str(empty)], qemu64)
     assert r.code == 3
     assert "XN108" in r.err and "--arch intel or --arch amd" in r.err
 

@@ -791,3 +791,29 @@ def test_system_status_of_a_shut_off_domain(system: Connection, system_domain: s
 
 def test_feature_is_a_plain_pair() -> None:
     assert Feature("svm", "require") == ("svm", "require")
+
+
+def test_a_folder_called_libvirt_is_not_libvirt_python(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """/etc/libvirt (python -m xmlnest run in /etc) or a test-data folder on sys.path is a
+    namespace package: neither counts as the binding, so the virsh backend is chosen."""
+    import importlib.machinery
+    import importlib.util
+
+    from xmlnest.connection import python as lvpy
+
+    namespace = importlib.machinery.ModuleSpec("libvirt", None, is_package=True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: namespace)
+    assert lvpy.libvirt_python_available() is False
+    monkeypatch.delenv(connection.BACKEND_ENV, raising=False)
+    assert connection.choose_backend() == "virsh"
+    (tmp_path / "libvirt").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "libvirt", raising=False)
+    import types
+
+    fake = types.ModuleType("libvirt")  # what importing the folder gives: no binding
+    monkeypatch.setitem(sys.modules, "libvirt", fake)
+    with pytest.raises(connection.LibvirtError, match="not libvirt-python"):
+        connection.LibvirtPython.open("test:///default")

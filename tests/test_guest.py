@@ -39,7 +39,7 @@ from tests.realvirt import (
 )
 
 realguest = pytest.mark.realguest
-LIVE = REPO / "tests" / "libvirt" / "live"
+LIVE = REPO / "tests" / "libvirt-xml" / "live"
 
 AMD_SVM_DISABLED = """<cpu mode='custom' match='exact' check='partial'>
   <model fallback='allow'>Opteron_G2</model>
@@ -196,12 +196,12 @@ def test_hung_guest_is_destroyed_and_fails_with_its_console(
 @realguest
 def test_running_domain_xml_matches_the_committed_capture(realvirt: RealVirt) -> None:
     """running_domain_xml gives live XML (with an id) and inactive XML (without), shaped
-    like tests/libvirt/live/qemu-system-*.xml; the domain is gone afterwards."""
+    like tests/libvirt-xml/live/qemu-system-*.xml; the domain is gone afterwards."""
     xml = to_tcg(realvirt.guest_xml("live", CAPTURE_CPU))
     live, inactive = realvirt.running_domain_xml(xml)
     assert etree.fromstring(live).get("id") is not None
     assert etree.fromstring(inactive).get("id") is None
-    recapture = "recapture with `python -m tests.realvirt capture tests/libvirt/live`"
+    recapture = "recapture with `python -m tests.realvirt capture tests/libvirt-xml/live`"
     for fresh, file in ((live, "running"), (inactive, "inactive")):
         committed = (LIVE / f"qemu-system-{file}.xml").read_bytes()
         assert _skeleton(fresh) == _skeleton(committed), recapture

@@ -110,7 +110,7 @@ def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) 
 def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
     """Ground truth for the duplicate rule: libvirt refuses two vmx features."""
     virsh = _tool("virsh")
-    dup = (REPO / "tests" / "libvirt" / "duplicate-vmx.xml").read_bytes()
+    dup = (REPO / "tests" / "libvirt-xml" / "duplicate-vmx.xml").read_bytes()
     f = tmp_path / "dup.xml"
     f.write_bytes(dup)
     proc = subprocess.run(

@@ -1,6 +1,6 @@
 """XN113: the live XML of a running domain is refused; its stored (--inactive) XML converts.
 
-On XML libvirt itself wrote (tests/libvirt/live/, captured from a running TCG guest on
+On XML libvirt itself wrote (tests/libvirt-xml/live/, captured from a running TCG guest on
 qemu:///system and from the test driver), and on a guest running now on the real daemon.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-LIVE = REPO / "tests" / "libvirt" / "live"
+LIVE = REPO / "tests" / "libvirt-xml" / "live"
 
 
 def _as_kvm(xml: bytes) -> bytes:

@@ -338,7 +338,7 @@ def _explain(rule_id: str, out: BinaryIO) -> int:
 
     text = explain(rule_id)
     if text is None:
-        raise UsageError(f"no rule {rule_id!r}; rules are listed in the README")
+        raise UsageError(f"no rule {rule_id!r}; xmlnest --list-rules lists them")
     out.write(text.encode())
     return ExitCode.OK
 

@@ -9,7 +9,7 @@ from typing import BinaryIO, TextIO
 
 from xmlnest import core, document, status
 from xmlnest.config import RunConfig
-from xmlnest.connection import Connection, DomainInfo, connect
+from xmlnest.connection import Connection, DomainInfo, Feature, connect
 from xmlnest.errors import LibvirtError, RuleError, XmlnestError
 from xmlnest.report import ExitCode
 from xmlnest.transforms import FAMILY_OF_ARCH
@@ -25,6 +25,7 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
         return ExitCode.REJECTED
     failed = False
     rows: list[status.StatusRow] = []
+    seen: Expanded = {}
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)
         width = max((len(n) for n in names), default=4)
@@ -32,7 +33,7 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
             out.write((status.header(width) + "\n").encode())
         for name in names:
             try:
-                row = _row(conn, conn.lookup(name), config)
+                row = _row(conn, conn.lookup(name), config, seen)
             except LibvirtError as exc:
                 print(exc.format(), file=err, flush=True)
                 failed = True
@@ -47,7 +48,23 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
     return max(code, ExitCode.REJECTED if failed else ExitCode.OK)
 
 
-def _row(conn: Connection, dom: DomainInfo, config: RunConfig) -> status.StatusRow:
+Expanded = dict[tuple[str, str, str], frozenset[Feature] | None]
+
+
+def _expanded(
+    conn: Connection, seen: Expanded, cpu: str, arch: str, virttype: str
+) -> frozenset[Feature] | None:
+    """The live CPU's features, expanded by the hypervisor: asked once per distinct CPU
+    in a run (a fleet's domains mostly share a few), not once per domain."""
+    key = (cpu, arch, virttype)
+    if key not in seen:
+        if len(seen) >= 256:  # many distinct CPUs: keep memory flat
+            seen.clear()
+        seen[key] = conn.cpu_features(cpu, arch, virttype)
+    return seen[key]
+
+
+def _row(conn: Connection, dom: DomainInfo, config: RunConfig, seen: Expanded) -> status.StatusRow:
     raw = conn.stored_xml(dom)
     arch = ""
     try:
@@ -64,7 +81,8 @@ def _row(conn: Connection, dom: DomainInfo, config: RunConfig) -> status.StatusR
         root = document.parse(live).root
         cpu = status.cpu_to_expand(root)
         live_arch = status.arch_of(root)
-        features = conn.cpu_features(cpu, live_arch, root.get("type") or "kvm") if cpu else None
+        kind = root.get("type") or "kvm"
+        features = _expanded(conn, seen, cpu, live_arch, kind) if cpu else None
         x86 = FAMILY_OF_ARCH.get(live_arch) == "x86"
         host = conn.host_model_features(live_arch) if x86 else None
         running = status.running_verdict(

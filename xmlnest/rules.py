@@ -147,7 +147,8 @@ RULES: dict[str, Rule] = {
             "the host-model CPU expanded into a pinned custom model (check='full', "
             "fallback='forbid'), device aliases, dynamic security labels. Defining it back "
             "stores that state for good. Convert the stored definition instead: "
-            "virsh dumpxml --inactive NAME | xmlnest | virsh define /dev/stdin; the new CPU "
+            "virsh dumpxml --inactive NAME | xmlnest | virsh define --validate /dev/stdin; the "
+            "new CPU "
             "takes effect after a full power-off (virsh shutdown NAME, then virsh start "
             "NAME), not after a reboot.",
             "libvirt formatdomain, Element and attribute overview (id: running guests only); "

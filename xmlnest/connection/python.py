@@ -59,8 +59,14 @@ _CANNOT_ANSWER = (
 
 
 def libvirt_python_available() -> bool:
-    """Whether ``import libvirt`` would work (without importing it)."""
-    return importlib.util.find_spec("libvirt") is not None
+    """Whether ``import libvirt`` would give libvirt-python (without importing it): a
+    folder that happens to be called ``libvirt`` on ``sys.path`` (``/etc/libvirt`` when
+    ``python -m xmlnest`` runs in ``/etc``) is a namespace package, not the binding."""
+    try:
+        spec = importlib.util.find_spec("libvirt")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin not in (None, "namespace")
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -91,6 +97,13 @@ class LibvirtPython:
                 f"libvirt-python cannot be imported ({exc})",
                 hint="pip install 'xmlnest[libvirt]', or set XMLNEST_LIBVIRT_BACKEND=virsh",
             ) from None
+        if not hasattr(lv, "registerErrorHandler"):
+            raise LibvirtError(
+                where,
+                None,
+                f"'import libvirt' found {getattr(lv, '__path__', None) or lv}, not libvirt-python",
+                hint="pip install 'xmlnest[libvirt]', or set XMLNEST_LIBVIRT_BACKEND=virsh",
+            )
         lv.registerErrorHandler(_quiet, None)
         try:
             conn = lv.open(uri)

@@ -120,7 +120,8 @@ def _x86(
     out: list[Finding] = []
     cpu = ctx.cpu
     mode = _final_cpu_mode(ctx)
-    feat = "vmx" if target == "intel" else "svm"
+    # On a guessed vendor only vendor-neutral edits reach here: say nothing vendor-specific.
+    feat = ("vmx" if target == "intel" else "svm") if vendor_known else "vmx/svm"
     switching = (
         bool(ctx.options.model) and cpu is not None and cpu.get("mode", "custom") != "custom"
     )
@@ -173,7 +174,7 @@ def _x86(
             continue
         name = f.get("name") or ""
         vendor = _virtualization_extension(name)
-        if name == other:
+        if name == other and vendor_known:
             both.append(
                 Finding(
                     "XN208",
@@ -183,7 +184,7 @@ def _x86(
                     line=line(f),
                 )
             )
-        elif vendor not in (None, target):
+        elif vendor not in (None, target) and vendor_known:
             extension = "AMD's SVM" if vendor == "amd" else "Intel's VMX"
             foreign.append(
                 Finding(
@@ -200,7 +201,7 @@ def _x86(
     hyperv = ctx.child(ctx.child(ctx.root, "features"), "hyperv")
     if hyperv is not None and level == "l1":
         missing = []
-        if target == "intel" and ctx.child(hyperv, "evmcs") is None:
+        if target == "intel" and vendor_known and ctx.child(hyperv, "evmcs") is None:
             missing.append("<evmcs state='on'/> (needs <vapic state='on'/>)")
         stimer = ctx.child(hyperv, "stimer")
         if stimer is None or ctx.child(stimer, "direct") is None:

@@ -104,9 +104,26 @@ def disabled_vendor(ctx: Context) -> Vendor | None:
     return "intel" if "vmx" in off else "amd"
 
 
+def vendor_neutral(ctx: Context) -> bool:
+    """The enabling edit is the same for Intel and AMD: the CPU ends up host-passthrough or
+    maximum (no ``<cpu>``, host-model, no model, ``--passthrough``) and nothing names a
+    vendor-specific feature to require."""
+    opts = ctx.options
+    if opts.disable or opts.model or opts.host_model:
+        return False
+    cpu = ctx.cpu
+    if cpu is None or opts.passthrough:
+        return True
+    mode = cpu.get("mode", "custom")
+    return mode in ("host-passthrough", "maximum", "host-model") or (
+        mode == "custom" and not text_of(ctx.child(cpu, "model"))
+    )
+
+
 def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
     """The vendor asked for, checked against the XML; or the XML's; or the host's — and
-    whether it came from the host (so the caller can say so: XN217)."""
+    whether it was guessed (from the machine running xmlnest, or not needed at all by a
+    vendor-neutral edit), so that nothing vendor-specific is said on its strength."""
     evidence = xml_vendor(ctx)
     if requested in ("intel", "amd"):
         if evidence and evidence[0] != requested:
@@ -129,9 +146,15 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
     host = ctx.host_vendor()
     if host:
         return host, not ctx.options.host_is_the_domains
+    if vendor_neutral(ctx):
+        # The same edit for either vendor (pass the host CPU through): no vendor needed,
+        # so none is guessed; a forbidden nesting feature of either is still refused.
+        for feat in HOST_MODE_FEATURES:
+            refuse_forbid(ctx, ctx.cpu, feat)
+        return "intel", True
     raise RuleError(
-        "cannot tell Intel from AMD: the XML names no vendor or model family and this "
-        "host's CPU is neither",
+        "cannot tell Intel from AMD: the XML names no vendor or model family, and the "
+        "vendor of the host it runs on is not known",
         hint="pass --arch intel or --arch amd",
         line=line(ctx.cpu) or line(ctx.os_type),
         rule="XN108",
