@@ -656,6 +656,8 @@ class Bench:
                 if r.rc != want:
                     self.notes.append(f"bulk {name}: exit {r.rc}, expected {want}")
                 results[name].append(r)
+        for name, rs in results.items():
+            self.say(f"  {name}: " + ", ".join(fmt_s(r.wall) for r in rs))
         if any(r.rc != 0 for r in results["durable"]):
             self.notes.append("bulk: the durable floor failed")
         floors = {
