@@ -360,3 +360,25 @@ def test_amd_by_name_on_a_running_domain_then_a_full_power_off(
     # the stored definition is TCG now (the harness's change): xmlnest refuses to convert it
     assert after["stored"] == "refused XN102"
     realvirt.remove(name)
+
+
+@realguest
+def test_amd_host_model_keeps_host_model_and_the_guest_sees_svm(
+    realvirt: RealVirt, tmp_path: Path
+) -> None:
+    """--host-model (issue 15): host-model with svm disabled -> host-model requiring svm;
+    under TCG libvirt expands host-model from QEMU's TCG CPU, which offers svm, and the
+    guest sees it. Its control (svm disabled) does not."""
+    host_model_off = (
+        "<cpu mode='host-model' check='partial'>\n  <feature policy='disable' name='svm'/>\n</cpu>"
+    )
+    args = ["--arch", "amd", "--host-model"]
+    r = _convert(realvirt, tmp_path, "amd-host-model", host_model_off, args)
+    assert b"<cpu mode='host-model' check='partial'>" in r.out
+    assert b"<feature policy='require' name='svm'/>" in r.out
+    booted = _boot(realvirt, r.out)
+    assert "svm" in booted.flags, _seen(booted)
+    assert _features(booted.live_xml).get("svm") == "require"
+    control = _boot(realvirt, realvirt.guest_xml("amd-host-model-control", host_model_off))
+    assert "svm" not in control.flags, _seen(control)
+    _idempotent_and_valid(r.out, args, tmp_path)
