@@ -84,6 +84,15 @@ def need(what: str, how: str) -> None:
 REQUIRE_CORPUS = "XMLNEST_REQUIRE_CORPUS"  # set by .ci/run when ../shared/corpus is there
 
 
+def libvirt_tool(name: str) -> str:
+    """The path of one of libvirt's client tools (virsh, virt-xml-validate)."""
+    found = shutil.which(name)
+    if not found:
+        need(name, "apt-get install libvirt-clients")
+        raise AssertionError("unreachable")
+    return found
+
+
 def require_corpus() -> Path:
     """The shared corpus (``../shared/corpus``, beside the clone): tests fail without it
     under ``XMLNEST_REQUIRE_CORPUS=1``, and skip with a one-line reason elsewhere."""

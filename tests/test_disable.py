@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, run_cli
+from tests.conftest import REPO, libvirt_tool, run_cli
 from tests.helpers import round_trip_expectation
 from xmlnest import core
 from xmlnest.plan import Level
@@ -243,25 +242,17 @@ def test_json_report_says_which_way_nesting_went() -> None:
 # --- real libvirt ------------------------------------------------------------------------
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        need(name, "apt-get install libvirt-clients")
-        raise AssertionError("unreachable")
-    return found
-
-
 @pytest.mark.parametrize("case", FLAG_CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_libvirt_accepts_every_golden_output_of_both_flags(case: Path) -> None:
     """virt-xml-validate (domain.rng) and `virsh define --validate` on libvirt's test
     driver, which takes type='kvm' domains of every arch."""
     expected = case / "expected.xml"
     validate = subprocess.run(
-        [_tool("virt-xml-validate"), str(expected), "domain"], capture_output=True, check=False
+        [libvirt_tool("virt-xml-validate"), str(expected), "domain"], capture_output=True, check=False
     )
     assert validate.returncode == 0, validate.stderr.decode() + validate.stdout.decode()
     define = subprocess.run(
-        [_tool("virsh"), "-c", "test:///default", "define", "--validate", str(expected)],
+        [libvirt_tool("virsh"), "-c", "test:///default", "define", "--validate", str(expected)],
         capture_output=True,
         check=False,
     )
@@ -274,7 +265,7 @@ def test_virsh_refuses_the_duplicate_the_disable_case_removes(tmp_path: Path) ->
     input's two vmx features, and accepts xmlnest's output."""
     case = GOLDEN / "intel" / "disable-force-and-disabled-duplicate"
     proc = subprocess.run(
-        [_tool("virsh"), "-c", "test:///default", "define", str(case / "input.xml")],
+        [libvirt_tool("virsh"), "-c", "test:///default", "define", str(case / "input.xml")],
         capture_output=True,
         check=False,
     )

@@ -13,7 +13,6 @@ Not here yet: converting a domain by name (``--domain``).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from lxml import etree
 
 from tests import realvirt as realvirt_module
-from tests.conftest import REPO, Run, need, run_cli
+from tests.conftest import REPO, Run, libvirt_tool, need, run_cli
 from tests.realvirt import (
     BEGIN,
     CAPTURE_CPU,
@@ -54,14 +53,6 @@ INTEL_VMX_DISABLED = """<cpu mode='custom' match='exact' check='none'>
 </cpu>"""
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        need(name, "apt-get install libvirt-clients")
-        raise AssertionError("unreachable")
-    return found
-
-
 def _features(xml: bytes) -> dict[str, str]:
     """name -> policy of the <cpu> features in a domain XML."""
     cpu = etree.fromstring(xml).find("cpu")
@@ -89,7 +80,7 @@ def _idempotent_and_valid(out: bytes, args: list[str], tmp_path: Path) -> None:
     again = run_cli([*args, "--check", str(path)])
     assert again.code == 0, f"a second run would change the output: {again.err}"
     proc = subprocess.run(
-        [_tool("virt-xml-validate"), str(path), "domain"], capture_output=True, check=False
+        [libvirt_tool("virt-xml-validate"), str(path), "domain"], capture_output=True, check=False
     )
     assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
 
@@ -219,7 +210,7 @@ def _skeleton(xml: bytes) -> list[tuple[str, tuple[str, ...]]]:
 def test_test_driver_capture_is_what_virsh_prints(file: str) -> None:
     extra = ["--inactive"] if file == "inactive" else []
     proc = subprocess.run(
-        [_tool("virsh"), "-q", "-c", "test:///default", "dumpxml", *extra, "test"],
+        [libvirt_tool("virsh"), "-q", "-c", "test:///default", "dumpxml", *extra, "test"],
         capture_output=True,
         check=True,
     )

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, run_cli
+from tests.conftest import REPO, libvirt_tool, need, run_cli
 
 SAMPLES = {
     "intel": ("intel-l1.xml", "<cpu mode='host-passthrough'"),
@@ -23,14 +22,6 @@ SAMPLES = {
     "power9": ("power9-l1.xml", "<nested-hv state='on'/>"),
     "ibmz": ("ibmz-l1.xml", "<type arch='s390x'"),
 }
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        need(name, "apt-get install libvirt-clients")
-        raise AssertionError("unreachable")
-    return found
 
 
 def _name(xml: bytes) -> str:
@@ -41,7 +32,7 @@ def _name(xml: bytes) -> str:
 
 @pytest.mark.parametrize("arch", sorted(SAMPLES))
 def test_sample_output_passes_virt_xml_validate(arch: str, tmp_path: Path) -> None:
-    validate = _tool("virt-xml-validate")
+    validate = libvirt_tool("virt-xml-validate")
     sample = REPO / "samples" / SAMPLES[arch][0]
     r = run_cli(["--arch", arch, str(sample)])
     assert r.code == 0, r.err
@@ -55,7 +46,7 @@ def test_sample_output_passes_virt_xml_validate(arch: str, tmp_path: Path) -> No
 def test_virsh_dumpxml_pipe_xmlnest_pipe_virsh_define(arch: str, tmp_path: Path) -> None:
     """`virsh dumpxml --inactive vm | xmlnest --arch X | virsh define --validate /dev/stdin`,
     on libvirt's test driver (whose node-file domains are running)."""
-    virsh = _tool("virsh")
+    virsh = libvirt_tool("virsh")
     sample_file, expect = SAMPLES[arch]
     sample = (REPO / "samples" / sample_file).read_bytes()
     node = tmp_path / "node.xml"
@@ -83,7 +74,7 @@ def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) 
     """`virsh dumpxml vm` without --inactive prints the running domain's live XML: xmlnest
     refuses it (XN113, exit 3, nothing on stdout), so the pipe defines nothing; the same
     domain's --inactive XML converts."""
-    virsh = _tool("virsh")
+    virsh = libvirt_tool("virsh")
     sample = (REPO / "samples" / SAMPLES[arch][0]).read_bytes()
     node = tmp_path / "node.xml"
     node.write_bytes(b"<node>\n" + sample + b"</node>\n")
@@ -109,7 +100,7 @@ def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) 
 
 def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
     """Ground truth for the duplicate rule: libvirt refuses two vmx features."""
-    virsh = _tool("virsh")
+    virsh = libvirt_tool("virsh")
     dup = (REPO / "tests" / "libvirt-xml" / "duplicate-vmx.xml").read_bytes()
     f = tmp_path / "dup.xml"
     f.write_bytes(dup)
@@ -138,7 +129,7 @@ def _qemu_system(virsh: str) -> str:
 def test_libvirts_own_stored_file_gets_a_warning(tmp_path: Path) -> None:
     """A file libvirtd wrote (/etc/libvirt/qemu/NAME.xml, AUTO-GENERATED header): xmlnest
     converts it but says libvirtd will not see the change until it is defined (XN216)."""
-    virsh = _tool("virsh")
+    virsh = libvirt_tool("virsh")
     uri = _qemu_system(virsh)
     name = f"xmlnest-test-stored-{os.getpid()}"
     domain = tmp_path / "d.xml"
