@@ -418,8 +418,16 @@ def test_virsh_answers_are_the_same_whatever_readline_makes_of_the_terminal(
     normal = read_all()
     plain_env = connection_virsh._virsh_env
     for term in ("dumb", "no-such-terminal"):
-        monkeypatch.setattr(connection_virsh, "_virsh_env", lambda f, t=term: {**plain_env(f), "TERM": t})
+        seen: list[str] = []  # proves the virsh process really ran under that terminal
+
+        def env(folder: str, t: str = term, seen: list[str] = seen) -> dict[str, str]:
+            out = {**plain_env(folder), "TERM": t}
+            seen.append(out["TERM"])
+            return out
+
+        monkeypatch.setattr(connection_virsh, "_virsh_env", env)
         assert read_all() == normal
+        assert seen == [term]
 
 
 def test_virsh_refuses_control_characters(virsh_conn: connection.Virsh) -> None:
