@@ -6,7 +6,6 @@ only XML, only a diff, or only JSON.
 
 from __future__ import annotations
 
-import json
 from typing import BinaryIO, TextIO
 
 from xmlnest.plan import Finding, Level
@@ -15,6 +14,8 @@ from xmlnest.runner import FileResult
 
 def json_record(name: str, status: str, findings: tuple[Finding, ...]) -> bytes:
     """One input's JSON Lines record for ``--json``: path, status and findings."""
+    import json  # only --json pays for it
+
     record = {
         "path": name,
         "status": status,
