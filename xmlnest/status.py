@@ -29,21 +29,18 @@ from lxml import etree
 
 from xmlnest.connection import Feature
 from xmlnest.plan import Finding
+from xmlnest.report import ExitCode
 from xmlnest.transforms import FAMILY_OF_ARCH
 from xmlnest.transforms.common import Vendor
+from xmlnest.transforms.x86 import NESTING_FEATURE
 
 NESTED = "nested"
 NOT_NESTED = "not nested"
 WOULD_CHANGE = "would change"
 REFUSED = "refused"
 
-EXIT_NESTED = 0
-EXIT_PENDING = 1
-EXIT_REFUSED = 3
 
 HOST_RULE = "XN219"
-_X86_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
-_TARGET_FEATURE = {"intel": "vmx", "amd": "svm"}
 _OFF = ("disable", "forbid")
 _ON = ("require", "force")
 _HOST_MODES = ("host-passthrough", "maximum", "host-model")
@@ -112,7 +109,7 @@ def _x86_nested(
     if cpu.get("mode", "custom") in _HOST_MODES:
         if kind == "qemu":
             return False  # the host's KVM answers say nothing about what TCG emulates
-        wanted = [_X86_FEATURE[host_vendor]] if host_vendor else ["vmx", "svm"]
+        wanted = [NESTING_FEATURE[host_vendor]] if host_vendor else ["vmx", "svm"]
         return any(n not in off and host_offers(host_features, n) is not False for n in wanted)
     effective = cpu_features if cpu_features is not None else listed
     off |= {f.name for f in effective if f.policy in _OFF}
@@ -184,10 +181,10 @@ class StatusRow:
     @property
     def exit_code(self) -> int:
         if self.stored.startswith(REFUSED):
-            return EXIT_REFUSED
+            return ExitCode.REJECTED
         if self.stored == WOULD_CHANGE or self.restart_pending:
-            return EXIT_PENDING
-        return EXIT_NESTED
+            return ExitCode.CHANGES
+        return ExitCode.OK
 
     def json_line(self) -> str:
         """One JSON Lines record, keys sorted."""
@@ -200,7 +197,7 @@ def row(name: str, arch: str, state: str, stored: str, running: str | None) -> S
 
 def exit_code(rows: Iterable[StatusRow]) -> int:
     """As ``--check``: 0 all nested, 1 some would change or wait for a restart, 3 refusals."""
-    return max((r.exit_code for r in rows), default=EXIT_NESTED)
+    return max((r.exit_code for r in rows), default=ExitCode.OK)
 
 
 COLUMNS = ("NAME", "ARCH", "STATE", "STORED", "RUNNING", "")
@@ -226,7 +223,7 @@ def table_line(r: StatusRow, name_width: int) -> str:
 
 def nesting_feature(target: str) -> str | None:
     """The CPU feature the host must offer for a plan's target (x86 only)."""
-    return _TARGET_FEATURE.get(target)
+    return NESTING_FEATURE.get(target)
 
 
 def host_finding(

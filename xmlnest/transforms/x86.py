@@ -20,7 +20,7 @@ from xmlnest.transforms.common import (
     text_of,
 )
 
-NESTING_FEATURE: dict[Vendor, str] = {"intel": "vmx", "amd": "svm"}
+NESTING_FEATURE: dict[str, str] = {"intel": "vmx", "amd": "svm"}  # by vendor or target
 HOST_MODE_FEATURES = ("vmx", "svm")
 CPU_MODES = ("custom", "host-model", "host-passthrough", "maximum")
 OFF_POLICIES = ("disable", "forbid")  # a feature the guest does not get
