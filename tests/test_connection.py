@@ -27,6 +27,7 @@ from xmlnest import connection, core, status
 from xmlnest.connection import Connection, DomainInfo, Feature, redefine
 from xmlnest.connection import virsh as connection_virsh
 from xmlnest.document import parse
+from xmlnest.domains import DomainSource
 from xmlnest.errors import LibvirtError
 from xmlnest.transforms.common import Options
 
@@ -298,7 +299,8 @@ def test_define_refuses_a_definition_of_another_domain(conn: Connection) -> None
 def test_the_test_driver_cannot_say_what_its_host_offers(conn: Connection) -> None:
     assert conn.host_vendor() is None  # its capabilities name no vendor
     assert conn.host_model_features("x86_64") is None
-    assert status.host_finding(conn.uri, "svm", conn.host_model_features("x86_64")) is None
+    host = DomainSource(conn).host()
+    assert host.uri == conn.uri and host.features("x86_64") is None  # so no XN219
 
 
 def test_status_over_the_fleet(conn: Connection) -> None:
@@ -670,15 +672,8 @@ def test_system_host_vendor_and_nesting_offer(system: Connection) -> None:
     feature = {"intel": "vmx", "amd": "svm"}[vendor or "intel"]
     offers = status.host_offers(features, feature)
     assert offers is _local_kvm_nests(vendor)  # here: kvm_pvm offers no nesting
-    finding = status.host_finding(SYSTEM, feature, features)
-    if offers:
-        assert finding is None
-    else:
-        assert finding is not None and finding.rule == "XN219"
-        assert finding.message == (
-            f"the host behind qemu:///system does not offer {feature} to guests (its "
-            "host-model CPU lacks it)"
-        )
+    offered = DomainSource(system).host().features("x86_64")
+    assert offered is not None and (feature in offered) is offers
 
 
 def test_system_cannot_answer_for_an_arch_it_has_no_emulator_for(system: Connection) -> None:

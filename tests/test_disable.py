@@ -14,7 +14,7 @@ from tests.conftest import REPO, libvirt_tool, run_cli
 from tests.helpers import round_trip_expectation
 from xmlnest import core
 from xmlnest.plan import Level
-from xmlnest.transforms.common import Options
+from xmlnest.transforms.common import HostOffer, Options
 
 GOLDEN = REPO / "tests" / "golden"
 SAMPLES = REPO / "samples"
@@ -190,8 +190,12 @@ def test_xn203_is_a_warning_only_where_xmlnest_switches_host_model() -> None:
     assert "XN203" not in run_cli(["--arch", "intel", "-"], no_cpu).err
 
 
+def _host(offers: frozenset[str] | None) -> HostOffer:
+    return HostOffer("qemu:///system", lambda arch: offers)
+
+
 def _offer_findings(offers: frozenset[str] | None, arch: str = "intel") -> dict[str, Level]:
-    out = core.process(INTEL, Options(arch=arch, host_model=True), host_offers=offers)
+    out = core.process(INTEL, Options(arch=arch, host_model=True), host=_host(offers))
     return {f.rule: f.level for f in out.findings if f.rule in ("XN222", "XN219")}
 
 
@@ -201,10 +205,10 @@ def test_host_model_says_whether_the_host_offers_the_feature() -> None:
     assert _offer_findings(frozenset({"vmx", "pcid"})) == {"XN222": Level.INFO}
     assert _offer_findings(frozenset({"svm", "pcid"})) == {"XN219": Level.WARNING}
     assert _offer_findings(frozenset({"svm"}), arch="amd") == {"XN222": Level.INFO}
-    told = core.process(INTEL, Options(arch="intel", host_model=True), host_offers=frozenset())
-    assert any("lacks vmx" in f.message for f in told.findings)
-    plain = core.process(INTEL, Options(arch="intel"), host_offers=frozenset())
-    assert not {"XN222", "XN219"} & {f.rule for f in plain.findings}  # host-passthrough
+    told = core.process(INTEL, Options(arch="intel", host_model=True), host=_host(frozenset()))
+    assert any("lacks it" in f.message and " vmx " in f.message for f in told.findings)
+    offered = core.process(INTEL, Options(arch="intel"), host=_host(frozenset({"vmx"})))
+    assert not {"XN222", "XN219"} & {f.rule for f in offered.findings}  # host-passthrough
 
 
 def test_xn202_stays_with_host_model_and_goes_with_disable() -> None:

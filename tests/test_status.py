@@ -277,24 +277,6 @@ def test_table_lines_align_and_stream() -> None:
     ]
 
 
-def test_host_finding() -> None:
-    assert status.host_finding("qemu:///system", "svm", None) is None  # cannot say
-    assert status.host_finding("qemu:///system", "svm", OFFERS_SVM) is None
-    f = status.host_finding("qemu:///system", "svm", LACKS_SVM)
-    assert f is not None and f.rule == "XN219"
-    assert f.message == (
-        "the host behind qemu:///system does not offer svm to guests (its host-model CPU lacks it)"
-    )
-    assert f.hint == "enable nesting on that host first (xmlnest --host-check there)"
-    assert status.host_finding("qemu:///system", "vmx", frozenset()) is not None
-
-
-def test_nesting_feature() -> None:
-    assert status.nesting_feature("intel") == "vmx"
-    assert status.nesting_feature("amd") == "svm"
-    assert status.nesting_feature("power9") is None
-
-
 def test_running_note_is_the_issues_text() -> None:
     assert status.running_note("web1") == (
         "web1 is running: the new CPU takes effect after a full power-off "

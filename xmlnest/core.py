@@ -14,7 +14,7 @@ from xmlnest.document import DEFAULT_MAX_BYTES, Source
 from xmlnest.lossless.render import render
 from xmlnest.plan import Finding, Plan
 from xmlnest.problems import Validator
-from xmlnest.transforms.common import Options, Vendor
+from xmlnest.transforms.common import HostOffer, Options, Vendor
 
 
 class Outcome(NamedTuple):
@@ -36,15 +36,15 @@ def process(
     host_vendor: Callable[[], Vendor | None] = lambda: None,
     validator: Validator | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    host_offers: frozenset[str] | None = None,
+    host: HostOffer | None = None,
 ) -> Outcome:
     """Transform one domain; raise an :class:`XmlnestError` subclass to refuse it.
 
-    ``host_offers``: the features the host's host-model CPU offers, where a libvirt
-    connection told (``--host-model`` advice says whether the nesting feature is there).
+    ``host``: what the host behind a libvirt connection offers its guests (the advice
+    warns, XN219, when it lacks the nesting feature).
     """
     source = document.parse(raw, max_bytes=max_bytes)
-    plan = transforms.plan(source.root, options, host_vendor, host_offers=host_offers)
+    plan = transforms.plan(source.root, options, host_vendor, host=host)
     if plan.empty:
         return Outcome(source, plan, raw, plan.findings, source)
     index = plan.index_of(source.root)

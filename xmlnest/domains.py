@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from lxml import etree
-
 from xmlnest import core, status
 from xmlnest.connection import Connection, DomainInfo, Feature, redefine
 from xmlnest.errors import LibvirtError, XmlnestError
-from xmlnest.plan import Finding
 from xmlnest.sources import Input
-from xmlnest.transforms.common import Options, Vendor
+from xmlnest.transforms.common import HostOffer, Options, Vendor
 
 
 class DomainSource:
@@ -46,23 +43,13 @@ class DomainSource:
     def host_vendor(self) -> Vendor | None:
         return self.conn.host_vendor()
 
-    def host_findings(self, target: str, root: etree._Element) -> tuple[Finding, ...]:
-        """XN219 when the host behind the URI cannot give this x86 KVM domain vmx/svm."""
-        feature = status.nesting_feature(target)
-        if feature is None or root.get("type") != "kvm":
-            return ()
-        found = status.host_finding(self.conn.uri, feature, self._features(status.arch_of(root)))
-        return (found,) if found is not None else ()
+    def host(self) -> HostOffer:
+        """What the host behind the connection offers guests, asked once per arch."""
+        return HostOffer(self.conn.uri, self._offered)
 
-    def offered(self, raw: bytes) -> frozenset[str] | None:
-        """The features the host's host-model CPU offers for this domain's arch (``None``:
-        the driver cannot say)."""
-        from xmlnest.document import parse
-
-        try:
-            arch = status.arch_of(parse(raw).root)
-        except XmlnestError:
-            return None  # core.process will say what is wrong with it
+    def _offered(self, arch: str) -> frozenset[str] | None:
+        """The features the host's host-model CPU requires for ``arch`` (``None``: the
+        driver cannot say)."""
         features = self._features(arch)
         if features is None:
             return None

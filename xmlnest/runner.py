@@ -152,20 +152,14 @@ def process_one(
         else:
             writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
             got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
-        offers = None  # what the host behind a connection offers, for --host-model advice
-        if source is not None and config.options.host_model:
-            offers = source.offered(got.data)
         outcome = core.process(
             got.data,
             config.options,
             host_vendor=source.host_vendor if source is not None else w.host_vendor,
             validator=validator,
             max_bytes=config.max_bytes,
-            host_offers=offers,
+            host=source.host() if source is not None else None,
         )
-        host: tuple[Finding, ...] = ()
-        if source is not None and all(f.rule != "XN219" for f in outcome.findings):
-            host = source.host_findings(outcome.plan.target, outcome.source.root)
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
             return FileResult(item.name, "skipped")
@@ -173,7 +167,7 @@ def process_one(
     except XmlnestError as exc:
         return rejected(item, exc)
     used = w.validator.name if w.used and w.validator else None
-    findings = tuple(f for f in outcome.findings + host if f.rule not in config.ignore)
+    findings = tuple(f for f in outcome.findings if f.rule not in config.ignore)
     warnings = [f for f in findings if f.level is Level.WARNING]
     if config.strict and warnings:
         lines = tuple(

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 from lxml import etree
 
 from xmlnest.connection import Feature
-from xmlnest.plan import Finding
 from xmlnest.report import ExitCode
 from xmlnest.transforms import FAMILY_OF_ARCH
 from xmlnest.transforms.common import Vendor
@@ -40,7 +39,6 @@ WOULD_CHANGE = "would change"
 REFUSED = "refused"
 
 
-HOST_RULE = "XN219"
 _OFF = ("disable", "forbid")
 _ON = ("require", "force")
 _HOST_MODES = ("host-passthrough", "maximum", "host-model")
@@ -219,25 +217,6 @@ def table_line(r: StatusRow, name_width: int) -> str:
     before the first row, so rows stream)."""
     note = "restart pending" if r.restart_pending else ""
     return _line((r.name, r.arch or "-", r.state, r.stored, r.running or "-", note), name_width)
-
-
-def nesting_feature(target: str) -> str | None:
-    """The CPU feature the host must offer for a plan's target (x86 only)."""
-    return NESTING_FEATURE.get(target)
-
-
-def host_finding(
-    uri: str, feature: str, host_features: frozenset[Feature] | None
-) -> Finding | None:
-    """XN219 when the host's host-model CPU lacks ``feature``; nothing when it has it or
-    cannot say (the test driver)."""
-    if host_offers(host_features, feature) is not False:
-        return None
-    return Finding(
-        HOST_RULE,
-        f"the host behind {uri} does not offer {feature} to guests (its host-model CPU lacks it)",
-        hint="enable nesting on that host first (xmlnest --host-check there)",
-    )
 
 
 def running_note(name: str) -> str:

@@ -17,7 +17,7 @@ from xmlnest.errors import RuleError
 from xmlnest.plan import Plan
 from xmlnest.transforms import live, power, s390x, x86
 from xmlnest.transforms.advice import advise
-from xmlnest.transforms.common import Builder, Context, Options, Vendor, line
+from xmlnest.transforms.common import Builder, Context, HostOffer, Options, Vendor, line
 
 Transform = Callable[[Context, Builder], None]
 
@@ -68,14 +68,14 @@ def plan(
     host_vendor: Callable[[], Vendor | None],
     *,
     advice: bool = True,
-    host_offers: frozenset[str] | None = None,
+    host: HostOffer | None = None,
 ) -> Plan:
     """The edits this domain still needs for nesting (empty when already compliant), or
     with ``options.disable`` to have nesting off.
 
     ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
-    the edits). ``host_offers``: the features the host's host-model CPU offers, where a
-    libvirt connection told (``None``: unknown); only ``--host-model`` advice reads it.
+    the edits). ``host``: what the host behind a libvirt connection offers guests (x86
+    advice says when it lacks the nesting feature).
     """
     ctx = Context(root, options, host_vendor)
     live.refuse_live(ctx)
@@ -100,9 +100,7 @@ def plan(
     transforms = REGISTRY[target]
     (transforms.disable if options.disable else transforms.enable)(ctx, b)
     if advice:
-        b.findings += advise(
-            ctx, target, options.level, bool(b.edits), vendor_from_host, host_offers
-        )
+        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host, host)
     return Plan(
         target=target,
         edits=tuple(b.edits),

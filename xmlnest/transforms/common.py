@@ -28,6 +28,15 @@ class Options(NamedTuple):
     host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
 
 
+class HostOffer(NamedTuple):
+    """What the host behind a libvirt connection offers its guests: the URI, and for an
+    arch the CPU features its host-model CPU requires (``None``: the driver cannot say,
+    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache."""
+
+    uri: str
+    features: Callable[[str], frozenset[str] | None]
+
+
 class Context:
     """A domain being planned, with the options; reads only, never changes the tree."""
 
