@@ -357,9 +357,10 @@ def test_the_walk_goes_as_os_walk_goes(
     (tmp_path / "linked-dir").symlink_to("old")
     (tmp_path / "dir.xml").mkdir()
     walked = list(_walk(str(tmp_path), include, exclude))
-    assert [p for p, _, _ in walked] == _walk_reference(str(tmp_path), include, exclude)
-    for path, key, link in walked:
+    assert [p for p, _, _, _ in walked] == _walk_reference(str(tmp_path), include, exclude)
+    for path, key, link, regular in walked:
         assert link == os.path.islink(path)
+        assert regular == (not link and stat.S_ISREG(os.lstat(path).st_mode))
         if not link:
             st = os.stat(path)
             assert key == (st.st_dev, st.st_ino)

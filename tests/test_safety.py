@@ -322,34 +322,28 @@ def test_max_bytes_option(tmp_path: Path) -> None:
 def test_reading_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An endless stream is not slurped: at most max_bytes + 1 bytes are read."""
     asked: list[int] = []
-    real_open = open
+    real_read = files._read
+    endless: set[int] = set()
 
-    class Endless:
-        def __init__(self, path: object) -> None:
-            self.fd = os.open(str(path), os.O_RDONLY)  # the file as stat'ed: regular, empty
+    def fake_read(fd: int, n: int) -> bytes:
+        if fd not in endless:
+            return real_read(fd, n)
+        asked.append(n)
+        assert n >= 0, "read() without a size would never end"
+        return b"<" * n
 
-        def __enter__(self) -> Endless:
-            return self
+    real_open = files._open
 
-        def __exit__(self, *exc: object) -> None:
-            os.close(self.fd)
-
-        def fileno(self) -> int:
-            return self.fd
-
-        def read(self, n: int = -1) -> bytes:
-            asked.append(n)
-            assert n >= 0, "read() without a size would never end"
-            return b"<" * n
-
-    def fake_open(path: object, mode: str = "r", *a: object, **k: object) -> object:
-        if str(path).endswith("endless.xml"):
-            return Endless(path)
-        return real_open(path, mode, *a, **k)  # type: ignore[call-overload]
+    def fake_open(path: str, flags: int) -> int:
+        fd = real_open(path, flags)
+        if path.endswith("endless.xml"):
+            endless.add(fd)  # the file as stat'ed: regular, empty; read as a stream
+        return fd
 
     f = tmp_path / "endless.xml"
     f.write_bytes(b"")
-    monkeypatch.setattr(files, "open", fake_open, raising=False)
+    monkeypatch.setattr(files, "_open", fake_open)
+    monkeypatch.setattr(files, "_read", fake_read)
     r = run_cli([*ARGS, "--max-bytes", "1000", "--check", str(f)])
     assert r.code == 3
     assert asked and min(asked) >= 0 and sum(asked) <= 1001  # never the whole stream
@@ -494,13 +488,13 @@ def test_missing_file_is_reported_and_batch_goes_on(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-def _raise_for(name: str, exc: OSError) -> Callable[..., object]:
-    real_open = open
+def _raise_for(name: str, exc: OSError) -> Callable[[str, int], int]:
+    real_open = files._open
 
-    def fake_open(path: object, *a: object, **k: object) -> object:
-        if Path(str(path)).name == name:
+    def fake_open(path: str, flags: int) -> int:
+        if Path(path).name == name:
             raise exc
-        return real_open(path, *a, **k)  # type: ignore[call-overload]
+        return real_open(path, flags)
 
     return fake_open
 
@@ -515,7 +509,7 @@ def test_unreadable_file_is_reported_and_batch_goes_on(
     secret.chmod(0)
     monkeypatch.setattr(
         files,
-        "open",
+        "_open",
         _raise_for("secret.xml", PermissionError(errno.EACCES, "denied")),
         raising=False,
     )
@@ -532,7 +526,7 @@ def test_read_error_other_than_permission(tmp_path: Path, monkeypatch: pytest.Mo
     f.write_bytes(PLAIN)
     monkeypatch.setattr(
         files,
-        "open",
+        "_open",
         _raise_for("eio.xml", OSError(errno.EIO, "Input/output error")),
         raising=False,
     )
@@ -700,6 +694,35 @@ def test_a_fifo_met_in_a_walk_is_skipped_unopened_and_counted(
     assert stat.S_ISFIFO(os.lstat(folder / "a-fifo.xml").st_mode)
     if mode == ["-i"]:
         assert (folder / "c.xml").read_bytes() == NESTED
+
+
+def test_a_listed_file_swapped_for_a_fifo_before_its_open_is_skipped_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walked file is opened with no stat first (the listing said: regular). Swapped
+    for a FIFO after the listing, the open must not wait for a writer (O_NONBLOCK) and
+    the descriptor's own fstat refuses it: skipped, like a FIFO the listing shows."""
+    folder = tmp_path / "vms"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(PLAIN)
+    (folder / "b.xml").write_bytes(PLAIN)
+    real_open = files._open
+    opened: list[tuple[str, int]] = []
+
+    def swap_then_open(path: str, flags: int) -> int:
+        if path.endswith("a.xml"):
+            os.unlink(path)
+            os.mkfifo(path)
+        opened.append((path, flags))
+        return real_open(path, flags)
+
+    monkeypatch.setattr(files, "_open", swap_then_open)
+    r = run_cli([*ARGS, "--check", str(folder)])
+    assert r.code == 1, r.err
+    assert r.err_lines[-1].startswith("xmlnest: 1 would change, 0 already nested, 1 skipped")
+    assert [p.rsplit("/", 1)[1] for p, _ in opened] == ["a.xml", "b.xml"]
+    assert all(flags & os.O_NONBLOCK for _, flags in opened)
+    assert stat.S_ISFIFO(os.lstat(folder / "a.xml").st_mode)
 
 
 def test_utf7_and_other_markup_hiding_encodings_are_refused() -> None:

@@ -27,6 +27,7 @@ class Input(NamedTuple):
     base: str | None = None  # the folder it was found under (for --output-dir)
     link: bool | None = None  # a symlink? (known from a walk's listing; None: not asked)
     domain: str | None = None  # a libvirt domain's name (read and defined through libvirt)
+    regular: bool = False  # a walk's listing says: a regular file, not a link (no stat first)
 
 
 def expand(
@@ -43,11 +44,11 @@ def expand(
             continue
         if os.path.isdir(arg):
             matched = False
-            for found, key, link in _walk(arg, include, exclude):
+            for found, key, link, regular in _walk(arg, include, exclude):
                 matched = True
                 if key not in seen:
                     seen.add(key)
-                    yield Input(found, found, walked=True, base=arg, link=link)
+                    yield Input(found, found, True, arg, link, regular=regular)
             if not matched:
                 yield _nothing_found(arg, include, exclude)
             continue
@@ -88,11 +89,12 @@ def _identity(path: str) -> object:
 
 def _walk(
     root: str, include: Sequence[str], exclude: Sequence[str]
-) -> Iterator[tuple[str, object, bool]]:
+) -> Iterator[tuple[str, object, bool, bool]]:
     """``*.xml`` below ``root`` as ``os.walk`` goes (a folder's files, then its folders,
     each sorted; folders named ``.*`` and links to folders not entered); globs match the
-    path below ``root``. Yields ``(path, identity, is a link)``: a plain file's identity
-    comes from the listing itself, so a walk costs no stat per file.
+    path below ``root``. Yields ``(path, identity, is a link, is a regular file)``: a
+    plain file's identity and type come from the listing itself, so a walk costs no stat
+    per file (nor does reading it, see :func:`read`).
     """
     pending = [(root, "")]
     while pending:
@@ -122,7 +124,10 @@ def _walk(
                 continue
             path = os.path.join(folder, e.name)
             link = e.is_symlink()
-            yield path, _identity(path) if link else (device, e.inode()), link
+            if link:
+                yield path, _identity(path), True, False
+            else:
+                yield path, (device, e.inode()), False, e.is_file(follow_symlinks=False)
         pending += [(os.path.join(folder, d), f"{prefix}{d}/") for d in reversed(folders)]
 
 
@@ -142,28 +147,35 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
     Only regular files are opened, with one exception: a FIFO named on the command line
     in a mode that writes nothing (``writing`` false: it cannot be replaced, nor copied
     as a file). Any other FIFO, socket or device is refused before it is opened, or, met
-    in a folder walk, skipped (:class:`NotAFile`): opening a FIFO waits for a writer.
+    in a folder walk, skipped (:class:`NotAFile`): opening a FIFO waits for a writer. A
+    file the walk listed as regular is opened without a stat first; whatever is opened
+    is checked again (``fstat``), so a file swapped meanwhile is still refused.
     """
     if inp.path is None:
         return Read(stdin.read(max_bytes + 1))
     try:
-        st = os.stat(inp.path)
-        regular = stat.S_ISREG(st.st_mode)
+        regular = inp.regular
         if not regular:
-            _refuse_special(inp, st.st_mode, writing)  # a FIFO to read, or an exception
-        # O_NONBLOCK: a file swapped for a FIFO since the stat must not block the open.
-        with open(inp.path, "rb", opener=_nonblocking if regular else None) as fh:
-            if regular:
-                st = os.fstat(fh.fileno())  # the file as opened
-                if not stat.S_ISREG(st.st_mode):
-                    _refuse_special(inp, st.st_mode, True)
+            st = os.stat(inp.path)
+            regular = stat.S_ISREG(st.st_mode)
+            if not regular:
+                _refuse_special(inp, st.st_mode, writing)  # a FIFO to read, or an exception
+        # O_NONBLOCK: a file swapped for a FIFO since the listing or the stat must not
+        # block the open. A FIFO named for reading is opened to wait for its writer.
+        fd = _open(inp.path, _NONBLOCKING if regular else _BLOCKING)
+        try:
+            st = os.fstat(fd)  # the file as opened
+            if regular and not stat.S_ISREG(st.st_mode):
+                _refuse_special(inp, st.st_mode, True)
             # Ask for what the file holds (plus one byte, to see it grow past the limit),
             # not for max_bytes: a 16 MiB request costs a buffer per small file.
             want = min(st.st_size, max_bytes) + 1 if regular else max_bytes + 1
-            data = fh.read(want)
+            data = _read_upto(fd, want)
             if len(data) == want and want <= max_bytes:  # grew while we read: read the rest
-                data += fh.read(max_bytes + 1 - want)
-            return Read(data, identity_of(st), st.st_nlink)  # as opened
+                data += _read_upto(fd, max_bytes + 1 - want)
+        finally:
+            os.close(fd)
+        return Read(data, identity_of(st), st.st_nlink)  # as opened
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None
     except PermissionError:
@@ -174,8 +186,32 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
         raise InputError(f"cannot read: {exc.strerror}", hint="check the path") from None
 
 
-def _nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
+_BLOCKING = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+_NONBLOCKING = _BLOCKING | os.O_NONBLOCK
+
+
+def _open(path: str, flags: int) -> int:
+    """A descriptor to read ``path`` (raw ``os.open``: no file object per input)."""
+    return os.open(path, flags)
+
+
+def _read_upto(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes from ``fd``; fewer only where the input ends."""
+    data = _read(fd, size)
+    if len(data) in (0, size):
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = _read(fd, size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+_read = os.read  # the one read call (tests stand an endless stream in for it)
 
 
 def _refuse_special(inp: Input, mode: int, writing: bool) -> None:
