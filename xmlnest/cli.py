@@ -311,7 +311,9 @@ def _output(*, check: bool, diff: str | None, in_place: bool, output_dir: str | 
 def _ignored(values: tuple[str, ...]) -> frozenset[str]:
     """The rules ``--ignore`` turns off: known warning or info rules (errors refuse an
     input for a reason no flag can waive)."""
-    from xmlnest.rules import RULES
+    if not values:
+        return frozenset()
+    from xmlnest.rules import RULES  # the rule table loads only for --ignore
 
     wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
     for rule_id in sorted(wanted):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
@@ -16,24 +15,25 @@ from xmlnest.errors import UsageError
 from xmlnest.problems import SchemaProblem as SchemaProblem  # re-exported: cli.py's names
 from xmlnest.problems import Validator as Validator
 
+if TYPE_CHECKING:
+    from os import PathLike
+
 SCHEMA_ENV = "XMLNEST_SCHEMA_DIR"
-INSTALL_PLACES = (
-    Path("/usr/share/libvirt/schemas"),
-    Path("/usr/local/share/libvirt/schemas"),
-)
+# Plain strings, no pathlib: this runs on every start of the pipe.
+INSTALL_PLACES = ("/usr/share/libvirt/schemas", "/usr/local/share/libvirt/schemas")
 
 
 class RngValidator:
     """libvirt's own ``domain.rng``, compiled on first use."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = os.fspath(path)
         self.name = f"libvirt {path}"
         self._schema: etree.RelaxNG | None = None
 
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
         if self._schema is None:
-            self._schema = etree.RelaxNG(etree.parse(str(self.path)))
+            self._schema = etree.RelaxNG(etree.parse(self.path))
         if self._schema.validate(root.getroottree()):
             return []
         return [
@@ -59,20 +59,20 @@ class LazyXsdValidator:
         return self._impl.problems(root)
 
 
-def schema_folders(schema_dir: str | None, env: Mapping[str, str]) -> list[Path]:
+def schema_folders(schema_dir: str | None, env: Mapping[str, str]) -> list[str]:
     """Where ``domain.rng`` is looked for: ``--schema-dir``, else ``$XMLNEST_SCHEMA_DIR``,
     else the usual install places."""
     if schema_dir is not None:
-        return [Path(schema_dir)]
+        return [schema_dir]
     if env.get(SCHEMA_ENV):
-        return [Path(env[SCHEMA_ENV])]
+        return [env[SCHEMA_ENV]]
     return list(INSTALL_PLACES)
 
 
-def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> Path | None:
+def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> str | None:
     for folder in schema_folders(schema_dir, env):
-        rng = folder / "domain.rng"
-        if rng.is_file():
+        rng = os.path.join(folder, "domain.rng")
+        if os.path.isfile(rng):
             return rng
     return None
 
@@ -92,8 +92,8 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     if kind == "none":
         return Choice(None, None)
-    if schema_dir is not None and not (Path(schema_dir) / "domain.rng").is_file():
-        state = "is not a folder" if not Path(schema_dir).is_dir() else "has no domain.rng"
+    if schema_dir is not None and not os.path.isfile(os.path.join(schema_dir, "domain.rng")):
+        state = "is not a folder" if not os.path.isdir(schema_dir) else "has no domain.rng"
         raise UsageError(
             f"--schema-dir {schema_dir} {state}; point it at the folder holding libvirt's "
             "domain.rng (e.g. /usr/share/libvirt/schemas)"
@@ -101,7 +101,7 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
     if kind == "xsd":
         return Choice(LazyXsdValidator(), None)
     rng = find_domain_rng(schema_dir, env)
-    tried = ", ".join(str(f / "domain.rng") for f in schema_folders(schema_dir, env))
+    tried = ", ".join(os.path.join(f, "domain.rng") for f in schema_folders(schema_dir, env))
     if env.get(SCHEMA_ENV) and schema_dir is None:
         tried = f"{tried} (from {SCHEMA_ENV})"
     if kind == "rng":

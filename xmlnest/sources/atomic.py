@@ -9,11 +9,14 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xmlnest.errors import WriteError
 from xmlnest.sources.files import identity_of
 from xmlnest.sources.temps import temp_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class _Staged:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xmlnest.errors import UsageError
 from xmlnest.sources.files import Input
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def mirror(item: Input) -> Path:
     """Where ``--output-dir`` puts an input's copy, below the output folder: the path
     below the walked folder; a named file's relative path, or its name when the path is
     absolute or climbs out (``..``), so that a copy never lands outside the folder."""
+    from pathlib import Path  # only -o runs ask (pathlib stays off the pipe path)
+
     assert item.path is not None
     if item.base is not None:
         return Path(item.path).relative_to(item.base)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TEMP_PREFIX = ".xmlnest-"
 TEMP_SUFFIX = ".tmp"
@@ -19,6 +22,8 @@ def temp_name(name: str, pid: int, serial: int) -> str:
 
 def stale_temp_files(folder: Path) -> list[Path]:
     """Temp files an interrupted run left in ``folder``."""
+    from pathlib import Path  # only -i runs ask (pathlib stays off the pipe path)
+
     try:
         with os.scandir(folder) as listing:
             return sorted(
