@@ -21,9 +21,8 @@ disagree about nesting, so only a full power-off (not a reboot) settles it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -165,8 +164,7 @@ def restart_pending(stored: str, running: str | None) -> bool:
     return (stored == NESTED) != (running == NESTED)
 
 
-@dataclass(frozen=True)
-class StatusRow:
+class StatusRow(NamedTuple):
     """One ``--status`` row; ``running`` is ``None`` for a domain that is not running."""
 
     name: str
@@ -186,7 +184,9 @@ class StatusRow:
 
     def json_line(self) -> str:
         """One JSON Lines record, keys sorted."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        import json  # only --json pays for it
+
+        return json.dumps(self._asdict(), sort_keys=True, ensure_ascii=False)
 
 
 def row(name: str, arch: str, state: str, stored: str, running: str | None) -> StatusRow:

@@ -11,8 +11,8 @@ traceback) when libvirt says no.
 - :class:`LibvirtPython` (:mod:`~xmlnest.connection.python`) imports ``libvirt`` lazily,
   inside :meth:`LibvirtPython.open`: importing this package costs nothing, and the file
   and pipe paths never load libvirt.
-- :class:`Virsh` (:mod:`~xmlnest.connection.virsh`) keeps ONE ``virsh`` process (so one
-  libvirt connection) for the whole run, driven over stdin
+- :class:`Virsh` (:mod:`~xmlnest.connection.virsh`, loaded on first use) keeps ONE
+  ``virsh`` process (so one libvirt connection) for the whole run, driven over stdin
   (:mod:`~xmlnest.connection.shell`): after each command it sends ``echo --err MARK`` and
   ``echo MARK`` with a fresh marker, so it knows where each answer ends on stdout and on
   stderr, which stay separate.
@@ -25,6 +25,7 @@ The rest of the package's public names are re-exported here.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from xmlnest.connection.base import (
     Connection,
@@ -37,8 +38,10 @@ from xmlnest.connection.base import (
 )
 from xmlnest.connection.guard import Defined, redefine
 from xmlnest.connection.python import STATE_WORDS, LibvirtPython, libvirt_python_available
-from xmlnest.connection.virsh import Virsh
 from xmlnest.errors import LibvirtError
+
+if TYPE_CHECKING:
+    from xmlnest.connection.virsh import Virsh
 
 BACKEND_ENV = "XMLNEST_LIBVIRT_BACKEND"
 BACKENDS = ("python", "virsh")
@@ -81,4 +84,16 @@ def connect(uri: str | None = None, *, backend: str | None = None) -> Connection
     ``$LIBVIRT_DEFAULT_URI`` included)."""
     if choose_backend(backend) == "python":
         return LibvirtPython.open(uri)
+    from xmlnest.connection.virsh import Virsh
+
     return Virsh.open(uri)
+
+
+def __getattr__(name: str) -> object:
+    """``Virsh`` on first use: the virsh backend (subprocess, its shell driver) loads only
+    for a run that uses it, not for one on libvirt-python."""
+    if name == "Virsh":
+        from xmlnest.connection.virsh import Virsh
+
+        return Virsh
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from lxml import etree
@@ -17,8 +16,7 @@ _LIVE = re.compile(rb"^\s*<domain\b[^>]*\sid=['\"]")  # only a running domain's 
 NO_SUCH_HINT = "check the name with virsh -c URI list --all"
 
 
-@dataclass(frozen=True)
-class DomainInfo:
+class DomainInfo(NamedTuple):
     """One domain as libvirt sees it now; ``state`` is virsh's word (``running``, ``shut off``…)."""
 
     name: str
