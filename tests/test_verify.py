@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import REPO, Run, require_libvirt_schema, run_cli
 from tests.test_golden import _args
+from xmlnest import core as core_module
 from xmlnest import plan, transforms, verify
 from xmlnest.lossless import edit, render
 from xmlnest.lossless.style import Style, sniff_style
@@ -111,6 +112,28 @@ def test_without_the_meaning_check_that_insert_would_be_written(
     r = run_cli([*ARGS, str(f)])
     assert r.code == 0, r.err
     assert f.read_bytes().count(b"name='vmx'") == 2
+
+
+# -------------------------------------------------------------------- re-parse
+
+
+def test_reparse_catches_a_rendering_that_is_not_well_formed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output is parsed again by lxml before anything else looks at it: a rendering
+    that drops a closing '>' is refused as xmlnest's own fault, not the input's."""
+    real = render.render
+
+    def broken(*args: Any) -> str:
+        return real(*args).replace("</cpu>", "</cpu", 1)
+
+    monkeypatch.setattr(core_module, "render", broken)
+    f = _file(tmp_path)
+    r = run_cli([*ARGS, str(f)])
+    assert r.code == 3, r.err
+    assert r.err_lines[0].startswith(f"{f}: internal error: the rewritten XML is not well-formed (")
+    assert r.err_lines[0].endswith("; nothing was written; please report this input")
+    assert f.read_bytes() == CUSTOM and os.stat(f).st_mtime_ns == OLD
 
 
 # -------------------------------------------------------------------- idempotence re-plan

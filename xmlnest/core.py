@@ -50,7 +50,7 @@ def process(
     index = plan.index_of(source.root)
     text = render(source.text, plan.edits, index.expand(plan.edits), len(index))
     output = document.encode(source, text)
-    rendered = document.parse(output, max_bytes=max(max_bytes, len(output)))
+    rendered = document.reparse(source, output, text)
     verify.check_meaning(source, plan, rendered)
     verify.check_idempotent(transforms.plan(rendered.root, options, host_vendor, advice=False))
     findings = plan.findings + verify.check_valid(source, rendered, validator)

@@ -59,7 +59,8 @@ class Sink:
         self.announced = False
 
     def say(self, line: str) -> None:
-        print(line, file=self.err, flush=True)
+        self.err.write(line + "\n")
+        self.err.flush()
 
     def note(self, text: str) -> None:
         """An ``xmlnest:`` line worth saying unless ``-q``."""
@@ -101,10 +102,11 @@ class Sink:
             self.out.flush()
         if r.status in ("rejected", "skipped"):
             return
-        if r.diff:
-            self.out.write(r.diff.encode("utf-8"))
-        if r.output:
-            self.out.write(r.output)
-        self.out.flush()
+        if r.diff or r.output:
+            if r.diff:
+                self.out.write(r.diff.encode("utf-8"))
+            if r.output:
+                self.out.write(r.output)
+            self.out.flush()
         if r.status == "changed" and self.check and not r.diff and not self.as_json:
             self.say(f"{r.name}: would change")  # the result itself: said even with -q

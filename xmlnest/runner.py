@@ -72,9 +72,15 @@ class _Worker:
         return self.validator.problems(root)
 
 
-@functools.cache
+_last: list[tuple[RunConfig, _Worker]] = []  # this process's one worker, for one run
+
+
 def _worker(config: RunConfig) -> _Worker:
-    return _Worker(config)
+    """This process's worker for ``config``, made once per run. Found by identity:
+    hashing the whole configuration for every input cost more than the lookup saves."""
+    if not _last or _last[0][0] is not config:
+        _last[:] = [(config, _Worker(config))]
+    return _last[0][1]
 
 
 class _Named:
