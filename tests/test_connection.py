@@ -190,6 +190,89 @@ def test_both_backends_read_the_same_bytes(tmp_path: Path) -> None:
     assert len(stored) > 300_000 and b"virsh # echo --err xmlnest-0-1" in stored
 
 
+def test_read_domain_is_lookup_stored_and_live_at_once(conn: Connection, tmp_path: Path) -> None:
+    """--status reads each domain with read_domain: the same answers as the three calls,
+    by name or UUID, big answers included; the first failure is the one raised."""
+    for name in [*FLEET]:
+        info = conn.lookup(name)
+        expected = (info, conn.stored_xml(info), conn.live_xml(info))
+        assert conn.read_domain(name) == expected
+        assert conn.read_domain(FLEET[name][0]) == expected
+    with pytest.raises(LibvirtError, match="domain 'no-such-vm': no such domain"):
+        conn.read_domain("no-such-vm")
+    create_transient(conn, domain("fleeting", uuid_of(77)), tmp_path)
+    with pytest.raises(LibvirtError, match="domain 'fleeting': is transient"):
+        conn.read_domain("fleeting")
+    assert conn.read_domain("intel-run").info.active  # the stream is still in step
+
+
+def test_read_domains_answers_each_name_in_order_failures_included(
+    conn: Connection, tmp_path: Path
+) -> None:
+    """The --status loop: one answer per name, in order, a failure as its error, with
+    other questions asked between the answers (virsh has the next domain in flight)."""
+    create_transient(conn, domain("fleeting", uuid_of(77)), tmp_path)
+    names = ["intel-run", "no-such-vm", "fleeting", *sorted(FLEET), "a\tb", FLEET["amd-off"][0]]
+    got = []
+    for read in conn.read_domains(names):
+        got.append(read)
+        assert conn.persistent_names() == sorted(FLEET)  # asked while the next is in flight
+    assert len(got) == len(names)
+    for name, read in zip(names, got, strict=True):
+        try:
+            expected: object = conn.read_domain(name)
+        except LibvirtError as exc:
+            expected = exc
+        if isinstance(expected, LibvirtError):
+            assert isinstance(read, LibvirtError) and read.format() == expected.format()
+        else:
+            assert read == expected
+    assert [type(r).__name__ for r in got[:3]] == ["DomainRead", "LibvirtError", "LibvirtError"]
+    it = conn.read_domains(sorted(FLEET))
+    first = next(it)
+    it.close()  # closed early: what was in flight for the next one is dropped
+    assert not isinstance(first, LibvirtError)
+    assert conn.read_domain("amd-off").info.name == "amd-off"  # and the stream is in step
+    if isinstance(conn, connection.Virsh):  # nothing kept: no answer waits, none is held
+        shell = conn._shell
+        assert not shell._pending and not shell._ready and not shell._dropped
+
+
+def test_virsh_collecting_an_answer_never_asked_for_is_a_bug_not_a_hang(
+    virsh_conn: connection.Virsh,
+) -> None:
+    with pytest.raises(KeyError):
+        virsh_conn._shell.collect("xmlnest-never-sent")
+
+
+def test_virsh_reads_a_domain_in_one_round_trip(
+    virsh_conn: connection.Virsh, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One write to virsh per domain, and answers that span many reads (a 400 kB stored
+    definition before the live one) still come apart at the right place."""
+    sent: list[str] = []
+    shell = virsh_conn._shell
+    real_send = shell._send
+
+    def send(text: str) -> None:
+        sent.append(text)
+        real_send(text)
+
+    monkeypatch.setattr(shell, "_send", send)
+    got = virsh_conn.read_domain("intel-run")
+    assert len(sent) == 1 and sent[0].count("\necho --err ") == 3
+    assert got.live is not None and connection.is_live(got.live)
+    assert got.stored == virsh_conn.stored_xml(got.info)
+    big: Domains = {"big": (uuid_of(99), dict(features=BIG_DESCRIPTION))}
+    with connection.Virsh.open(node_file(tmp_path, {**FLEET, **big})) as c:
+        read = c.read_domain("big")
+        assert len(read.stored) > 300_000 and read.live is not None
+        assert read == (read.info, c.stored_xml(read.info), c.live_xml(read.info))
+        with pytest.raises(LibvirtError, match="resolved it as a domain id"):
+            c.read_domain("1")  # ids first: refused before its XML is used
+        assert c.read_domain("big") == read
+
+
 def test_unknown_name(conn: Connection, fleet_uri: str) -> None:
     with pytest.raises(LibvirtError) as exc:
         conn.lookup("no-such-vm")

@@ -9,7 +9,7 @@ from typing import BinaryIO, TextIO
 
 from xmlnest import core, document, status
 from xmlnest.config import RunConfig
-from xmlnest.connection import Connection, DomainInfo, Feature, connect
+from xmlnest.connection import Connection, DomainRead, Feature, connect
 from xmlnest.errors import LibvirtError, RuleError, XmlnestError
 from xmlnest.report import ExitCode
 from xmlnest.transforms import FAMILY_OF_ARCH
@@ -31,9 +31,11 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
         width = max((len(n) for n in names), default=4)
         if not config.as_json:
             out.write((status.header(width) + "\n").encode())
-        for name in names:
+        for read in conn.read_domains(names):
             try:
-                row = _row(conn, conn.lookup(name), config, seen)
+                if isinstance(read, LibvirtError):
+                    raise read
+                row = _row(conn, read, config, seen)
             except LibvirtError as exc:
                 print(exc.format(), file=err, flush=True)
                 failed = True
@@ -64,8 +66,8 @@ def _expanded(
     return seen[key]
 
 
-def _row(conn: Connection, dom: DomainInfo, config: RunConfig, seen: Expanded) -> status.StatusRow:
-    raw = conn.stored_xml(dom)
+def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) -> status.StatusRow:
+    dom, raw, live = read
     arch = ""
     try:
         arch = status.arch_of(document.parse(raw).root)
@@ -76,7 +78,6 @@ def _row(conn: Connection, dom: DomainInfo, config: RunConfig, seen: Expanded) -
     except XmlnestError:
         stored = status.stored_verdict(changed=False, refused="input")
     running = None
-    live = conn.live_xml(dom) if dom.active else None
     if live is not None:
         root = document.parse(live).root
         cpu = status.cpu_to_expand(root)

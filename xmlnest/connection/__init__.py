@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from xmlnest.connection.base import (
     Connection,
     DomainInfo,
+    DomainRead,
     Feature,
     features_of,
     host_model_cpu,
@@ -53,6 +54,7 @@ __all__ = [
     "Connection",
     "Defined",
     "DomainInfo",
+    "DomainRead",
     "Feature",
     "LibvirtError",
     "LibvirtPython",

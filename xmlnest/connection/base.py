@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Generator, Sequence
 from typing import NamedTuple, Protocol
 
 from lxml import etree
@@ -24,6 +25,19 @@ class DomainInfo(NamedTuple):
     persistent: bool
     active: bool
     state: str
+
+
+class DomainRead(NamedTuple):
+    """What ``--status`` reads of one domain: its facts, stored XML and running XML (``None``
+    when it is not running)."""
+
+    info: DomainInfo
+    stored: bytes
+    live: bytes | None
+
+
+# What read_domains gives: a generator, so closing it early drops what is in flight.
+Reads = Generator["DomainRead | LibvirtError", None, None]
 
 
 class Feature(NamedTuple):
@@ -57,6 +71,16 @@ class Connection(Protocol):
 
     def live_xml(self, dom: DomainInfo) -> bytes | None:
         """The running definition, or ``None`` when the domain is not running."""
+        ...
+
+    def read_domain(self, name_or_uuid: str) -> DomainRead:
+        """:meth:`lookup`, :meth:`stored_xml` and :meth:`live_xml` (if running) at once, the
+        first failure raised (virsh sends the three in one round trip)."""
+        ...
+
+    def read_domains(self, names: Sequence[str]) -> Reads:
+        """:meth:`read_domain` for each name in order, a failure as its error (virsh asks
+        for the next domain while the caller looks at this one)."""
         ...
 
     def define(self, dom: DomainInfo, xml: bytes) -> None:

@@ -6,13 +6,15 @@ import contextlib
 import importlib
 import importlib.util
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xmlnest.connection.base import (
     NO_SUCH_HINT,
     DomainInfo,
+    DomainRead,
     Feature,
+    Reads,
     check_same_domain,
     connect_error,
     default_uri_name,
@@ -185,6 +187,18 @@ class LibvirtPython:
         )
         data = str(xml).encode("utf-8")
         return data if is_live(data) else None
+
+    def read_domain(self, name_or_uuid: str) -> DomainRead:
+        dom = self.lookup(name_or_uuid)
+        stored = self.stored_xml(dom)
+        return DomainRead(dom, stored, self.live_xml(dom) if dom.active else None)
+
+    def read_domains(self, names: Sequence[str]) -> Reads:
+        for name in names:
+            try:
+                yield self.read_domain(name)
+            except LibvirtError as exc:
+                yield exc
 
     def define(self, dom: DomainInfo, xml: bytes) -> None:
         check_same_domain(self._uri, dom, xml)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import secrets
@@ -57,6 +58,9 @@ class Shell:
     (readline may redraw a long line on a dumb terminal); the rest is matched exactly.
     Anything else is refused rather than guessed, and the process is then ended, as it
     is when an answer takes longer than ``timeout`` seconds.
+
+    Commands may be sent ahead (:meth:`send`): virsh reads and answers them in order, and
+    the unique markers say where each answer ends however the reads split them.
     """
 
     def __init__(self, argv: list[str], env: dict[str, str], timeout: float | None) -> None:
@@ -78,6 +82,11 @@ class Shell:
         self._sel.register(self._err, selectors.EVENT_READ)
         self._serial = 0
         self._token = secrets.token_hex(6)
+        self._out_buf = bytearray()  # read from virsh, not yet part of an answer handed out
+        self._err_buf = bytearray()
+        self._pending: collections.deque[str] = collections.deque()  # sent, not yet read
+        self._ready: dict[str, bytes | Failed] = {}  # read, not yet collected
+        self._dropped: set[str] = set()  # sent, to be read and thrown away
         self.prompt = ""
         self.prompt = self._handshake()
 
@@ -97,13 +106,15 @@ class Shell:
             pass  # virsh is gone: the read below reports what it said
 
     def _read_until(
-        self, out_end: Callable[[bytearray], bool], err_end: bytes
+        self, out_end: Callable[[bytearray], int], err_end: bytes
     ) -> tuple[bytes, bytes]:
-        out = bytearray()
-        err = bytearray()
-        out_done = err_done = False
+        """One answer: stdout up to where ``out_end`` says it ends (an offset, -1: not yet)
+        and stderr up to ``err_end``. What came after it (the next queued command's
+        answer) stays buffered for the next call."""
+        out, err = self._out_buf, self._err_buf
+        out_at, err_at = out_end(out), err.find(err_end)
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        while not (out_done and err_done):
+        while out_at < 0 or err_at < 0:
             left = None if deadline is None else deadline - time.monotonic()
             events = self._sel.select(left) if left is None or left > 0 else []
             if not events:
@@ -116,11 +127,15 @@ class Shell:
                     raise EOFError(err.decode("utf-8", "replace"))
                 if key.fd == self._out:
                     out += chunk
-                    out_done = out_end(out)
+                    out_at = out_end(out)
                 else:
                     err += chunk
-                    err_done = err.endswith(err_end)
-        return bytes(out), bytes(err)
+                    err_at = err.find(err_end)
+        err_at += len(err_end)
+        answer = bytes(out[:out_at]), bytes(err[:err_at])
+        del out[:out_at]
+        del err[:err_at]
+        return answer
 
     def _rest_of_stderr(self, wait: float = 5.0) -> bytes:
         rest = bytearray()
@@ -139,25 +154,69 @@ class Shell:
         mark = self._marker().encode()
         self._send(f"echo --err {mark.decode()}\necho {mark.decode()}\n")
 
-        def done(out: bytearray) -> bool:
+        def done(out: bytearray) -> int:
             at = out.find(b"echo --err ")
             p = out[:at]
-            return (
-                at >= 0
-                and out
-                == p + b"echo --err " + mark + b"\n" + p + b"echo " + mark + b"\n" + mark + p
-            )
+            whole = p + b"echo --err " + mark + b"\n" + p + b"echo " + mark + b"\n" + mark + p
+            return len(out) if at >= 0 and out == whole else -1
 
         out, _ = self._read_until(done, b"error: " + mark + b"\n")
         return out[: out.find(b"echo --err ")].decode("utf-8")
 
     def run(self, command: str) -> bytes:
         """Run one command line; return its stdout; raise :class:`Failed` on ``error:``."""
-        mark = self._marker()
+        (answer,) = self.run_many([command])
+        if isinstance(answer, Failed):
+            raise answer
+        return answer
+
+    def run_many(self, commands: list[str]) -> list[bytes | Failed]:
+        """Run command lines in one go: all are sent at once and their answers read in
+        order, so a slow link (``qemu+ssh://``) costs one round trip, not one per command.
+        Each answer is its stdout, or the :class:`Failed` it ended with."""
+        return [self.collect(m) for m in self.send(commands)]
+
+    def send(self, commands: list[str]) -> list[str]:
+        """Send command lines now; returns their markers. Their answers are picked up
+        later with :meth:`collect`, in any order, or dropped with :meth:`forget`."""
+        marks = [self._marker() for _ in commands]
+        self._send(
+            "".join(
+                f"{c}\necho --err {m}\necho {m}\n" for c, m in zip(commands, marks, strict=True)
+            )
+        )
+        self._pending.extend(marks)
+        return marks
+
+    def collect(self, mark: str) -> bytes | Failed:
+        """The answer to a command :meth:`send` sent. virsh answers in the order it was
+        sent; earlier answers not yet asked for are kept until they are."""
+        while mark not in self._ready:
+            if not self._pending:
+                raise KeyError(mark)  # never sent, or collected already: a bug here
+            first = self._pending.popleft()
+            answer = self._answer(first)
+            if first in self._dropped:
+                self._dropped.discard(first)
+            else:
+                self._ready[first] = answer
+        return self._ready.pop(mark)
+
+    def forget(self, marks: list[str]) -> None:
+        """Answers no one will collect: dropped as they arrive (or now, if they have)."""
+        for m in marks:
+            if self._ready.pop(m, None) is None and m in self._pending:
+                self._dropped.add(m)
+
+    def _answer(self, mark: str) -> bytes | Failed:
         p = self.prompt
         tail = f"{p}echo --err {mark}\n{p}echo {mark}\n{mark}{p}".encode()
-        self._send(f"{command}\necho --err {mark}\necho {mark}\n")
-        out, err = self._read_until(lambda o: o.endswith(tail), f"error: {mark}\n".encode())
+
+        def end(out: bytearray) -> int:
+            at = out.find(tail)
+            return at if at < 0 else at + len(tail)
+
+        out, err = self._read_until(end, f"error: {mark}\n".encode())
         # readline's echo of the command line ends at the first newline (the line has none)
         start = out.find(b"\n") + 1
         if start == 0 or start > len(out) - len(tail):
@@ -166,7 +225,7 @@ class Shell:
         body = out[start : len(out) - len(tail)]
         errors = err.decode("utf-8", "replace")[: -len(f"error: {mark}\n")]
         if "error: " in errors:
-            raise Failed(*split_errors(errors))
+            return Failed(*split_errors(errors))
         return body
 
     def close(self) -> None:

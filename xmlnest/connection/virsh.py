@@ -10,11 +10,15 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from xmlnest.connection.base import (
     NO_SUCH_HINT,
     DomainInfo,
+    DomainRead,
     Feature,
+    Reads,
     check_same_domain,
     connect_error,
     default_uri_name,
@@ -36,6 +40,13 @@ _NOT_SUPPORTED = (
     "unsupported configuration:",
     "invalid argument:",
 )
+
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+_LOOKUP = "cannot look it up"
+_STORED = "cannot read its stored definition"
+_LIVE = "cannot read its running definition"
 
 
 def _cleanup(shell: Shell, folder: str) -> None:
@@ -121,9 +132,9 @@ class Virsh:
     def close(self) -> None:
         self._finalizer()
 
-    def _run(self, domain: str | None, what: str, *args: str) -> bytes:
+    def _line(self, domain: str | None, *args: str) -> str:
         try:
-            line = " ".join([args[0], *(quote(a) for a in args[1:])])
+            return " ".join([args[0], *(quote(a) for a in args[1:])])
         except ValueError:
             raise LibvirtError(
                 self._uri,
@@ -131,8 +142,19 @@ class Virsh:
                 "a control character in the name cannot be passed to virsh",
                 hint="use the domain's UUID, or the libvirt-python backend",
             ) from None
+
+    def _run(self, domain: str | None, what: str, *args: str) -> bytes:
+        (answer,) = self._run_many(domain, [(what, self._line(domain, *args))])
+        return self._checked(domain, what, answer)
+
+    def _run_many(self, domain: str | None, asked: list[tuple[str, str]]) -> list[bytes | Failed]:
+        """Several command lines in one round trip; ``asked``: (what, line) pairs."""
+        return self._guarded(domain, asked[0][0], self._shell.run_many, [ln for _, ln in asked])
+
+    def _guarded(self, domain: str | None, what: str, call: Callable[[_A], _R], arg: _A) -> _R:
+        """``call(arg)`` on the shell, its failures (virsh gone, silent, garbled) as errors."""
         try:
-            return self._shell.run(line)
+            return call(arg)
         except EOFError as exc:
             raise LibvirtError(
                 self._uri, domain, f"{what}: virsh exited", libvirt_message=str(exc) or None
@@ -143,17 +165,23 @@ class Virsh:
             raise LibvirtError(
                 self._uri, domain, f"{what}: virsh's answer was not understood ({exc})"
             ) from None
-        except Failed as exc:
-            if exc.summary.startswith("failed to get domain") and domain:
-                raise LibvirtError(self._uri, domain, "no such domain", hint=NO_SUCH_HINT) from None
-            raise LibvirtError(self._uri, domain, what, libvirt_message=exc.message) from None
+
+    def _checked(self, domain: str | None, what: str, answer: bytes | Failed) -> bytes:
+        if not isinstance(answer, Failed):
+            return answer
+        if answer.summary.startswith("failed to get domain") and domain:
+            raise LibvirtError(self._uri, domain, "no such domain", hint=NO_SUCH_HINT)
+        raise LibvirtError(self._uri, domain, what, libvirt_message=answer.message)
 
     def persistent_names(self) -> list[str]:
         out = self._run(None, "cannot list domains", "list", "--all", "--persistent", "--name")
         return sorted(n for n in out.decode("utf-8").split("\n") if n)
 
     def lookup(self, name_or_uuid: str) -> DomainInfo:
-        out = self._run(name_or_uuid, "cannot look it up", "dominfo", name_or_uuid)
+        out = self._run(name_or_uuid, _LOOKUP, "dominfo", name_or_uuid)
+        return self._info(name_or_uuid, out)
+
+    def _info(self, name_or_uuid: str, out: bytes) -> DomainInfo:
         # dominfo prints "%-15s %s": the value starts at column 16, spaces and all.
         fields = {ln[:16].strip(): ln[16:] for ln in out.decode("utf-8").split("\n") if ln}
         info = DomainInfo(
@@ -174,12 +202,65 @@ class Virsh:
             )
         return info
 
+    def read_domain(self, name_or_uuid: str) -> DomainRead:
+        """The facts, stored and running XML in ONE round trip (see :meth:`read_domains`)."""
+        (got,) = self.read_domains([name_or_uuid])
+        if isinstance(got, LibvirtError):
+            raise got
+        return got
+
+    def read_domains(self, names: Sequence[str]) -> Reads:
+        """:meth:`read_domain` for each name, in order, each failure as its error. The three
+        commands of a domain go together, by the name given (virsh resolves it the same
+        way each time), and the next domain's are sent before this one is handed out, so
+        virsh works on it meanwhile. What the facts rule out (a transient domain's stored
+        XML, a shut-off one's live XML) is dropped, and a name virsh took for a domain id
+        is refused before any of it is used."""
+        names = list(names)
+        ahead = self._ask(names[0]) if names else None
+        try:
+            for k, name in enumerate(names):
+                asked, ahead = ahead, self._ask(names[k + 1]) if k + 1 < len(names) else None
+                got = asked if isinstance(asked, LibvirtError) else self._receive(name, asked)
+                yield got
+        finally:
+            if isinstance(ahead, list):  # closed early: nobody will read these
+                self._shell.forget(ahead)
+
+    def _ask(self, name: str) -> list[str] | LibvirtError:
+        try:
+            lines = [
+                self._line(name, "dominfo", name),
+                self._line(name, "dumpxml", "--inactive", "--security-info", name),
+                self._line(name, "dumpxml", name),
+            ]
+            return self._guarded(name, _LOOKUP, self._shell.send, lines)
+        except LibvirtError as exc:
+            return exc
+
+    def _receive(self, name: str, marks: list[str] | None) -> DomainRead | LibvirtError:
+        assert marks is not None
+        try:
+            info_out, stored, live = (
+                self._guarded(name, _LOOKUP, self._shell.collect, m) for m in marks
+            )
+            dom = self._info(name, self._checked(name, _LOOKUP, info_out))
+            if not dom.persistent:
+                raise transient_error(self._uri, dom)
+            running = None
+            if dom.active:
+                out = self._checked(dom.name, _LIVE, live)
+                running = out if is_live(out) else None
+            return DomainRead(dom, self._checked(dom.name, _STORED, stored), running)
+        except LibvirtError as exc:
+            return exc
+
     def stored_xml(self, dom: DomainInfo) -> bytes:
         if not dom.persistent:
             raise transient_error(self._uri, dom)
         return self._run(
             dom.name,
-            "cannot read its stored definition",
+            _STORED,
             "dumpxml",
             "--inactive",
             "--security-info",
@@ -187,7 +268,7 @@ class Virsh:
         )
 
     def live_xml(self, dom: DomainInfo) -> bytes | None:
-        out = self._run(dom.name, "cannot read its running definition", "dumpxml", dom.uuid)
+        out = self._run(dom.name, _LIVE, "dumpxml", dom.uuid)
         return out if is_live(out) else None
 
     def _file(self, name: str, data: bytes) -> str:
