@@ -15,7 +15,7 @@ from lxml import etree
 
 from xmlnest.errors import RuleError
 from xmlnest.plan import Plan
-from xmlnest.transforms import live, power, s390x, x86
+from xmlnest.transforms import live, power, s390x, x86, x86_vendor
 from xmlnest.transforms.advice import advise
 from xmlnest.transforms.common import Builder, Context, HostOffer, Options, Vendor, line
 
@@ -143,7 +143,7 @@ def resolve_target(ctx: Context) -> tuple[str, bool]:
                 rule="XN103",
             )
     if family == "x86":
-        return x86.resolve_vendor(ctx, requested)
+        return x86_vendor.resolve_vendor(ctx, requested)
     return ("power9" if family == "power" else "ibmz"), False
 
 
