@@ -137,13 +137,10 @@ def _vendor_reader(host_vendor: HostVendor | None) -> Callable[[], Vendor | None
     raise UsageError(f"host_vendor={host_vendor!r} is not intel, amd, local or None")
 
 
-@functools.cache
 def _local_vendor() -> Vendor | None:
-    from pathlib import Path
+    from xmlnest.host_cpu import this_machines_vendor
 
-    from xmlnest.host import cpu_vendor
-
-    return cpu_vendor(Path("/"))
+    return this_machines_vendor("/")
 
 
 @functools.cache

@@ -7,6 +7,7 @@ the one for it, and why. Nothing here reads files other than through ``host_prob
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,13 @@ def cpu_vendor(root: Path) -> Vendor | None:
     """x86 vendor of the host under ``root``: from ``vendor_id``, else from vmx/svm flags."""
     info = read_cpuinfo(root)
     return None if info is None else vendor_from(info)
+
+
+@functools.cache
+def this_machines_vendor(root: str = "/") -> Vendor | None:
+    """:func:`cpu_vendor` of the machine running xmlnest (``root``: ``--host-root``), read
+    once per process: the guess behind ``--arch auto`` (the CLI's runner, the API)."""
+    return cpu_vendor(Path(root))
 
 
 # --- per-architecture CPU verdicts ------------------------------------------------------

@@ -7,7 +7,6 @@ only then) or does it here.
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
@@ -95,13 +94,10 @@ class _Named:
 
 
 def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
-    @functools.cache
     def read_vendor() -> Vendor | None:
-        from pathlib import Path
+        from xmlnest.host_cpu import this_machines_vendor  # only a guess needs it
 
-        from xmlnest.host import cpu_vendor
-
-        return cpu_vendor(Path(host_root))
+        return this_machines_vendor(host_root)
 
     return read_vendor
 
