@@ -7,6 +7,7 @@ import re
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -364,6 +365,36 @@ def test_the_walk_goes_as_os_walk_goes(
         if not link:
             st = os.stat(path)
             assert key == (st.st_dev, st.st_ino)
+
+
+def test_with_jobs_this_process_takes_every_jobs_th_task_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 2 is this process and one worker: the even tasks are done here (the odd
+    ones in the worker, whose calls this process never sees), results still in order."""
+    from xmlnest import parallel
+    from xmlnest.config import RunConfig
+    from xmlnest.runner import FileResult
+    from xmlnest.sources import Input
+
+    for i in range(100):
+        (tmp_path / f"vm{i:03d}.xml").write_bytes(PLAIN.replace(b"<name>", b"<name>%d-" % i, 1))
+    from xmlnest import runner
+
+    here: list[list[str]] = []
+    real = runner.processed
+
+    def counting(items: list[Input], config: RunConfig) -> Iterator[FileResult]:
+        here.append([i.name for i in items])
+        return real(items, config)
+
+    monkeypatch.setattr(parallel, "processed", counting)
+    r = run_cli(["--arch", "intel", "--check", "--jobs", "2", str(tmp_path)])
+    assert r.code == 1, r.err
+    named = [ln.split(": ")[0] for ln in r.err_lines if ln.endswith(": would change")]
+    assert named == sorted(str(f) for f in tmp_path.iterdir())  # in input order
+    chunks = list(parallel._chunks([Input(n, n) for n in named], 2))
+    assert here == [[i.name for i in c] for c in chunks[::2]]  # every other task, here
 
 
 @pytest.mark.parametrize(("count", "jobs"), [(1, 2), (70, 2), (10_000, 2), (5_000, 8)])

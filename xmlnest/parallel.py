@@ -1,4 +1,5 @@
-"""The ``--jobs`` pool: inputs in tasks to worker processes, results back in input order.
+"""The ``--jobs`` pool: inputs in tasks to worker processes (and this one), results back in
+input order.
 
 Imported only when a run has more than one job; no module-level state of its own.
 """
@@ -17,14 +18,26 @@ CHUNK = 256  # inputs per task handed to a worker
 
 
 def results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileResult]:
-    """Results in input order from ``jobs`` worker processes."""
+    """Results in input order from ``jobs`` processes: this one and ``jobs - 1`` workers.
+
+    This process takes every ``jobs``-th task itself (while it works, the workers go on
+    with theirs) rather than waiting on them: on two cores, two processes do the work,
+    and half the results need no pickling."""
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = list(_chunks(items, jobs))
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
+    pool = ProcessPoolExecutor(max_workers=jobs - 1, initializer=_init_worker)
     try:
-        for done in pool.map(process_chunk, chunks, [config] * len(chunks)):
-            yield from done
+        theirs = {
+            k: pool.submit(process_chunk, chunk, config)
+            for k, chunk in enumerate(chunks)
+            if k % jobs
+        }
+        for k, chunk in enumerate(chunks):
+            if k % jobs:
+                yield from theirs.pop(k).result()
+            else:
+                yield from processed(chunk, config)
     except BaseException:
         # Ctrl-C or a closed stdout: workers finish the chunk in hand (writes are atomic)
         # and nothing new starts.
