@@ -486,6 +486,27 @@ def test_interrupt_while_staging_leaves_no_temp_file(
     assert sources.stale_temp_files(tmp_path) == []
 
 
+def test_interrupt_just_after_the_temp_file_is_opened_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrowest window: the temp file exists, its descriptor not yet handed back.
+    Its name was claimed before the open, so leaving the batch still removes it."""
+    a, b, c = _three(tmp_path)
+    real_open = os.open
+
+    def open_then_interrupt(path: str, flags: int, *mode: int) -> int:
+        fd = real_open(path, flags, *mode)
+        if ".xmlnest-b.xml." in os.fspath(path):
+            raise KeyboardInterrupt  # as if SIGINT landed on the next bytecode
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
+    assert r.code == 130
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
 def test_interrupted_before_results_are_reported_still_syncs_the_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -545,10 +546,10 @@ def test_read_only_folder_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (rw / "vm.xml").write_bytes(PLAIN)
     real = atomic._create_temp
 
-    def create_temp(folder: str, name: str) -> tuple[int, str]:
+    def create_temp(folder: str, name: str, *claim: Any) -> tuple[int, str]:
         if Path(folder) == ro:
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real(folder, name)
+        return real(folder, name, *claim)
 
     monkeypatch.setattr(atomic, "_create_temp", create_temp)
     r = run_cli([*ARGS, "-i", str(ro / "vm.xml"), str(rw / "vm.xml")])

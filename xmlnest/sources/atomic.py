@@ -72,13 +72,16 @@ class AtomicBatch:
         target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
         folder, name = os.path.split(target)
         st = _regular_file(target)
-        try:
-            fd, tmp = _create_temp(folder or ".", name)
-        except OSError as exc:
-            raise _not_written(exc) from None
-        # Tracked at once: whatever happens next (Ctrl-C included), __exit__ cleans up.
-        staged = _Staged(str(path), target, seen or identity_of(st), tmp, fd)
+        # Tracked before the temp file exists, its name claimed before each open: a Ctrl-C
+        # at any point, even just after the open returns, leaves __exit__ a name to remove.
+        staged = _Staged(str(path), target, seen or identity_of(st), "", -1)
         self._staged.append(staged)
+        try:
+            staged.fd, staged.tmp = _create_temp(folder or ".", name, staged)
+        except OSError as exc:
+            self._staged.remove(staged)
+            raise _not_written(exc) from None
+        fd = staged.fd
         try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
             if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
@@ -135,14 +138,20 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0
 _temp_serial = itertools.count()
 
 
-def _create_temp(folder: str, name: str) -> tuple[int, str]:
+def _create_temp(folder: str, name: str, claim: _Staged | None = None) -> tuple[int, str]:
     """A new file ``.xmlnest-NAME.PID-N.tmp`` beside ``name``, private until chmod'ed
-    (what tempfile.mkstemp does, at a fifth of its cost: it runs once per rewrite)."""
+    (what tempfile.mkstemp does, at a fifth of its cost: it runs once per rewrite).
+    ``claim`` holds each name while its open is tried, so that an interrupt between the
+    open and the caller's bookkeeping cannot lose the file."""
     while True:
         tmp = os.path.join(folder, temp_name(name, os.getpid(), next(_temp_serial)))
+        if claim is not None:
+            claim.tmp = tmp
         try:
             return os.open(tmp, _TEMP_FLAGS | os.O_CLOEXEC, 0o600), tmp
-        except FileExistsError:  # left by an earlier run that had the same pid
+        except FileExistsError:  # left by an earlier run that had the same pid: not ours
+            if claim is not None:
+                claim.tmp = ""
             continue
 
 
