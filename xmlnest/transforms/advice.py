@@ -11,6 +11,7 @@ from lxml import etree
 from xmlnest.plan import Finding, Level
 from xmlnest.transforms.common import Context, HostOffer, line, text_of
 from xmlnest.transforms.guest_os import guest_os
+from xmlnest.transforms.x86 import NESTING_FEATURE
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -114,7 +115,7 @@ def _x86(
     # What the host behind the connection offers (None: no connection, or it cannot say).
     # (Only KVM domains get here: check_domain_type refuses the rest.)
     offered = host.features(ctx.arch or "") if host is not None and vendor_known else None
-    lacks = offered is not None and ("vmx" if target == "intel" else "svm") not in offered
+    lacks = offered is not None and NESTING_FEATURE[target] not in offered
     cpu = ctx.cpu
     mode = _final_cpu_mode(ctx)
     # On a guessed vendor only vendor-neutral edits reach here: say nothing vendor-specific.
