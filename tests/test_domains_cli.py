@@ -165,7 +165,7 @@ def test_status_over_the_fleet(uri: str) -> None:
     assert lines[0].split() == ["NAME", "ARCH", "STATE", "STORED", "RUNNING"]
     rows = {ln.split()[0]: ln for ln in lines[1:]}
     assert "shut off" in rows["amd-off"] and "would change" in rows["amd-off"]
-    assert "refused XN101" in rows["arm-run"]
+    assert "refused XN101" in rows["arm-run"] and " aarch64 " in rows["arm-run"]  # arch kept
     j = run_cli(["-c", uri, "--status", "--json", "--domain", "amd-off", "--domain", "power9-run"])
     assert j.code == 1
     recs = {x["name"]: x for x in map(json.loads, j.out.decode().splitlines())}

@@ -68,14 +68,15 @@ def _expanded(
 
 def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) -> status.StatusRow:
     dom, raw, live = read
-    arch = ""
     try:
-        arch = status.arch_of(document.parse(raw).root)
         outcome = core.process(raw, config.options, host_vendor=conn.host_vendor)
+        arch = status.arch_of(outcome.source.root)
         stored = status.stored_verdict(changed=outcome.changed)
     except RuleError as exc:
+        arch = _arch_of(raw)  # a refusal still names the arch (parsed again only then)
         stored = status.stored_verdict(changed=False, refused=exc.rule or "input")
     except XmlnestError:
+        arch = _arch_of(raw)
         stored = status.stored_verdict(changed=False, refused="input")
     running = None
     if live is not None:
@@ -90,3 +91,11 @@ def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) 
             root, host_vendor=conn.host_vendor(), host_features=host, cpu_features=features
         )
     return status.row(dom.name, arch, dom.state, stored, running)
+
+
+def _arch_of(raw: bytes) -> str:
+    """The stored definition's arch, or '' when it does not even parse."""
+    try:
+        return status.arch_of(document.parse(raw).root)
+    except XmlnestError:
+        return ""
