@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import REPO, need
 from xmlnest import connection, core, status
-from xmlnest.connection import Connection, DomainInfo, Feature, redefine
+from xmlnest.connection import Connection, DomainInfo, DomainRead, Feature, redefine
 from xmlnest.connection import virsh as connection_virsh
 from xmlnest.document import parse
 from xmlnest.domains import DomainSource
@@ -190,20 +190,38 @@ def test_both_backends_read_the_same_bytes(tmp_path: Path) -> None:
     assert len(stored) > 300_000 and b"virsh # echo --err xmlnest-0-1" in stored
 
 
-def test_read_domain_is_lookup_stored_and_live_at_once(conn: Connection, tmp_path: Path) -> None:
+def _read(conn: Connection, name: str) -> DomainRead:
+    """One domain through read_domains, its failure raised."""
+    (got,) = conn.read_domains([name])
+    if isinstance(got, LibvirtError):
+        raise got
+    return got
+
+
+def _by_three_calls(conn: Connection, name: str) -> DomainRead | LibvirtError:
+    """What read_domains must answer for ``name``: the three calls in turn."""
+    try:
+        info = conn.lookup(name)
+        stored = conn.stored_xml(info)
+        return DomainRead(info, stored, conn.live_xml(info) if info.active else None)
+    except LibvirtError as exc:
+        return exc
+
+
+def test_read_domains_is_lookup_stored_and_live_at_once(conn: Connection, tmp_path: Path) -> None:
     """--status reads each domain with read_domain: the same answers as the three calls,
     by name or UUID, big answers included; the first failure is the one raised."""
     for name in [*FLEET]:
         info = conn.lookup(name)
         expected = (info, conn.stored_xml(info), conn.live_xml(info))
-        assert conn.read_domain(name) == expected
-        assert conn.read_domain(FLEET[name][0]) == expected
+        assert _read(conn, name) == expected
+        assert _read(conn, FLEET[name][0]) == expected
     with pytest.raises(LibvirtError, match="domain 'no-such-vm': no such domain"):
-        conn.read_domain("no-such-vm")
+        _read(conn, "no-such-vm")
     create_transient(conn, domain("fleeting", uuid_of(77)), tmp_path)
     with pytest.raises(LibvirtError, match="domain 'fleeting': is transient"):
-        conn.read_domain("fleeting")
-    assert conn.read_domain("intel-run").info.active  # the stream is still in step
+        _read(conn, "fleeting")
+    assert _read(conn, "intel-run").info.active  # the stream is still in step
 
 
 def test_read_domains_answers_each_name_in_order_failures_included(
@@ -219,10 +237,7 @@ def test_read_domains_answers_each_name_in_order_failures_included(
         assert conn.persistent_names() == sorted(FLEET)  # asked while the next is in flight
     assert len(got) == len(names)
     for name, read in zip(names, got, strict=True):
-        try:
-            expected: object = conn.read_domain(name)
-        except LibvirtError as exc:
-            expected = exc
+        expected = _by_three_calls(conn, name)
         if isinstance(expected, LibvirtError):
             assert isinstance(read, LibvirtError) and read.format() == expected.format()
         else:
@@ -232,7 +247,7 @@ def test_read_domains_answers_each_name_in_order_failures_included(
     first = next(it)
     it.close()  # closed early: what was in flight for the next one is dropped
     assert not isinstance(first, LibvirtError)
-    assert conn.read_domain("amd-off").info.name == "amd-off"  # and the stream is in step
+    assert _read(conn, "amd-off").info.name == "amd-off"  # and the stream is in step
     if isinstance(conn, connection.Virsh):  # nothing kept: no answer waits, none is held
         shell = conn._shell
         assert not shell._pending and not shell._ready and not shell._dropped
@@ -259,18 +274,18 @@ def test_virsh_reads_a_domain_in_one_round_trip(
         real_send(text)
 
     monkeypatch.setattr(shell, "_send", send)
-    got = virsh_conn.read_domain("intel-run")
+    got = _read(virsh_conn, "intel-run")
     assert len(sent) == 1 and sent[0].count("\necho --err ") == 3
     assert got.live is not None and connection.is_live(got.live)
     assert got.stored == virsh_conn.stored_xml(got.info)
     big: Domains = {"big": (uuid_of(99), dict(features=BIG_DESCRIPTION))}
     with connection.Virsh.open(node_file(tmp_path, {**FLEET, **big})) as c:
-        read = c.read_domain("big")
+        read = _read(c, "big")
         assert len(read.stored) > 300_000 and read.live is not None
         assert read == (read.info, c.stored_xml(read.info), c.live_xml(read.info))
         with pytest.raises(LibvirtError, match="resolved it as a domain id"):
-            c.read_domain("1")  # ids first: refused before its XML is used
-        assert c.read_domain("big") == read
+            _read(c, "1")  # ids first: refused before its XML is used
+        assert _read(c, "big") == read
 
 
 def test_unknown_name(conn: Connection, fleet_uri: str) -> None:

@@ -73,14 +73,10 @@ class Connection(Protocol):
         """The running definition, or ``None`` when the domain is not running."""
         ...
 
-    def read_domain(self, name_or_uuid: str) -> DomainRead:
-        """:meth:`lookup`, :meth:`stored_xml` and :meth:`live_xml` (if running) at once, the
-        first failure raised (virsh sends the three in one round trip)."""
-        ...
-
     def read_domains(self, names: Sequence[str]) -> Reads:
-        """:meth:`read_domain` for each name in order, a failure as its error (virsh asks
-        for the next domain while the caller looks at this one)."""
+        """For each name in order, :meth:`lookup`, :meth:`stored_xml` and :meth:`live_xml`
+        (if running) at once, or the first failure as its error (virsh sends a domain's
+        three in one round trip, and asks for the next while the caller looks at this one)."""
         ...
 
     def define(self, dom: DomainInfo, xml: bytes) -> None:

@@ -188,15 +188,12 @@ class LibvirtPython:
         data = str(xml).encode("utf-8")
         return data if is_live(data) else None
 
-    def read_domain(self, name_or_uuid: str) -> DomainRead:
-        dom = self.lookup(name_or_uuid)
-        stored = self.stored_xml(dom)
-        return DomainRead(dom, stored, self.live_xml(dom) if dom.active else None)
-
     def read_domains(self, names: Sequence[str]) -> Reads:
         for name in names:
             try:
-                yield self.read_domain(name)
+                dom = self.lookup(name)
+                stored = self.stored_xml(dom)
+                yield DomainRead(dom, stored, self.live_xml(dom) if dom.active else None)
             except LibvirtError as exc:
                 yield exc
 

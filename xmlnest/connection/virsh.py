@@ -202,15 +202,9 @@ class Virsh:
             )
         return info
 
-    def read_domain(self, name_or_uuid: str) -> DomainRead:
-        """The facts, stored and running XML in ONE round trip (see :meth:`read_domains`)."""
-        (got,) = self.read_domains([name_or_uuid])
-        if isinstance(got, LibvirtError):
-            raise got
-        return got
-
     def read_domains(self, names: Sequence[str]) -> Reads:
-        """:meth:`read_domain` for each name, in order, each failure as its error. The three
+        """Facts, stored and running XML for each name, in order, a failure as its error,
+        each domain in ONE round trip. The three
         commands of a domain go together, by the name given (virsh resolves it the same
         way each time), and the next domain's are sent before this one is handed out, so
         virsh works on it meanwhile. What the facts rule out (a transient domain's stored
