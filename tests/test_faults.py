@@ -409,6 +409,15 @@ def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
     assert res.stderr == b"", res.stderr
 
 
+def _interrupted_leaves_every_file_old(tmp_path: Path, *files: Path) -> None:
+    """``-i`` over ``files`` with a KeyboardInterrupt armed: exit 130, every file still
+    its old bytes, no temp file left."""
+    r = run_cli([*ARGS, "-i", *map(str, files)])
+    assert r.code == 130
+    assert [f.read_bytes() for f in files] == [_plain()] * len(files)
+    assert sources.stale_temp_files(tmp_path) == []
+
+
 def test_interrupt_in_the_middle_of_a_write_keeps_the_original(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,11 +430,8 @@ def test_interrupt_in_the_middle_of_a_write_keeps_the_original(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "fsync", fsync)
-    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
-    assert r.code == 130
     # Renames wait until every file of the batch is on disk: none had happened yet.
-    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
-    assert sources.stale_temp_files(tmp_path) == []
+    _interrupted_leaves_every_file_old(tmp_path, a, b, c)
 
 
 def test_interrupt_between_the_renames_of_a_batch_leaves_each_file_old_or_new(
@@ -480,10 +486,7 @@ def test_interrupt_while_staging_leaves_no_temp_file(
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
-    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
-    assert r.code == 130
-    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
-    assert sources.stale_temp_files(tmp_path) == []
+    _interrupted_leaves_every_file_old(tmp_path, a, b, c)
 
 
 def test_interrupt_just_after_the_temp_file_is_opened_leaves_no_temp_file(
@@ -501,10 +504,7 @@ def test_interrupt_just_after_the_temp_file_is_opened_leaves_no_temp_file(
         return fd
 
     monkeypatch.setattr(os, "open", open_then_interrupt)
-    r = run_cli([*ARGS, "-i", str(a), str(b), str(c)])
-    assert r.code == 130
-    assert a.read_bytes() == b.read_bytes() == c.read_bytes() == _plain()
-    assert sources.stale_temp_files(tmp_path) == []
+    _interrupted_leaves_every_file_old(tmp_path, a, b, c)
 
 
 def test_interrupted_before_results_are_reported_still_syncs_the_folders(
