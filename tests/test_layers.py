@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("document",),
     ("xsd",),
     ("validate",),
+    ("expected",),
     ("verify",),
     ("transforms",),
     ("core",),
