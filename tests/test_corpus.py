@@ -76,7 +76,8 @@ def test_every_corpus_file_round_trips_through_the_lossless_tree() -> None:
 
 def test_skimming_keeps_every_corpus_file_and_every_index() -> None:
     """Tokenizing only what an edit reaches changes no byte and no index: for each file,
-    with each child of the root (and the last element) as the one to expand."""
+    with each child of the root (and the last element) as the one to expand, alone and
+    with runs of siblings kept as slices."""
     require_corpus()
     skimmed = 0
     for row in ROWS:
@@ -84,8 +85,14 @@ def test_skimming_keeps_every_corpus_file_and_every_index() -> None:
         full = cst.parse(text)
         where = [(e.name, e.offset, e.end) if e else None for e in full.parsed]
         kids = [i for i, e in enumerate(full.parsed) if e and full.parents.get(id(e)) is full.root]
-        for expand in [set(), {len(where) - 1}, *({i} for i in kids)]:
-            doc = cst.parse(text, expand)
+        cases: list[tuple[set[int], set[int] | None]] = [
+            (e, None) for e in [set(), {len(where) - 1}, *({i} for i in kids)]
+        ]
+        # The renderer's way: the path to one child of the root expanded, and runs of
+        # siblings where the root's children are not needed one by one (or are).
+        cases += [({0, i}, opened) for i in kids for opened in (set(), {0})]
+        for expand, opened in cases:
+            doc = cst.parse(text, expand, opened)
             assert cst.serialize(doc) == text, row["path"]
             assert len(doc.parsed) == len(where), row["path"]
             for i, el in enumerate(doc.parsed):

@@ -9,10 +9,20 @@ the exact text expected; every case is also checked to leave the other lines unt
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
-from xmlnest.lossless import edit, tree
+from xmlnest.lossless import edit, render, tree
 from xmlnest.lossless.style import sniff_style
-from xmlnest.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
+from xmlnest.plan import (
+    Edit,
+    Index,
+    Insert,
+    NewElement,
+    Remove,
+    RemoveAttr,
+    SetAttr,
+    SetText,
+)
 
 PASSTHROUGH = NewElement("cpu", (("mode", "host-passthrough"),))
 VMX = NewElement("feature", (("policy", "require"), ("name", "vmx")))
@@ -160,6 +170,20 @@ CASES: list[tuple[str, str, tuple[Edit, ...], str]] = [
 )
 def test_edit(before: str, edits: tuple[Edit, ...], after: str) -> None:
     assert edited(before, *edits) == after
+
+
+@pytest.mark.parametrize(
+    ("before", "edits", "after"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_the_same_edit_on_the_tree_the_renderer_builds(
+    before: str, edits: tuple[Edit, ...], after: str
+) -> None:
+    """The renderer tokenizes only what the edits reach, runs of untouched siblings kept
+    as one slice (``tree.parse`` with ``expand`` and ``opened``): every case comes out
+    byte for byte the same as on the whole tree."""
+    index = Index(etree.fromstring(before.encode()))
+    text = render.render(before, edits, index.expand(edits), len(index), index.opened(edits))
+    assert text == after
 
 
 def test_no_edit_changes_no_byte() -> None:

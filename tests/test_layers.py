@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "layout", "problems", "cpumap"),
     ("plan",),
     ("lossless", "lossless.nodes"),
+    ("lossless.skim",),
     ("lossless.tree",),
     ("lossless.style",),
     ("lossless.edit",),

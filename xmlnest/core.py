@@ -48,7 +48,8 @@ def process(
     if plan.empty:
         return Outcome(source, plan, raw, plan.findings, source)
     index = plan.index_of(source.root)
-    text = render(source.text, plan.edits, index.expand(plan.edits), len(index))
+    edits = plan.edits
+    text = render(source.text, edits, index.expand(edits), len(index), index.opened(edits))
     output = document.encode(source, text)
     rendered = document.reparse(source, output, text)
     verify.check_meaning(source, plan, rendered)

@@ -109,6 +109,18 @@ class Index:
                 el = el.getparent()
         return out
 
+    def opened(self, edits: tuple[Edit, ...]) -> set[int]:
+        """Positions of the elements whose children an edit works among: an insertion's
+        parent and a removal's (the renderer tokenizes their children one by one)."""
+        out = {e.parent for e in edits if isinstance(e, Insert)}
+        positions = self._built()
+        for e in edits:
+            if isinstance(e, Remove):
+                parent = self._elements[e.target].getparent()
+                if parent is not None:
+                    out.add(positions[parent])
+        return out
+
 
 class Plan(NamedTuple):
     target: str  # the resolved architecture: intel, amd, power9, ibmz

@@ -50,7 +50,8 @@ class Text:
 
 
 class Other:
-    """A comment, processing instruction or CDATA section, kept verbatim."""
+    """A comment, processing instruction or CDATA section, or a run of sibling elements
+    no edit reaches (see ``tree.parse``), kept verbatim."""
 
     __slots__ = ("raw",)
 

@@ -13,10 +13,17 @@ from xmlnest.lossless.style import sniff_style
 from xmlnest.plan import Edit
 
 
-def render(text: str, edits: tuple[Edit, ...], expand: Collection[int], elements: int) -> str:
+def render(
+    text: str,
+    edits: tuple[Edit, ...],
+    expand: Collection[int],
+    elements: int,
+    opened: Collection[int] | None = None,
+) -> str:
     """``text`` with ``edits`` made; ``expand``: the positions the edits reach and their
-    ancestors (see :func:`tree.parse`); ``elements``: how many the planned tree has."""
-    doc = lossless_tree(text, expand)
+    ancestors, ``opened``: those whose children an edit works among (see
+    :func:`tree.parse`); ``elements``: how many the planned tree has."""
+    doc = lossless_tree(text, expand, opened)
     if len(doc.parsed) != elements:
         raise XmlnestError(
             "internal error: the token tree and the parsed tree disagree",
@@ -26,10 +33,13 @@ def render(text: str, edits: tuple[Edit, ...], expand: Collection[int], elements
     return tree.serialize(doc)
 
 
-def lossless_tree(text: str, expand: Collection[int]) -> nodes.Document:
-    """The byte-keeping token tree of ``text``, tokenized where ``expand`` says."""
+def lossless_tree(
+    text: str, expand: Collection[int], opened: Collection[int] | None = None
+) -> nodes.Document:
+    """The byte-keeping token tree of ``text``, tokenized where ``expand`` and ``opened``
+    say."""
     try:
-        return tree.parse(text, expand)
+        return tree.parse(text, expand, opened)
     except tree.CstError as exc:
         raise InputError(
             f"cannot keep this file's bytes intact ({exc})",

@@ -6,6 +6,7 @@ import re
 from typing import NamedTuple
 
 from xmlnest.lossless.nodes import Document, Text
+from xmlnest.lossless.tree import indentation
 
 _QUOTE = re.compile("=[ \t\r\n]*(['\"])")
 
@@ -31,8 +32,8 @@ def sniff_style(tree: Document, text: str) -> Style:
     for child in tree.root.children:
         if isinstance(child, Text) and "\n" in child.raw:
             pretty = True
-            indent = child.raw.rpartition("\n")[2].rstrip("\r")
-            if indent.strip(" \t") == "" and indent:
+            indent = indentation(child.raw)
+            if indent:
                 unit = "\t" if "\t" in indent else indent
                 break
     return Style(newline=newline, quote=quote, indent_unit=unit, pretty=pretty)

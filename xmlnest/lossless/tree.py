@@ -8,9 +8,11 @@ about libvirt or nesting.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Collection
 
+from xmlnest.lossless import skim
 from xmlnest.lossless.nodes import ATTR, NAME, WS, Document, Element, Other, Text
 
 # One token per match: text, comment, CDATA, PI, end tag, start tag.
@@ -54,7 +56,9 @@ def _prolog_end(text: str) -> int:
     return pos
 
 
-def parse(text: str, expand: Collection[int] | None = None) -> Document:
+def parse(
+    text: str, expand: Collection[int] | None = None, opened: Collection[int] | None = None
+) -> Document:
     """Tokenize ``text`` into a lossless tree. Iterative: deep documents cannot overflow.
 
     With ``expand`` (element indexes in document order, the root being 0), an element
@@ -65,6 +69,14 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
     ``expand`` should hold the ancestors of those elements too: they are then tokenized
     without first being scanned to their end (which on a deep document would cost its
     depth times its size).
+
+    With ``opened`` as well (the expanded elements whose children an edit works among:
+    an insertion's parent, a removal's), the children of any other expanded element
+    that no edit reaches are not even skimmed one by one: a run of such siblings, with
+    the blank text between them, is kept as one :class:`Other` slice (see
+    :func:`skim.siblings`). The blank text before and after a run stays a
+    :class:`Text` of its own, where indentation is read from, and so does every text
+    among the root's children up to the first that sets the indent unit.
     """
     pos = _prolog_end(text)
     prolog = text[:pos]
@@ -73,6 +85,14 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
     parsed: list[Element | None] = []
     parents: dict[int, Element] = {}
     new = Element.__new__
+    # Per open element: whether its unreached children may be kept as runs.
+    runs: list[bool] = []
+    upcoming = sorted(expand) if expand is not None and opened is not None else None
+    expanded: Collection[int] = expand if expand is not None else ()
+    opened_: Collection[int] = opened if opened is not None else ()
+    # No run among the root's children before the text that sets the file's indent
+    # unit: the style is read from those texts (lossless.style), and a run would hide them.
+    styled = upcoming is None
     done = False
     while not done:
         done = True
@@ -85,10 +105,14 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                 if not stack:
                     raise CstError("text or markup outside the root", pos)
                 stack[-1].children.append(Text(m.group()) if kind == "text" else Other(m.group()))
+                if not styled and len(stack) == 1 and kind == "text":
+                    styled = bool(indentation(m.group()))
             elif kind == "end":
                 if not stack or stack[-1].name != m.group("end"):
                     raise CstError("unexpected end tag", pos)
                 closed = stack.pop()
+                if upcoming is not None:
+                    runs.pop()
                 closed.end_tag = m.group()
                 closed.end = end
                 if not stack:
@@ -97,6 +121,23 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
             else:
                 if root is not None and not stack:
                     raise CstError("a second root element", pos)
+                if (
+                    upcoming is not None
+                    and runs
+                    and runs[-1]
+                    and (styled or len(stack) > 1)
+                    and len(parsed) not in expanded
+                ):
+                    index = len(parsed)
+                    at = bisect.bisect(upcoming, index)
+                    stop = upcoming[at] if at < len(upcoming) else len(text)
+                    run_end, count = skim.siblings(text, pos, index, stop)
+                    if count:
+                        stack[-1].children.append(Other(text[pos:run_end]))
+                        parsed.extend([None] * count)
+                        pos = run_end
+                        done = False  # go on tokenizing after the run
+                        break
                 # Set the slots directly: this runs once per element of every edited file.
                 el = new(Element)
                 el.name, el.raw_attrs, el.tag_ws, close, inner, leaf_end = m.group(
@@ -129,58 +170,38 @@ def parse(text: str, expand: Collection[int] | None = None) -> Document:
                     expand is not None
                     and stack
                     and index not in expand
-                    and (skim := _skim(text, el.name, end))
+                    and (skimmed := skim.element(text, el.name, end))
                 ):
                     # Skim it unless an edit reaches into it.
-                    if any(index <= i <= index + skim[2] for i in expand):
+                    if any(index <= i <= index + skimmed[2] for i in expand):
                         stack.append(el)
+                        if upcoming is not None:
+                            runs.append(index not in opened_)
                     else:
-                        el.end_tag = text[skim[0] : skim[1]]
-                        el.end = pos = skim[1]
-                        parsed.extend([None] * skim[2])
+                        el.end_tag = text[skimmed[0] : skimmed[1]]
+                        el.end = pos = skimmed[1]
+                        parsed.extend([None] * skimmed[2])
                         done = False  # go on tokenizing after the skimmed element
                         break
                 else:
                     stack.append(el)
+                    if upcoming is not None:
+                        runs.append(index not in opened_)
             pos = end
     if root is None or stack:
         raise CstError("unclosed element", pos)
     return Document(prolog, root, text[pos:], text, parsed, parents)
 
 
-def _skim(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
-    """Where the element whose content starts at ``pos`` ends, without tokenizing it:
-    ``(end tag start, end tag end, elements inside)``; ``None`` when its content holds a
-    comment, CDATA section or PI (which could hide a fake tag) or an element of the
-    same name (whose end tag would be found first). In well-formed XML every other
-    ``<`` in content opens a tag, so the counts are exact. (``str.find`` rather than a
-    regex per name: compiling one costs more than skimming.)
-    """
-    closing = "</" + name
-    stop = text.find(closing, pos)
-    while stop >= 0:
-        end = stop + len(closing)
-        while text[end : end + 1] in _WHITE:
-            end += 1
-        if text.startswith(">", end):
-            break
-        stop = text.find(closing, stop + 1)
-    if stop < 0:
-        return None
-    if text.find("<!", pos, stop) >= 0 or text.find("<?", pos, stop) >= 0:
-        return None
-    opened = "<" + name
-    at = text.find(opened, pos, stop)
-    while at >= 0:
-        after = at + len(opened)
-        if after == stop or text[after] in " \t\r\n/>":
-            return None
-        at = text.find(opened, after, stop)
-    inside = text.count("<", pos, stop) - text.count("</", pos, stop)
-    return stop, end + 1, inside
-
-
-_WHITE = (" ", "\t", "\r", "\n")
+def indentation(raw: str) -> str:
+    """The indentation a text between the root's children gives the next line: the
+    blanks after its last line break ('' if none, or if it holds other text). The first
+    root-level text with one sets the file's indent unit (``lossless.style``), so
+    :func:`parse` keeps every root-level text up to that one as it is."""
+    if "\n" not in raw:
+        return ""
+    indent = raw.rpartition("\n")[2].rstrip("\r")
+    return indent if indent.strip(" \t") == "" else ""
 
 
 def serialize(doc: Document) -> str:
