@@ -211,12 +211,12 @@ class Virsh:
         XML, a shut-off one's live XML) is dropped, and a name virsh took for a domain id
         is refused before any of it is used."""
         names = list(names)
-        ahead = self._ask(names[0]) if names else None
+        # Markers of the commands in flight for the next domain ([]: none).
+        ahead: list[str] | LibvirtError = self._ask(names[0]) if names else []
         try:
             for k, name in enumerate(names):
-                asked, ahead = ahead, self._ask(names[k + 1]) if k + 1 < len(names) else None
-                got = asked if isinstance(asked, LibvirtError) else self._receive(name, asked)
-                yield got
+                asked, ahead = ahead, self._ask(names[k + 1]) if k + 1 < len(names) else []
+                yield asked if isinstance(asked, LibvirtError) else self._receive(name, asked)
         finally:
             if isinstance(ahead, list):  # closed early: nobody will read these
                 self._shell.forget(ahead)
@@ -232,8 +232,7 @@ class Virsh:
         except LibvirtError as exc:
             return exc
 
-    def _receive(self, name: str, marks: list[str] | None) -> DomainRead | LibvirtError:
-        assert marks is not None
+    def _receive(self, name: str, marks: list[str]) -> DomainRead | LibvirtError:
         try:
             info_out, stored, live = (
                 self._guarded(name, _LOOKUP, self._shell.collect, m) for m in marks
