@@ -32,12 +32,9 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
         if not config.as_json:
             out.write((status.header(width) + "\n").encode())
         for read in conn.read_domains(names):
-            try:
-                if isinstance(read, LibvirtError):
-                    raise read
-                row = _row(conn, read, config, seen)
-            except LibvirtError as exc:
-                print(exc.format(), file=err, flush=True)
+            row = _row_of(conn, read, config, seen)
+            if isinstance(row, LibvirtError):
+                print(row.format(), file=err, flush=True)
                 failed = True
                 continue
             rows.append(row)
@@ -64,6 +61,18 @@ def _expanded(
             seen.clear()
         seen[key] = conn.cpu_features(cpu, arch, virttype)
     return seen[key]
+
+
+def _row_of(
+    conn: Connection, read: DomainRead | LibvirtError, config: RunConfig, seen: Expanded
+) -> status.StatusRow | LibvirtError:
+    """The domain's row, or the error that stopped it (read or judged)."""
+    if isinstance(read, LibvirtError):
+        return read
+    try:
+        return _row(conn, read, config, seen)
+    except LibvirtError as exc:
+        return exc
 
 
 def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) -> status.StatusRow:
