@@ -133,9 +133,10 @@ def test_unknown_names_are_refused_one_line_each(uri: str, args: list[str], mess
     assert len(r.err_lines) == 1 and r.err_lines[0].startswith(f"{uri}: {message}")
 
 
-def test_an_unreachable_uri_is_one_line_exit_3() -> None:
+@pytest.mark.parametrize("args", [["--domain", "x", "--check"], ["--status"]])
+def test_an_unreachable_uri_is_one_line_exit_3(args: list[str]) -> None:
     bad = "qemu+unix:///system?socket=/nonexistent"
-    r = run_cli(["-c", bad, "--domain", "x", "--check"])
+    r = run_cli(["-c", bad, *args])
     assert r.code == 3 and r.out == b""
     assert len(r.err_lines) == 1 and r.err_lines[0].startswith(bad + ": ")
     assert "Traceback" not in r.err

@@ -9,19 +9,18 @@ from typing import BinaryIO, TextIO
 
 from xmlnest import core, document, status
 from xmlnest.config import RunConfig
-from xmlnest.connection import Connection, DomainRead, Feature, connect
+from xmlnest.connection import Connection, DomainRead, Feature
 from xmlnest.errors import LibvirtError, RuleError, XmlnestError
 from xmlnest.report import ExitCode
+from xmlnest.runs import open_connection
 from xmlnest.transforms import FAMILY_OF_ARCH
 
 
 def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
     """Print the rows (a table, or JSON Lines with ``--json``); exit as ``--check``: 0 all
     nested, 1 some would change or wait for a restart, 3 refusals or errors."""
-    try:
-        conn = connect(config.connect)
-    except LibvirtError as exc:
-        print(exc.format(), file=err, flush=True)
+    conn = open_connection(config, lambda exc: print(exc.format(), file=err, flush=True))
+    if conn is None:
         return ExitCode.REJECTED
     failed = False
     rows: list[status.StatusRow] = []
