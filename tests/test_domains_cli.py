@@ -218,7 +218,12 @@ def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
     tmp_path: Path, backend: str
 ) -> None:
     uri = node_file(tmp_path, FLEET)
-    watch = ("xmlnest.connection.virsh", "xmlnest.connection.shell", *LIGHT)
+    watch = (
+        "xmlnest.connection.virsh",
+        "xmlnest.connection.session",
+        "xmlnest.connection.shell",
+        *LIGHT,
+    )
     args = ["--connect", uri, "--domain", "amd-off", "--check"]  # -c: click loads difflib
     loaded = _loaded_by(args, watch, backend=backend)
     if backend == "python":
