@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import REPO, need
 from xmlnest import connection, core, status
 from xmlnest.connection import Connection, DomainInfo, DomainRead, Feature, redefine
-from xmlnest.connection import virsh as connection_virsh
+from xmlnest.connection import session as virsh_session
 from xmlnest.document import parse
 from xmlnest.domains import DomainSource
 from xmlnest.errors import LibvirtError
@@ -132,7 +132,7 @@ def create_transient(conn: Connection, xml: str, folder: Path) -> None:
         assert isinstance(conn, connection.Virsh)
         f = folder / "transient.xml"
         f.write_text(xml)
-        conn._run(None, "create", "create", str(f))
+        conn._session.run(None, "create", "create", str(f))
 
 
 # --- the test driver ------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_read_domains_answers_each_name_in_order_failures_included(
     assert not isinstance(first, LibvirtError)
     assert _read(conn, "amd-off").info.name == "amd-off"  # and the stream is in step
     if isinstance(conn, connection.Virsh):  # nothing kept: no answer waits, none is held
-        shell = conn._shell
+        shell = conn._session.shell
         assert not shell._pending and not shell._ready and not shell._dropped
 
 
@@ -257,7 +257,7 @@ def test_virsh_collecting_an_answer_never_asked_for_is_a_bug_not_a_hang(
     virsh_conn: connection.Virsh,
 ) -> None:
     with pytest.raises(KeyError):
-        virsh_conn._shell.collect("xmlnest-never-sent")
+        virsh_conn._session.shell.collect("xmlnest-never-sent")
 
 
 def test_virsh_reads_a_domain_in_one_round_trip(
@@ -266,7 +266,7 @@ def test_virsh_reads_a_domain_in_one_round_trip(
     """One write to virsh per domain, and answers that span many reads (a 400 kB stored
     definition before the live one) still come apart at the right place."""
     sent: list[str] = []
-    shell = virsh_conn._shell
+    shell = virsh_conn._session.shell
     real_send = shell._send
 
     def send(text: str) -> None:
@@ -516,7 +516,7 @@ def test_virsh_answers_are_the_same_whatever_readline_makes_of_the_terminal(
             return [(i, c.stored_xml(i), c.live_xml(i)) for i in map(c.lookup, sorted(FLEET))]
 
     normal = read_all()
-    plain_env = connection_virsh._virsh_env
+    plain_env = virsh_session._virsh_env
     for term in ("dumb", "no-such-terminal"):
         seen: list[str] = []  # proves the virsh process really ran under that terminal
 
@@ -525,7 +525,7 @@ def test_virsh_answers_are_the_same_whatever_readline_makes_of_the_terminal(
             seen.append(out["TERM"])
             return out
 
-        monkeypatch.setattr(connection_virsh, "_virsh_env", env)
+        monkeypatch.setattr(virsh_session, "_virsh_env", env)
         assert read_all() == normal
         assert seen == [term]
 
@@ -546,7 +546,7 @@ def test_virsh_close_ends_the_process_and_removes_its_folder(fleet_uri: str) -> 
         need("virsh", "apt-get install libvirt-clients")
     c = connection.Virsh.open(fleet_uri)
     pid = c.pid
-    folder = c._folder
+    folder = c._session.folder
     assert Path(folder).is_dir()
     c.close()
     assert not Path(folder).exists()

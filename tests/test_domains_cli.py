@@ -133,9 +133,10 @@ def test_unknown_names_are_refused_one_line_each(uri: str, args: list[str], mess
     assert len(r.err_lines) == 1 and r.err_lines[0].startswith(f"{uri}: {message}")
 
 
-def test_an_unreachable_uri_is_one_line_exit_3() -> None:
+@pytest.mark.parametrize("args", [["--domain", "x", "--check"], ["--status"]])
+def test_an_unreachable_uri_is_one_line_exit_3(args: list[str]) -> None:
     bad = "qemu+unix:///system?socket=/nonexistent"
-    r = run_cli(["-c", bad, "--domain", "x", "--check"])
+    r = run_cli(["-c", bad, *args])
     assert r.code == 3 and r.out == b""
     assert len(r.err_lines) == 1 and r.err_lines[0].startswith(bad + ": ")
     assert "Traceback" not in r.err
@@ -213,16 +214,22 @@ def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
     assert "xmlnest.rules" in _loaded_by(["--check", "--ignore", "XN203", sample], watch)
 
 
-def test_a_domain_by_name_on_libvirt_python_loads_neither_the_virsh_backend_nor_json(
-    tmp_path: Path,
+def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
+    tmp_path: Path, backend: str
 ) -> None:
-    if not connection.libvirt_python_available():
-        need("libvirt-python", "pip install 'xmlnest[libvirt]'")
     uri = node_file(tmp_path, FLEET)
-    watch = ("xmlnest.connection.virsh", "xmlnest.connection.shell", *LIGHT)
+    watch = (
+        "xmlnest.connection.virsh",
+        "xmlnest.connection.session",
+        "xmlnest.connection.shell",
+        *LIGHT,
+    )
     args = ["--connect", uri, "--domain", "amd-off", "--check"]  # -c: click loads difflib
-    assert _loaded_by(args, watch, backend="python") == []
-    assert "xmlnest.connection.virsh" in _loaded_by(args, watch, backend="virsh")  # it can fail
+    loaded = _loaded_by(args, watch, backend=backend)
+    if backend == "python":
+        assert loaded == []
+    else:
+        assert "xmlnest.connection.virsh" in loaded  # the probe can fail
 
 
 # ----------------------------------------------------------------------- the real daemon

@@ -432,7 +432,7 @@ def test_svm_sub_features_are_libvirts_cpuid_leaf_0x8000000a() -> None:
     from lxml import etree
 
     from tests.conftest import require_libvirt_schema
-    from xmlnest.transforms.advice import SVM_FEATURES
+    from xmlnest.transforms.x86_advice import SVM_FEATURES
 
     cpu_map = require_libvirt_schema().parent / "cpu_map" / "x86_features.xml"
     names = {

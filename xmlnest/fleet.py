@@ -9,19 +9,18 @@ from typing import BinaryIO, TextIO
 
 from xmlnest import core, document, status
 from xmlnest.config import RunConfig
-from xmlnest.connection import Connection, DomainRead, Feature, connect
+from xmlnest.connection import Connection, DomainRead, Feature
 from xmlnest.errors import LibvirtError, RuleError, XmlnestError
 from xmlnest.report import ExitCode
+from xmlnest.runs import open_connection
 from xmlnest.transforms import FAMILY_OF_ARCH
 
 
 def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
     """Print the rows (a table, or JSON Lines with ``--json``); exit as ``--check``: 0 all
     nested, 1 some would change or wait for a restart, 3 refusals or errors."""
-    try:
-        conn = connect(config.connect)
-    except LibvirtError as exc:
-        print(exc.format(), file=err, flush=True)
+    conn = open_connection(config, lambda exc: print(exc.format(), file=err, flush=True))
+    if conn is None:
         return ExitCode.REJECTED
     failed = False
     rows: list[status.StatusRow] = []
@@ -32,12 +31,9 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
         if not config.as_json:
             out.write((status.header(width) + "\n").encode())
         for read in conn.read_domains(names):
-            try:
-                if isinstance(read, LibvirtError):
-                    raise read
-                row = _row(conn, read, config, seen)
-            except LibvirtError as exc:
-                print(exc.format(), file=err, flush=True)
+            row = _row_of(conn, read, config, seen)
+            if isinstance(row, LibvirtError):
+                print(row.format(), file=err, flush=True)
                 failed = True
                 continue
             rows.append(row)
@@ -64,6 +60,18 @@ def _expanded(
             seen.clear()
         seen[key] = conn.cpu_features(cpu, arch, virttype)
     return seen[key]
+
+
+def _row_of(
+    conn: Connection, read: DomainRead | LibvirtError, config: RunConfig, seen: Expanded
+) -> status.StatusRow | LibvirtError:
+    """The domain's row, or the error that stopped it (read or judged)."""
+    if isinstance(read, LibvirtError):
+        return read
+    try:
+        return _row(conn, read, config, seen)
+    except LibvirtError as exc:
+        return exc
 
 
 def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) -> status.StatusRow:

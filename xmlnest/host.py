@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xmlnest import host_assess as assess
 from xmlnest import host_devkvm as devkvm
+from xmlnest import host_modprobe as modprobe
 from xmlnest import host_probe as probe
 from xmlnest.errors import UsageError
 from xmlnest.host_cpu import (
@@ -66,11 +67,11 @@ class _ModuleFacts:
     param_path: str
     value: str | None
     loaded: bool
-    config: probe.Setting | None
-    cmdline: probe.Setting | None
+    config: modprobe.Setting | None
+    cmdline: modprobe.Setting | None
 
     @property
-    def next_boot(self) -> probe.Setting | None:
+    def next_boot(self) -> modprobe.Setting | None:
         """What the next load applies: kmod appends the command line's options last."""
         return self.cmdline or self.config
 
@@ -81,8 +82,8 @@ def _module_facts(root: Path, module: str) -> _ModuleFacts:
         param_path=str(path),
         value=probe.read_param(root, module, "nested"),
         loaded=probe.module_present(root, module),
-        config=probe.config_setting(root, module, "nested"),
-        cmdline=probe.cmdline_setting(root, module, "nested"),
+        config=modprobe.config_setting(root, module, "nested"),
+        cmdline=modprobe.cmdline_setting(root, module, "nested"),
     )
 
 
@@ -125,7 +126,7 @@ def _module_notes(module: str, facts: _ModuleFacts, enabled: bool) -> list[str]:
     return notes
 
 
-def _hpage_notes(hpage: bool | None, config: probe.Setting | None) -> list[str]:
+def _hpage_notes(hpage: bool | None, config: modprobe.Setting | None) -> list[str]:
     notes: list[str] = []
     if hpage:
         notes.append(
@@ -203,10 +204,10 @@ def _report(
     )
     enabled = facts is not None and assess.is_on(facts.value) is True
     hpage: bool | None = None
-    hpage_config: probe.Setting | None = None
+    hpage_config: modprobe.Setting | None = None
     if arch is Arch.S390X and module:
         hpage = assess.is_on(probe.read_param(root, module, "hpage"))
-        hpage_config = probe.config_setting(root, module, "hpage")
+        hpage_config = modprobe.config_setting(root, module, "hpage")
     notes = list(verdict.notes)
     caution: str | None = None
     enable_now: tuple[str, ...] = ()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 from xmlnest.config import Output, RunConfig
-from xmlnest.errors import NothingFound, XmlnestError
+from xmlnest.errors import LibvirtError, NothingFound, XmlnestError
 from xmlnest.output import Sink
 from xmlnest.report import ExitCode, Report
 from xmlnest.runner import FileResult, error_finding, results
@@ -23,6 +23,9 @@ from xmlnest.sources import (
     sync_folders,
 )
 from xmlnest.validate import choose
+
+if TYPE_CHECKING:
+    from xmlnest.connection import Connection
 
 
 class PipeClosed(Exception):
@@ -47,19 +50,29 @@ def _sink(config: RunConfig, out: BinaryIO) -> Sink:
     )
 
 
+def open_connection(config: RunConfig, refuse: Callable[[LibvirtError], None]) -> Connection | None:
+    """The run's one libvirt connection (``--connect``); ``None`` once ``refuse`` has been
+    told why it cannot be opened: the run then ends with ``ExitCode.REJECTED``."""
+    from xmlnest.connection import connect
+
+    try:
+        return connect(config.connect)
+    except LibvirtError as exc:
+        refuse(exc)
+        return None
+
+
 def run_domains(config: RunConfig, out: BinaryIO) -> int:
     """Convert, check or diff libvirt domains (``-i`` defines them back); the exit code."""
-    from xmlnest.connection import connect
     from xmlnest.domains import DomainSource
-    from xmlnest.errors import LibvirtError
 
     sink = _sink(config, out)
     report = Report(writes=config.output.writes)
     started = time.monotonic()
-    try:
-        conn = connect(config.connect)
-    except LibvirtError as exc:
-        sink.rejected(exc.format(), exc.uri, error_finding(exc))
+    conn = open_connection(
+        config, lambda exc: sink.rejected(exc.format(), exc.uri, error_finding(exc))
+    )
+    if conn is None:
         return ExitCode.REJECTED
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)

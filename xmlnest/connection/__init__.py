@@ -12,7 +12,8 @@ traceback) when libvirt says no.
   inside :meth:`LibvirtPython.open`: importing this package costs nothing, and the file
   and pipe paths never load libvirt.
 - :class:`Virsh` (:mod:`~xmlnest.connection.virsh`, loaded on first use) keeps ONE
-  ``virsh`` process (so one libvirt connection) for the whole run, driven over stdin
+  ``virsh`` process (so one libvirt connection) for the whole run
+  (:mod:`~xmlnest.connection.session`), driven over stdin
   (:mod:`~xmlnest.connection.shell`): after each command it sends ``echo --err MARK`` and
   ``echo MARK`` with a fresh marker, so it knows where each answer ends on stdout and on
   stderr, which stay separate.
