@@ -189,3 +189,19 @@ def test_the_same_edit_on_the_tree_the_renderer_builds(
 def test_no_edit_changes_no_byte() -> None:
     for _, before, _, _ in CASES:
         assert edited(before) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "quote"),
+    [
+        ("<domain type='kvm'><cpu mode=\"custom\" check='none'/></domain>", "'"),
+        ('<domain type="kvm"><cpu mode="custom" check=\'none\'/></domain>', '"'),
+        ("<domain type = \"kvm\"><cpu mode=\n'a' check=\t'b'/></domain>", "'"),  # blanks
+        ('<domain type= "kvm"><cpu mode="a" check=\'b\'/></domain>', '"'),
+        ('<domain type=\r\n\'kvm\'><cpu mode="a" check="b"/></domain>', '"'),
+    ],
+)
+def test_the_quote_is_the_one_most_attributes_use(text: str, quote: str) -> None:
+    """Counted with or without blanks between ``=`` and the quote (the fast count is
+    only used where there are none)."""
+    assert sniff_style(tree.parse(text), text).quote == quote

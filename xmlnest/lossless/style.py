@@ -23,9 +23,7 @@ class Style(NamedTuple):
 def sniff_style(tree: Document, text: str) -> Style:
     """Guess newline, quote character and indent unit from the file itself."""
     newline = "\r\n" if "\r\n" in text else "\n"
-    quotes = _QUOTE.findall(text)  # one pass for both kinds
-    double = quotes.count('"')
-    single = len(quotes) - double
+    double, single = _quotes(text)
     quote = '"' if double > single else "'"
     unit = "  "
     pretty = False
@@ -37,3 +35,16 @@ def sniff_style(tree: Document, text: str) -> Style:
                 unit = "\t" if "\t" in indent else indent
                 break
     return Style(newline=newline, quote=quote, indent_unit=unit, pretty=pretty)
+
+
+def _quotes(text: str) -> tuple[int, int]:
+    """How many ``="`` and ``='`` the text holds, blanks after the ``=`` allowed. (Where
+    no ``=`` is followed by a blank, as in nearly every file, ``str.count`` says it.)"""
+    if any(blank in text for blank in _BLANK_AFTER_EQUALS):
+        quotes = _QUOTE.findall(text)
+        double = quotes.count('"')
+        return double, len(quotes) - double
+    return text.count('="'), text.count("='")
+
+
+_BLANK_AFTER_EQUALS = ("= ", "=\t", "=\n", "=\r")
