@@ -244,3 +244,32 @@ def test_no_run_hides_the_text_that_sets_the_indent_unit(text: str) -> None:
     _same_indexes(doc, full)
     assert sniff_style(doc, text) == sniff_style(full, text)
     assert "<name>" not in [getattr(c, "raw", "")[:6] for c in doc.root.children]
+
+
+@pytest.mark.parametrize(
+    ("tail", "one_step"),
+    [
+        ("</domain>\n", True),
+        ("</domain >\n\n", True),
+        ("</domain>\n<!-- after the root -->\n", False),  # not plain after the root
+        ("<!-- in the run --></domain>\n", False),  # a comment could hide a '<'
+    ],
+)
+def test_the_last_run_of_the_root_is_found_from_its_end_tag(
+    tail: str, one_step: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "<domain>\n  <cpu/>\n  <a><b/></a>\n  <c>x</c>\n  " + tail
+    full = cst.parse(text)
+    runs: list[int] = []
+    real = skim.siblings
+
+    def spy(text: str, pos: int, index: int, stop: int) -> tuple[int, int]:
+        runs.append(index)
+        return real(text, pos, index, stop)
+
+    monkeypatch.setattr(skim, "siblings", spy)
+    doc = cst.parse(text, {0, 1}, set())
+    assert cst.serialize(doc) == text
+    _same_indexes(doc, full)
+    assert (runs == []) is one_step
+    assert "<a><b/></a>\n  <c>x</c>" in _shape(doc)

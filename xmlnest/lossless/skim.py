@@ -54,6 +54,28 @@ def siblings(text: str, pos: int, index: int, stop: int) -> tuple[int, int]:
     return end, count
 
 
+def rest_of_root(text: str, pos: int, name: str) -> tuple[int, int] | None:
+    """Like :func:`siblings` for the last run among the root's children, when nothing
+    after ``pos`` is to be tokenized: ``(end, count)`` found in one step from the root's
+    end tag, the last of the document. ``None`` where that is not plain: anything but
+    blank text after the root, or a comment, CDATA or PI in the run (which could hide a
+    ``<``), or no element in it."""
+    closing = text.rfind("</" + name)
+    if closing < pos:
+        return None
+    after = closing + 2 + len(name)
+    while text[after : after + 1] in _WHITE:
+        after += 1
+    if not text.startswith(">", after) or text[after + 1 :].strip(" \t\r\n"):
+        return None
+    end = closing
+    while end > pos and text[end - 1] in _WHITE:
+        end -= 1
+    if end <= pos or text.find("<!", pos, end) >= 0 or text.find("<?", pos, end) >= 0:
+        return None
+    return end, text.count("<", pos, end) - text.count("</", pos, end)
+
+
 def element(text: str, name: str, pos: int) -> tuple[int, int, int] | None:
     """Where the element whose content starts at ``pos`` ends, without tokenizing it:
     ``(end tag start, end tag end, elements inside)``; ``None`` when its content holds a

@@ -130,8 +130,14 @@ def parse(
                 ):
                     index = len(parsed)
                     at = bisect.bisect(upcoming, index)
-                    stop = upcoming[at] if at < len(upcoming) else len(text)
-                    run_end, count = skim.siblings(text, pos, index, stop)
+                    last = None
+                    if at == len(upcoming) and len(stack) == 1:
+                        last = skim.rest_of_root(text, pos, stack[0].name)
+                    if last is not None:
+                        run_end, count = last
+                    else:
+                        stop = upcoming[at] if at < len(upcoming) else len(text)
+                        run_end, count = skim.siblings(text, pos, index, stop)
                     if count:
                         stack[-1].children.append(Other(text[pos:run_end]))
                         parsed.extend([None] * count)
