@@ -458,16 +458,16 @@ def test_a_file_saved_by_another_program_while_it_was_processed_is_left_alone(
 ) -> None:
     """The identity checked before the rename is the file's as it was read."""
     a, b, c = _three(tmp_path)
-    real_process = core.process
+    real_transform = core.transform
     theirs = _plain() + b"<!-- saved meanwhile -->\n"
 
-    def process(raw: bytes, *args: object, **kw: object) -> core.Outcome:
-        out = real_process(raw, *args, **kw)  # type: ignore[arg-type]
+    def transform(raw: bytes, *args: object, **kw: object) -> core.Outcome:
+        out = real_transform(raw, *args, **kw)  # type: ignore[arg-type]
         if b.read_bytes() == _plain():
             b.write_bytes(theirs)  # same inode, new size and mtime
         return out
 
-    monkeypatch.setattr(core, "process", process)
+    monkeypatch.setattr(core, "transform", transform)  # the runner's step
     r = run_cli([*ARGS, "-i", str(b)])
     assert r.code == 3 and "another program changed or moved it" in r.err, r.err
     assert b.read_bytes() == theirs

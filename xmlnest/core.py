@@ -43,6 +43,21 @@ def process(
     ``host``: what the host behind a libvirt connection offers its guests (the advice
     warns, XN219, when it lacks the nesting feature).
     """
+    outcome = transform(raw, options, host_vendor=host_vendor, max_bytes=max_bytes, host=host)
+    return validated(outcome, validator)
+
+
+def transform(
+    raw: bytes,
+    options: Options,
+    *,
+    host_vendor: Callable[[], Vendor | None] = lambda: None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    host: HostOffer | None = None,
+) -> Outcome:
+    """:func:`process` up to the schema: every check but validity has passed. Not final
+    until :func:`validated` has seen it (a runner validates a few outcomes at a time:
+    libxml2's schema stays in the CPU's caches from one to the next)."""
     source = document.parse(raw, max_bytes=max_bytes)
     plan = transforms.plan(source.root, options, host_vendor, host=host)
     if plan.empty:
@@ -54,5 +69,13 @@ def process(
     rendered = document.reparse(source, output, text)
     verify.check_meaning(source, plan, rendered)
     verify.check_idempotent(transforms.plan(rendered.root, options, host_vendor, advice=False))
-    findings = plan.findings + verify.check_valid(source, rendered, validator)
-    return Outcome(source, plan, output, findings, rendered)
+    return Outcome(source, plan, output, plan.findings, rendered)
+
+
+def validated(outcome: Outcome, validator: Validator | None) -> Outcome:
+    """The outcome of :func:`transform` with the schema's word: raise if the output fails
+    a schema its input passes, add a note (XN211) if both fail it."""
+    if outcome.plan.empty or validator is None:
+        return outcome
+    found = verify.check_valid(outcome.source, outcome.result, validator)
+    return outcome._replace(findings=outcome.findings + found) if found else outcome
