@@ -61,40 +61,35 @@ class _Worker:
     """Per-process state: the schema compiled once, the host vendor read once."""
 
     def __init__(self, config: RunConfig) -> None:
-        self.validator = choose(config.validate_kind, config.schema_dir).validator
-        self.used = False
+        validator = choose(config.validate_kind, config.schema_dir).validator
+        self.validator = _Counted(validator) if validator is not None else None
         self.host_vendor = _host_vendor_reader(config.host_root)
-        # What the core is given: the validator under its name, use counted.
-        self.named: Validator | None = None
-        if self.validator is not None:
-            self.named = _Named(self.validator.name, self.problems)
-
-    def problems(self, root: etree._Element) -> list[SchemaProblem]:
-        assert self.validator is not None
-        self.used = True
-        return self.validator.problems(root)
 
 
 _last: list[tuple[RunConfig, _Worker]] = []  # this process's one worker, for one run
 
 
 def _worker(config: RunConfig) -> _Worker:
-    """This process's worker for ``config``, made once per run. Found by identity:
-    hashing the whole configuration for every input cost more than the lookup saves."""
-    if not _last or _last[0][0] is not config:
+    """This process's worker for ``config``, made once per run. Asked once per batch of
+    inputs; a ``--jobs`` worker gets each task's configuration unpickled, an equal copy,
+    and keeps its compiled schema for it."""
+    if not _last or (_last[0][0] is not config and _last[0][0] != config):
         _last[:] = [(config, _Worker(config))]
     return _last[0][1]
 
 
-class _Named:
-    """A validator under a name, counting its use (so the notice is said only when used)."""
+class _Counted:
+    """A validator that says whether it was used since ``used`` was last cleared (so the
+    notice of which schema validates is said only once one has)."""
 
-    def __init__(self, name: str, check: Callable[[etree._Element], list[SchemaProblem]]):
-        self.name = name
-        self.check = check
+    def __init__(self, validator: Validator) -> None:
+        self.validator = validator
+        self.name = validator.name
+        self.used = False
 
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
-        return self.check(root)
+        self.used = True
+        return self.validator.problems(root)
 
 
 def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
@@ -227,12 +222,14 @@ def _finish(
     if isinstance(t, FileResult):
         return t
     item, got = t.item, t.got
-    w.used = False
+    counted = w.validator
+    if counted is not None:
+        counted.used = False
     try:
-        outcome = core.validated(t.outcome, w.named)
+        outcome = core.validated(t.outcome, counted)
     except XmlnestError as exc:
         return rejected(item, exc)
-    used = w.validator.name if w.used and w.validator else None
+    used = counted.name if counted is not None and counted.used else None
     findings = tuple(f for f in outcome.findings if f.rule not in config.ignore)
     warnings = [f for f in findings if f.level is Level.WARNING]
     if config.strict and warnings:
