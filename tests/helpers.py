@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import subprocess
+import sys
 
 from lxml import etree
 
+from xmlnest.connection import BACKEND_ENV
 from xmlnest.document import Source
 from xmlnest.lossless import tree as cst
 from xmlnest.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
@@ -74,3 +78,34 @@ def round_trip_expectation(enabled: bytes) -> bytes | None:
         if any(f.get("policy") not in ("disable", "forbid") for f in named):
             return None
     return _FORCED.sub(rb"\1require\2", enabled)
+
+
+# Loaded by site on some interpreters (an editable install's finder imports pathlib):
+# the probe drops them first, so a module that reappears was imported by the run.
+LIGHT = ("pathlib", "dataclasses", "json", "subprocess", "secrets", "difflib")
+PROBE = """\
+import os, sys
+for m in {light!r}:
+    sys.modules.pop(m, None)
+from xmlnest.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(sorted(m for m in {watch!r} if m in sys.modules))
+"""
+
+
+def loaded_by(args: list[str], watch: tuple[str, ...], backend: str | None = None) -> list[str]:
+    """Which of ``watch`` a fresh interpreter has imported after ``xmlnest ARGS`` (with the
+    libvirt backend forced, if given)."""
+    env = dict(os.environ)
+    if backend is not None:
+        env[BACKEND_ENV] = backend
+    code = PROBE.format(light=LIGHT, watch=watch)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, env=env
+    )
+    assert out.stdout.strip(), out.stderr
+    loaded: list[str] = eval(out.stdout.strip().splitlines()[-1])  # a list of names we printed
+    return loaded

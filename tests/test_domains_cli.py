@@ -4,16 +4,15 @@ against libvirt's test driver (a node file) and the real qemu:///system daemon."
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, run_cli
+from tests.conftest import need, run_cli
+from tests.helpers import LIGHT, loaded_by
 from tests.test_connection import FLEET, SYSTEM, node_file
 from tests.test_connection import _virsh as system_virsh
 from xmlnest import connection
@@ -177,43 +176,6 @@ def test_status_over_the_fleet(uri: str) -> None:
     assert recs["power9-run"]["stored"] == "nested" and recs["power9-run"]["running"] == "nested"
 
 
-# Loaded by site on some interpreters (an editable install's finder imports pathlib):
-# the probe drops them first, so a module that reappears was imported by the run.
-LIGHT = ("pathlib", "dataclasses", "json", "subprocess", "secrets", "difflib")
-PROBE = """\
-import os, sys
-for m in {light!r}:
-    sys.modules.pop(m, None)
-from xmlnest.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit:
-    pass
-print(sorted(m for m in {watch!r} if m in sys.modules))
-"""
-
-
-def _loaded_by(args: list[str], watch: tuple[str, ...], backend: str | None = None) -> list[str]:
-    env = dict(os.environ)
-    if backend is not None:
-        env[connection.BACKEND_ENV] = backend
-    code = PROBE.format(light=LIGHT, watch=watch)
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, env=env
-    )
-    assert out.stdout.strip(), out.stderr
-    loaded: list[str] = eval(out.stdout.strip().splitlines()[-1])  # a list of names we printed
-    return loaded
-
-
-def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
-    sample = str(REPO / "samples" / "intel-l1.xml")
-    watch = ("libvirt", "xmlnest.connection", "xmlnest.domains", "xmlnest.rules", *LIGHT)
-    assert _loaded_by(["--arch", "intel", "--check", sample], watch) == []
-    # The probe can fail: --ignore reads the rule table.
-    assert "xmlnest.rules" in _loaded_by(["--check", "--ignore", "XN203", sample], watch)
-
-
 def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
     tmp_path: Path, backend: str
 ) -> None:
@@ -225,7 +187,7 @@ def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
         *LIGHT,
     )
     args = ["--connect", uri, "--domain", "amd-off", "--check"]  # -c: click loads difflib
-    loaded = _loaded_by(args, watch, backend=backend)
+    loaded = loaded_by(args, watch, backend=backend)
     if backend == "python":
         assert loaded == []
     else:

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from tests.conftest import REPO, require_libvirt_schema, run_cli
+from tests.helpers import LIGHT, loaded_by
 
 SAMPLE = REPO / "samples" / "intel-l1.xml"  # host-model: needs a change, so validation runs
 HEAVY = ("xmlschema", "deepdiff")
@@ -124,3 +125,11 @@ def test_relaxng_is_not_compiled_when_nothing_changes(
     r = run_cli(["--arch", "intel", "--schema-dir", schema_dir, "--check", str(f)])
     assert r.code == 0, r.err
     assert calls == []
+
+
+def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
+    sample = str(REPO / "samples" / "intel-l1.xml")
+    watch = ("libvirt", "xmlnest.connection", "xmlnest.domains", "xmlnest.rules", *LIGHT)
+    assert loaded_by(["--arch", "intel", "--check", sample], watch) == []
+    # The probe can fail: --ignore reads the rule table.
+    assert "xmlnest.rules" in loaded_by(["--check", "--ignore", "XN203", sample], watch)
