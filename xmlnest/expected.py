@@ -1,5 +1,6 @@
-"""A plan's meaning applied to an lxml model of the source, whitespace aside: what the
-meaning check (:mod:`verify`) holds the rendered output to.
+"""The plan applied to an lxml model of the source: what the meaning check compares with.
+
+:mod:`verify` holds the rendered output to it, whitespace aside.
 
 The edits are made the way libvirt's placement rules (:mod:`layout`) and the text
 renderer's removal rule say, on copies: the source tree is never changed.
