@@ -46,7 +46,16 @@ def _run(args: list[str]) -> Run:
 
 
 @pytest.mark.parametrize(
-    "mode", [["--check"], ["--diff"], ["--json", "--check"], ["-i"], ["--strict", "-i"]]
+    "mode",
+    [
+        ["--check"],
+        ["--diff"],
+        ["--json", "--check"],
+        ["-i"],
+        ["--strict", "-i"],
+        ["--check", "--jobs", "2"],  # the worker gets the same groups (forked)
+        ["-i", "--jobs", "2"],
+    ],
 )
 @pytest.mark.parametrize("schema", [False, True])
 def test_results_are_those_of_one_file_at_a_time(

@@ -74,3 +74,31 @@ def test_replaced_state_is_freed_at_once(tmp_path: Path, compiles: list[str]) ->
         assert old() is None
     finally:
         gc.enable()
+
+
+def test_each_run_starts_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs in one process with the same arguments but another XMLNEST_SCHEMA_DIR:
+    each validates against its own schema (an equal configuration is not the same run)."""
+    from tests.conftest import run_cli
+    from tests.test_runner_groups import NO_FEATURE_RNG
+    from tests.test_verify import CUSTOM  # gains a <feature>, which one schema forbids
+
+    schemas = {
+        "any": NO_FEATURE_RNG.replace("<except><name>feature</name></except>", ""),
+        "no-feature": NO_FEATURE_RNG,
+    }
+    for name, rng in schemas.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "domain.rng").write_text(rng)
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(CUSTOM)
+    codes = []
+    for name in ("any", "no-feature", "any"):
+        monkeypatch.setenv("XMLNEST_SCHEMA_DIR", str(tmp_path / name))
+        r = run_cli(["--arch", "intel", "--check", str(vm)])
+        codes.append(r.code)
+        if name == "no-feature":
+            assert f"XN110 the result would not validate against libvirt {tmp_path}/no-feature" in (
+                r.err
+            )
+    assert codes == [1, 3, 1]

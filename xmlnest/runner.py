@@ -70,9 +70,9 @@ _last: list[tuple[RunConfig, _Worker]] = []  # this process's one worker, for on
 
 
 def _worker(config: RunConfig) -> _Worker:
-    """This process's worker for ``config``, made once per run. Asked once per batch of
-    inputs; a ``--jobs`` worker gets each task's configuration unpickled, an equal copy,
-    and keeps its compiled schema for it."""
+    """This process's worker for ``config``, made once per run (:func:`results` starts
+    each run afresh). Asked once per batch of inputs; a ``--jobs`` worker gets each
+    task's configuration unpickled, an equal copy, and keeps its compiled schema for it."""
     if not _last or (_last[0][0] is not config and _last[0][0] != config):
         _last[:] = [(config, _Worker(config))]
     return _last[0][1]
@@ -105,7 +105,10 @@ def results(
     items: list[Input], config: RunConfig, jobs: int, source: DomainSource | None = None
 ) -> Iterator[FileResult]:
     """Results in input order, whatever the number of jobs (domains: one connection, so
-    one process)."""
+    one process). Each run starts with fresh per-process state: an earlier run in this
+    process, even with an equal configuration, may have seen another environment (its
+    ``XMLNEST_SCHEMA_DIR``, a schema file since changed)."""
+    _last.clear()
     if jobs <= 1 or len(items) < 2 or source is not None:
         return processed(items, config, source)
     from xmlnest import parallel
@@ -138,7 +141,7 @@ def processed(
 
 
 GROUP = 32  # files transformed before their outputs are validated, one after the other
-GROUP_BYTES = 1 << 20  # ... or fewer, once they hold this much input
+GROUP_BYTES = 1 << 20  # ... or fewer: no more files once their inputs reach this size
 
 
 def _grouped(
@@ -147,8 +150,10 @@ def _grouped(
     """Each file's result, in order: ``GROUP`` files are transformed, then their outputs
     validated and finished in turn. Validating one output after another keeps libxml2's
     compiled schema in the CPU's caches, and the Python code between, which they would
-    otherwise evict: 10 % less time for a folder. ``GROUP_BYTES`` bounds what a group
-    holds (its sources and outputs, parsed)."""
+    otherwise evict: 10 % less time for a folder. A group takes no more files once the
+    inputs it holds reach ``GROUP_BYTES`` (each is held parsed, with its output), so a
+    folder of large files is done a file or two at a time. (Results come in bursts of a
+    group; a Ctrl-C drops the group in hand, whose files are not written yet.)"""
     w = _worker(config)
     held: list[_Transformed | FileResult] = []
     size = 0
