@@ -98,6 +98,18 @@ CASES: list[tuple[str, str, tuple[Edit, ...], list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "a removed child of the root after stray text (a character reference in it)",
+        "<domain>\n  <a/>x&#10;  <b/>y\n</domain>\n",
+        (Remove(2),),
+        [("<a/>", "<z/>"), ("y\n</domain>", "y\n<b/></domain>")],
+    ),
+    (
+        "a removed child of the root after a sibling an edit reaches",
+        "<domain>\n  <a/>x\n  <b/>y\n  <c/>\n</domain>\n",
+        (SetAttr(1, "k", "v"), Remove(2)),
+        [("y", ""), ("k='v'", "k='w'")],  # the stray text after <b/> joins <a>'s tail
+    ),
+    (
         "the root's own attribute, and a text",
         BASE,
         (SetAttr(0, "id", "7"), RemoveAttr(6, "match"), SetText(7, "Skylake")),

@@ -165,21 +165,20 @@ class Expected:
 
     def _remove_child(self, el: etree._Element) -> None:
         """Remove ``el``, a slot, as :func:`_remove_keeping_text` removes a child: the text
-        after it joins the previous node's tail (the model copies that node), or the
-        root's text."""
+        after it joins the root's text, or the previous node's tail. A previous node no
+        edit reached stays the source's own, its tail unmodelled (only its tag is
+        compared, as for any child no edit reached)."""
         slots = self.slots
         at = slots.index(el)
         del slots[at]
         self.owned.discard(el)
-        if at > 0:
-            prev = slots[at - 1]
-            if prev not in self.owned:
-                prev = self._copy(prev)
-            before = without_last_indent(prev.tail or "") + (el.tail or "")
-            prev.tail = before or None
-        else:
+        if at == 0:
             before = without_last_indent(self.text or "") + (el.tail or "")
             self.text = before or None
+        elif slots[at - 1] in self.owned:
+            prev = slots[at - 1]
+            before = without_last_indent(prev.tail or "") + (el.tail or "")
+            prev.tail = before or None
 
 
 def local(el: etree._Element) -> str:
