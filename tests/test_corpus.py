@@ -89,8 +89,9 @@ def test_skimming_keeps_every_corpus_file_and_every_index() -> None:
             (e, None) for e in [set(), {len(where) - 1}, *({i} for i in kids)]
         ]
         # The renderer's way: the path to one child of the root expanded, and runs of
-        # siblings where the root's children are not needed one by one (or are).
-        cases += [({0, i}, opened) for i in kids for opened in (set(), {0})]
+        # siblings where the root's children are not needed one by one (or are, or that
+        # child's are: an insertion into it).
+        cases += [({0, i}, opened) for i in kids for opened in (set(), {0}, {i})]
         for expand, opened in cases:
             doc = cst.parse(text, expand, opened)
             assert cst.serialize(doc) == text, row["path"]

@@ -1,4 +1,4 @@
-"""The x86 warnings and notes about a domain that is still transformed (its CPU and Hyper-V).
+"""The x86 warnings and notes about a domain that is still transformed.
 
 Rules XN201-XN204, XN207, XN208, XN215, XN218, XN219 and XN222; ``advice`` asks for
 them. Pure: reads the domain and the resolved target, returns findings.
