@@ -16,9 +16,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import pytest
 
@@ -29,8 +29,11 @@ from xmlnest.connection import session as virsh_session
 from xmlnest.document import parse
 from xmlnest.domains import DomainSource
 from xmlnest.errors import LibvirtError
+from xmlnest.sources import Input
 from xmlnest.transforms.common import Options
 
+_X = TypeVar("_X")
+_Y = TypeVar("_Y")
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 SYSTEM = "qemu:///system"
 UNREACHABLE = "qemu+unix:///system?socket=/nonexistent"
@@ -251,6 +254,49 @@ def test_read_domains_answers_each_name_in_order_failures_included(
     if isinstance(conn, connection.Virsh):  # nothing kept: no answer waits, none is held
         shell = conn._session.shell
         assert not shell._pending and not shell._ready and not shell._dropped
+
+
+def _each(call: Callable[[_X], _Y], arg: _X) -> _Y | str:
+    """``call(arg)``, or its failure's line."""
+    try:
+        return call(arg)
+    except LibvirtError as exc:
+        return exc.format()
+
+
+def _answers(got: Iterator[_Y | LibvirtError]) -> list[_Y | str]:
+    return [g.format() if isinstance(g, LibvirtError) else g for g in got]
+
+
+def test_lookups_and_stored_xmls_answer_as_one_call_each(conn: Connection, tmp_path: Path) -> None:
+    """By-name runs look every domain up, then read each stored definition, through these:
+    the same answers as one call each, in order, failures included, with other
+    questions asked between the answers (virsh has the next one in flight)."""
+    create_transient(conn, domain("fleeting", uuid_of(77)), tmp_path)
+    names = ["intel-run", "no-such-vm", "fleeting", *sorted(FLEET), "a\tb", FLEET["amd-off"][0]]
+    looked: list[DomainInfo | str] = []
+    for got in _answers(conn.lookups(names)):
+        looked.append(got)
+        assert conn.persistent_names() == sorted(FLEET)  # asked while the next is in flight
+    assert looked == [_each(conn.lookup, n) for n in names]
+    assert isinstance(looked[1], str) and "no such domain" in looked[1]
+    doms = [d for d in looked if isinstance(d, DomainInfo)]
+    assert [d.name for d in doms][:2] == ["intel-run", "fleeting"]
+    stored: list[bytes | str] = []
+    for xml in _answers(conn.stored_xmls(doms)):
+        stored.append(xml)
+        assert conn.lookup("amd-off").name == "amd-off"
+    assert stored == [_each(conn.stored_xml, d) for d in doms]
+    assert isinstance(stored[1], str) and "is transient" in stored[1]
+    ahead: list[Iterator[object]] = [conn.lookups(sorted(FLEET)), conn.stored_xmls(doms[2:])]
+    for it in ahead:
+        assert not isinstance(next(it), LibvirtError)
+        assert isinstance(it, Generator)
+        it.close()  # closed early: what is in flight is dropped
+        assert conn.lookup("amd-off").name == "amd-off"  # and the stream is in step
+        if isinstance(conn, connection.Virsh):  # nothing kept: no answer waits, none is held
+            shell = conn._session.shell
+            assert not shell._pending and not shell._ready and not shell._dropped
 
 
 def test_virsh_collecting_an_answer_never_asked_for_is_a_bug_not_a_hang(
@@ -918,3 +964,49 @@ def test_a_folder_called_libvirt_is_not_libvirt_python(
     monkeypatch.setitem(sys.modules, "libvirt", fake)
     with pytest.raises(connection.LibvirtError, match="not libvirt-python"):
         connection.LibvirtPython.open("test:///default")
+
+
+def test_virsh_by_name_has_the_next_lookup_and_read_in_flight(
+    virsh_conn: connection.Virsh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A by-name run over many domains: when one domain's lookup or stored definition is
+    handed out, the next one's command has been sent already (over qemu+ssh:// that is
+    one round trip saved per domain and question)."""
+    names = sorted(FLEET)
+    expected = {n: virsh_conn.stored_xml(virsh_conn.lookup(n)) for n in names}
+    sent: list[str] = []
+    shell = virsh_conn._session.shell
+    real_send = shell._send
+
+    def send(text: str) -> None:
+        sent.append(text)
+        real_send(text)
+
+    monkeypatch.setattr(shell, "_send", send)
+    line = virsh_conn._session.line
+    source = DomainSource(virsh_conn)
+    items = []
+    for k, item in enumerate(source.inputs(names)):
+        assert isinstance(item, Input)
+        if k + 1 < len(names):
+            assert sent[-1].startswith(line(None, "dominfo", names[k + 1]) + "\n")
+        items.append(item)
+    for k, item in enumerate(items):
+        assert source.read(item) == expected[item.name]
+        if k + 1 < len(items):
+            ahead = line(None, "dumpxml", "--inactive", "--security-info", FLEET[names[k + 1]][0])
+            assert sent[-1].startswith(ahead + "\n")
+    assert not shell._pending and not shell._ready
+
+
+def test_by_name_reads_out_of_order_are_each_their_own(conn: Connection) -> None:
+    """The read-ahead follows the inputs' order; a read out of it stops the read-ahead
+    (what is in flight is dropped) and is answered on its own, as is every later one."""
+    expected = {n: conn.stored_xml(conn.lookup(n)) for n in FLEET}
+    source = DomainSource(conn)
+    items = [i for i in source.inputs(sorted(FLEET)) if isinstance(i, Input)]
+    order = [items[0], items[2], items[1], *items[3:]]
+    assert [source.read(item) for item in order] == [expected[i.name] for i in order]
+    if isinstance(conn, connection.Virsh):
+        shell = conn._session.shell
+        assert not shell._pending and not shell._ready and not shell._dropped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from lxml import etree
@@ -71,6 +71,16 @@ class Connection(Protocol):
 
     def live_xml(self, dom: DomainInfo) -> bytes | None:
         """The running definition, or ``None`` when the domain is not running."""
+        ...
+
+    def lookups(self, names: Sequence[str]) -> Iterator[DomainInfo | LibvirtError]:
+        """:meth:`lookup` of each name in order, a failure as its error (virsh asks for the
+        next while the caller looks at this one)."""
+        ...
+
+    def stored_xmls(self, doms: Sequence[DomainInfo]) -> Iterator[bytes | LibvirtError]:
+        """:meth:`stored_xml` of each domain in order, a failure as its error (virsh asks
+        for the next while the caller works on this one)."""
         ...
 
     def read_domains(self, names: Sequence[str]) -> Reads:

@@ -6,7 +6,7 @@ import contextlib
 import importlib
 import importlib.util
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from xmlnest.connection.base import (
@@ -187,6 +187,20 @@ class LibvirtPython:
         )
         data = str(xml).encode("utf-8")
         return data if is_live(data) else None
+
+    def lookups(self, names: Sequence[str]) -> Iterator[DomainInfo | LibvirtError]:
+        for name in names:
+            try:
+                yield self.lookup(name)
+            except LibvirtError as exc:
+                yield exc
+
+    def stored_xmls(self, doms: Sequence[DomainInfo]) -> Iterator[bytes | LibvirtError]:
+        for dom in doms:
+            try:
+                yield self.stored_xml(dom)
+            except LibvirtError as exc:
+                yield exc
 
     def read_domains(self, names: Sequence[str]) -> Reads:
         for name in names:

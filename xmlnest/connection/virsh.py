@@ -9,7 +9,8 @@ what their output means, is this module's.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from xmlnest.connection.base import (
     DomainInfo,
@@ -27,6 +28,8 @@ from xmlnest.connection.session import Session
 from xmlnest.errors import LibvirtError
 from xmlnest.transforms.common import Vendor
 
+_K = TypeVar("_K")
+_T = TypeVar("_T")
 _LOOKUP = "cannot look it up"
 _STORED = "cannot read its stored definition"
 _LIVE = "cannot read its running definition"
@@ -97,21 +100,71 @@ class Virsh:
             )
         return info
 
+    def lookups(self, names: Sequence[str]) -> Iterator[DomainInfo | LibvirtError]:
+        """:meth:`lookup` of each name, the next one's ``dominfo`` in flight meanwhile."""
+        return self._ahead(names, self._ask_info, self._receive_info)
+
+    def _ask_info(self, name: str) -> list[str] | LibvirtError:
+        try:
+            s = self._session
+            return s.send(name, _LOOKUP, [s.line(name, "dominfo", name)])
+        except LibvirtError as exc:
+            return exc
+
+    def _receive_info(self, name: str, marks: list[str]) -> DomainInfo | LibvirtError:
+        s = self._session
+        try:
+            (mark,) = marks
+            return self._info(name, s.checked(name, _LOOKUP, s.collect(name, _LOOKUP, mark)))
+        except LibvirtError as exc:
+            return exc
+
+    def stored_xmls(self, doms: Sequence[DomainInfo]) -> Iterator[bytes | LibvirtError]:
+        """:meth:`stored_xml` of each domain, the next one's in flight meanwhile."""
+        return self._ahead(doms, self._ask_stored, self._receive_stored)
+
+    def _ask_stored(self, dom: DomainInfo) -> list[str] | LibvirtError:
+        if not dom.persistent:
+            return transient_error(self.uri, dom)
+        try:
+            s = self._session
+            line = s.line(dom.name, "dumpxml", "--inactive", "--security-info", dom.uuid)
+            return s.send(dom.name, _STORED, [line])
+        except LibvirtError as exc:
+            return exc
+
+    def _receive_stored(self, dom: DomainInfo, marks: list[str]) -> bytes | LibvirtError:
+        s = self._session
+        try:
+            (mark,) = marks
+            return s.checked(dom.name, _STORED, s.collect(dom.name, _STORED, mark))
+        except LibvirtError as exc:
+            return exc
+
     def read_domains(self, names: Sequence[str]) -> Reads:
         """Facts, stored and running XML for each name, in order, a failure as its error,
-        each domain in ONE round trip. The three
-        commands of a domain go together, by the name given (virsh resolves it the same
-        way each time), and the next domain's are sent before this one is handed out, so
-        virsh works on it meanwhile. What the facts rule out (a transient domain's stored
-        XML, a shut-off one's live XML) is dropped, and a name virsh took for a domain id
-        is refused before any of it is used."""
-        names = list(names)
-        # Markers of the commands in flight for the next domain ([]: none).
-        ahead: list[str] | LibvirtError = self._ask(names[0]) if names else []
+        each domain in ONE round trip: its three commands go together, by the name given
+        (virsh resolves it the same way each time). What the facts rule out (a transient
+        domain's stored XML, a shut-off one's live XML) is dropped, and a name virsh took
+        for a domain id is refused before any of it is used."""
+        yield from self._ahead(names, self._ask, self._receive)
+
+    def _ahead(
+        self,
+        keys: Sequence[_K],
+        ask: Callable[[_K], list[str] | LibvirtError],
+        receive: Callable[[_K, list[str]], _T | LibvirtError],
+    ) -> Iterator[_T | LibvirtError]:
+        """``receive`` of each key's ``ask``, in order; the next key's commands are sent
+        before this one's answer is handed out, so virsh works on them meanwhile. Closed
+        early, what is in flight is dropped when it comes (the session stays in step)."""
+        keys = list(keys)
+        # Markers of the commands in flight for the next key ([]: none).
+        ahead = ask(keys[0]) if keys else []
         try:
-            for k, name in enumerate(names):
-                asked, ahead = ahead, self._ask(names[k + 1]) if k + 1 < len(names) else []
-                yield asked if isinstance(asked, LibvirtError) else self._receive(name, asked)
+            for k, key in enumerate(keys):
+                asked, ahead = ahead, ask(keys[k + 1]) if k + 1 < len(keys) else []
+                yield asked if isinstance(asked, LibvirtError) else receive(key, asked)
         finally:
             if isinstance(ahead, list):  # closed early: nobody will read these
                 self._session.forget(ahead)
