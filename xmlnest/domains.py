@@ -23,22 +23,43 @@ class DomainSource:
         self.conn = conn
         self._domains: dict[str, DomainInfo] = {}
         self._host_features: dict[str, frozenset[Feature] | None] = {}
+        # The stored definitions, read ahead in the order of the inputs (see read()).
+        self._order: list[DomainInfo] | None = None
+        self._reads: Iterator[bytes | LibvirtError] = iter(())
 
     def inputs(self, names: Sequence[str]) -> Iterator[Input | XmlnestError]:
-        """One input per domain, in the order named; an unknown one as its error."""
-        for name in names:
-            try:
-                dom = self.conn.lookup(name)
-            except LibvirtError as exc:
-                yield exc
+        """One input per domain, in the order named; an unknown one as its error. (The
+        lookups go through :meth:`Connection.lookups`: virsh has the next one in flight.)"""
+        for got in self.conn.lookups(names):
+            if isinstance(got, LibvirtError):
+                yield got
                 continue
-            if dom.name in self._domains:
+            if got.name in self._domains:
                 continue  # named twice (by name and by UUID): converted once
-            self._domains[dom.name] = dom
-            yield Input(dom.name, None, domain=dom.name)
+            self._domains[got.name] = got
+            yield Input(got.name, None, domain=got.name)
 
     def read(self, item: Input) -> bytes:
-        return self.conn.stored_xml(self._domain(item))
+        """The domain's stored definition. Inputs are read in the order :meth:`inputs`
+        gave them, so each is asked for while the one before is worked on (virsh: one
+        command ahead); a read out of that order stops the read-ahead, and this and
+        every later one is asked for on its own."""
+        dom = self._domain(item)
+        if self._order is None:
+            self._order = list(self._domains.values())
+            self._reads = self.conn.stored_xmls(tuple(self._order))
+            self._order.reverse()  # the next one to read last
+        if self._order and self._order[-1] is dom:
+            self._order.pop()
+            got = next(self._reads)
+            if isinstance(got, LibvirtError):
+                raise got
+            return got
+        self._order = []
+        close = getattr(self._reads, "close", None)
+        if close is not None:
+            close()  # what is in flight is dropped
+        return self.conn.stored_xml(dom)
 
     def host_vendor(self) -> Vendor | None:
         return self.conn.host_vendor()
