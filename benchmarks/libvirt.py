@@ -12,6 +12,8 @@ Rows (libvirt's test driver, a node file built here; both backends):
 - ``--status --all-domains`` over N domains (default 500) against the same number of file
   ``--check``s plus libvirt's own ``XMLDesc`` calls for every domain (stored and live)
   through one libvirt-python connection (target: at most twice that);
+- ``--check --all-domains`` over the same N domains, against the same baseline (info:
+  the by-name path reads each domain ahead, as ``--status`` does);
 - its peak RSS with N domains against 50 (target: at most 1.2: memory does not grow). The
   RSS is xmlnest's own (``RUSAGE_SELF`` at exit: a virsh child is not counted). With
   libvirt-python the test driver itself lives in xmlnest's process and holds every domain
@@ -275,6 +277,18 @@ def main() -> int:
                     ratio,
                     "≤ 2.00",
                     ratio <= 2.0,
+                )
+            )
+            by_name = [*xmlnest, "-c", big_uri, "--all-domains", "--check", "-q"]
+            bn = statistics.median(timed(by_name, env, (1,))[0] for _ in range(3))
+            rows.append(
+                (
+                    f"--check --all-domains, {args.domains} domains ({backend})",
+                    f"{bn:.2f} s",
+                    f"file --check {fc:.2f} s + XMLDesc {xd:.2f} s",
+                    bn / (fc + xd),
+                    "info",
+                    None,
                 )
             )
             small = [*xmlnest, "-c", small_uri, "--status", "--all-domains"]
