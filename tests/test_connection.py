@@ -660,6 +660,33 @@ def test_virsh_answer_in_an_unknown_shape_is_refused_not_guessed(tmp_path: Path)
         connection.Virsh.open("test:///fake", virsh=exe)
 
 
+def test_virsh_that_dies_with_answers_in_flight_says_only_its_last_words(
+    tmp_path: Path,
+) -> None:
+    """virsh answers the URI question, then half-answers the first lookup (its error on
+    stderr, no stdout) and exits with a last word: each domain in flight is told virsh
+    exited, with only what it said after its last answer, and never another domain's
+    message or xmlnest's own markers."""
+    mode = """if command.startswith("uri"):
+        answer(command + "test:///fake\\n", mark)
+    else:
+        sys.stderr.write("error: failed to get domain 'ghost'\\nerror: " + mark + "\\n")
+        sys.stderr.write("error: Disconnected from test:///fake\\n"); sys.stderr.flush()
+        sys.exit(1)"""
+    exe = fake_virsh(tmp_path, mode)
+    with connection.Virsh.open("test:///fake", virsh=exe) as c:
+        got = list(c.lookups(["one", "two", "three"]))
+    lines = [g.format() for g in got if isinstance(g, LibvirtError)]
+    assert len(lines) == 3, got
+    assert lines[0] == (
+        "test:///fake: domain 'one': cannot look it up: virsh exited: "
+        'libvirt: "error: Disconnected from test:///fake"'
+    )
+    for line in lines[1:]:
+        assert line.endswith("cannot look it up: virsh exited"), line
+    assert not any("ghost" in ln or "xmlnest-" in ln for ln in lines), lines
+
+
 def test_virsh_that_stops_answering_times_out(tmp_path: Path) -> None:
     exe = fake_virsh(tmp_path, "import time; time.sleep(30)")
     t0 = time.monotonic()

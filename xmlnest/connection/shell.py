@@ -124,7 +124,9 @@ class Shell:
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:  # virsh is gone: what it said last is on stderr
                     err += self._rest_of_stderr() if key.fd == self._out else b""
-                    raise EOFError(err.decode("utf-8", "replace"))
+                    said = self._last_words(bytes(err))
+                    err.clear()  # said once: the questions after it are not told it again
+                    raise EOFError(said)
                 if key.fd == self._out:
                     out += chunk
                     out_at = out_end(out)
@@ -136,6 +138,17 @@ class Shell:
         del out[:out_at]
         del err[:err_at]
         return answer
+
+    def _last_words(self, err: bytes) -> str:
+        """What virsh said after the last answer it finished: the stderr after its last
+        marker line. (Before it are the messages of answers in flight that nobody has
+        collected yet: another domain's, which must not be taken for why virsh exited.)"""
+        text = err.decode("utf-8", "replace")
+        at = text.rfind(f"error: xmlnest-{self._token}-")
+        if at >= 0:
+            end = text.find("\n", at)
+            text = text[end + 1 :] if end >= 0 else ""
+        return text
 
     def _rest_of_stderr(self, wait: float = 5.0) -> bytes:
         rest = bytearray()
