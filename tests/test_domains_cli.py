@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need, run_cli
+from tests.conftest import REPO, need, run_cli
 from tests.helpers import LIGHT, loaded_by
 from tests.test_connection import FLEET, SYSTEM, node_file
 from tests.test_connection import _virsh as system_virsh
@@ -312,3 +313,42 @@ def test_the_vendor_is_the_hosts_own_and_host_model_asks_what_it_offers(
             assert len(told) == 1 and "XN219" in told[0] and f"not offer {feature} " in told[0]
     finally:
         _virsh("undefine", name)
+
+
+def test_in_place_reads_each_definition_just_before_its_define(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--check reads each stored definition ahead; -i reads each one only when its turn
+    comes, so someone else's edit meanwhile is taken in, not refused by the guard."""
+    ahead: list[str] = []
+    for cls in (connection.LibvirtPython, connection.Virsh):
+        real = cls.stored_xmls
+
+        def spy(self: connection.Connection, doms: list[connection.DomainInfo], real=real):  # type: ignore[no-untyped-def]
+            ahead.extend(d.name for d in doms)
+            return real(self, doms)
+
+        monkeypatch.setattr(cls, "stored_xmls", spy)
+    names = ["--domain", "amd-off", "--domain", "intel-run"]
+    assert run_cli(["-c", uri, *names, "--check"]).code == 1
+    assert ahead == ["amd-off", "intel-run"]
+    ahead.clear()
+    r = run_cli(["-c", uri, *names, "-i"])
+    assert r.code == 0, r.err
+    assert ahead == []
+
+
+def test_a_closed_stdout_while_refusals_are_reported_ends_quietly(uri: str) -> None:
+    """`xmlnest --json … | head -c 100` with many unknown names: the reader leaves while
+    the refusals' records are written; the exit code is the run's, with no traceback."""
+    names = [a for i in range(3000) for a in ("--domain", f"no-such-{i}")]
+    cmd = [sys.executable, "-m", "xmlnest", "-c", uri, "--json", "--check", *names]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO) as p:
+        assert p.stdout is not None and p.stderr is not None
+        head = p.stdout.read(100)
+        p.stdout.close()
+        err = p.stderr.read()
+        code = p.wait(timeout=120)
+    assert head.startswith(b'{"findings"')
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err[-500:]
+    assert code == 3

@@ -76,15 +76,15 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
         return ExitCode.REJECTED
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)
-        source = DomainSource(conn)
+        source = DomainSource(conn, read_ahead=config.output is not Output.IN_PLACE)
         items: list[Input] = []
-        for item in source.inputs(names):
-            if isinstance(item, XmlnestError):
-                sink.rejected(item.format(), item.path or "", error_finding(item))
-                report.add("rejected", config.check)
-            else:
-                items.append(item)
         try:
+            for item in source.inputs(names):
+                if isinstance(item, XmlnestError):
+                    sink.rejected(item.format(), item.path or "", error_finding(item))
+                    report.add("rejected", config.check)
+                else:
+                    items.append(item)
             for r in results(items, config, 1, source):
                 sink.result(r)
                 report.add(r.status, config.check)
