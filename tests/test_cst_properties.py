@@ -25,10 +25,23 @@ EQUALS = st.sampled_from(["=", " = ", "=\n"])
 BLANKS = st.sampled_from(["", " ", "\t", "\n", "\r\n", "\n  ", "\r\n\t", "\n    "])
 TEXTS = st.sampled_from(["x", "&amp;", "&#10;", "a > b", "]]", "t\r\nu", "=' ", '="', "\n"])
 MARKUP = st.sampled_from(
-    ["<!-- c -->", "<!-- <a> </a> -->", "<![CDATA[<a>x</a>]]>", "<?pi <b/> ?>", "<!---->"]
+    [
+        "<!-- c -->",
+        "<!-- <a> </a> -->",
+        "<!-- </cpu> <domain> -->",
+        "<![CDATA[<a>x</a>]]>",
+        "<![CDATA[</cpux>]]>",
+        "<?pi <b/> ?>",
+        "<?pi </domain>?>",
+        "<!---->",
+    ]
+)
+# After the root: markup that names the root's end tag must not be taken for it.
+EPILOGS = st.sampled_from(
+    ["", "\n", "\r\n", "\n<!-- e -->\n", "<?e?>", "\n<!-- </domain></a></x:domain> -->\n"]
 )
 VALUES = st.sampled_from(
-    ["v", ">", "/>", "a>b", "&amp;", "&lt;a/&gt;", "x/>y", "&#10;", "\n", "", "= x", "'"]
+    ["v", ">", "/>", "a>b", "&amp;", "&lt;a/&gt;", "x/>y", "&#10;", "\n", "", "= x", "'", '"/>"']
 )
 
 
@@ -37,7 +50,7 @@ def attrs(draw: st.DrawFn) -> str:
     out = ""
     for i in range(draw(st.integers(0, 2))):
         value = draw(VALUES)
-        quote = '"' if "'" in value else draw(st.sampled_from(["'", '"']))
+        quote = '"' if "'" in value else "'" if '"' in value else draw(st.sampled_from("'\""))
         out += draw(st.sampled_from([" ", "\n ", "\t"])) + draw(st.sampled_from(["k", "a:k"]))
         out += f"{i}{draw(EQUALS)}{quote}{value}{quote}"
     return out
@@ -73,7 +86,7 @@ def documents(draw: st.DrawFn) -> str:
     at = len(root) + 1  # the namespaces the names use, on the root
     body = body[:at] + ' xmlns:a="urn:a" xmlns:x="urn:x"' + body[at:]
     prolog = draw(st.sampled_from(["", "<?xml version='1.0'?>\n", "<!-- p -->\n"]))
-    return prolog + body + draw(st.sampled_from(["", "\n", "\n<!-- e -->\n", "<?e?>", "\r\n"]))
+    return prolog + body + draw(EPILOGS)
 
 
 def _shape(children: Sequence[Element | Text | Other]) -> list[tuple[object, ...]]:
