@@ -102,44 +102,22 @@ class Virsh:
 
     def lookups(self, names: Sequence[str]) -> Iterator[DomainInfo | LibvirtError]:
         """:meth:`lookup` of each name, the next one's ``dominfo`` in flight meanwhile."""
-        return self._ahead(names, self._ask_info, self._receive_info)
-
-    def _ask_info(self, name: str) -> list[str] | LibvirtError:
-        try:
-            s = self._session
-            return s.send(name, _LOOKUP, [s.line(name, "dominfo", name)])
-        except LibvirtError as exc:
-            return exc
-
-    def _receive_info(self, name: str, marks: list[str]) -> DomainInfo | LibvirtError:
-        s = self._session
-        try:
-            (mark,) = marks
-            return self._info(name, s.checked(name, _LOOKUP, s.collect(name, _LOOKUP, mark)))
-        except LibvirtError as exc:
-            return exc
+        return self._ahead(
+            names,
+            lambda name: self._send(name, _LOOKUP, "dominfo", name),
+            lambda name, marks: self._info(name, self._collect(name, _LOOKUP, marks)),
+        )
 
     def stored_xmls(self, doms: Sequence[DomainInfo]) -> Iterator[bytes | LibvirtError]:
         """:meth:`stored_xml` of each domain, the next one's in flight meanwhile."""
-        return self._ahead(doms, self._ask_stored, self._receive_stored)
+        return self._ahead(
+            doms, self._ask_stored, lambda dom, marks: self._collect(dom.name, _STORED, marks)
+        )
 
-    def _ask_stored(self, dom: DomainInfo) -> list[str] | LibvirtError:
+    def _ask_stored(self, dom: DomainInfo) -> list[str]:
         if not dom.persistent:
-            return transient_error(self.uri, dom)
-        try:
-            s = self._session
-            line = s.line(dom.name, "dumpxml", "--inactive", "--security-info", dom.uuid)
-            return s.send(dom.name, _STORED, [line])
-        except LibvirtError as exc:
-            return exc
-
-    def _receive_stored(self, dom: DomainInfo, marks: list[str]) -> bytes | LibvirtError:
-        s = self._session
-        try:
-            (mark,) = marks
-            return s.checked(dom.name, _STORED, s.collect(dom.name, _STORED, mark))
-        except LibvirtError as exc:
-            return exc
+            raise transient_error(self.uri, dom)
+        return self._send(dom.name, _STORED, "dumpxml", "--inactive", "--security-info", dom.uuid)
 
     def read_domains(self, names: Sequence[str]) -> Reads:
         """Facts, stored and running XML for each name, in order, a failure as its error,
@@ -152,49 +130,66 @@ class Virsh:
     def _ahead(
         self,
         keys: Sequence[_K],
-        ask: Callable[[_K], list[str] | LibvirtError],
-        receive: Callable[[_K, list[str]], _T | LibvirtError],
+        ask: Callable[[_K], list[str]],
+        receive: Callable[[_K, list[str]], _T],
     ) -> Iterator[_T | LibvirtError]:
-        """``receive`` of each key's ``ask``, in order; the next key's commands are sent
-        before this one's answer is handed out, so virsh works on them meanwhile. Closed
-        early, what is in flight is dropped when it comes (the session stays in step)."""
+        """``receive(key, ask(key))`` of each key, in order, a failure of either as its
+        error; the next key's commands are sent before this one's answer is handed out, so
+        virsh works on them meanwhile. Closed early, what is in flight is dropped when it
+        comes (the session stays in step)."""
+
+        def asked(key: _K) -> list[str] | LibvirtError:
+            try:
+                return ask(key)
+            except LibvirtError as exc:
+                return exc
+
         keys = list(keys)
         # Markers of the commands in flight for the next key ([]: none).
-        ahead = ask(keys[0]) if keys else []
+        ahead = asked(keys[0]) if keys else []
         try:
             for k, key in enumerate(keys):
-                asked, ahead = ahead, ask(keys[k + 1]) if k + 1 < len(keys) else []
-                yield asked if isinstance(asked, LibvirtError) else receive(key, asked)
+                marks, ahead = ahead, asked(keys[k + 1]) if k + 1 < len(keys) else []
+                if isinstance(marks, LibvirtError):
+                    yield marks
+                    continue
+                try:
+                    yield receive(key, marks)
+                except LibvirtError as exc:
+                    yield exc
         finally:
             if isinstance(ahead, list):  # closed early: nobody will read these
                 self._session.forget(ahead)
 
-    def _ask(self, name: str) -> list[str] | LibvirtError:
-        s = self._session
-        try:
-            lines = [
-                s.line(name, "dominfo", name),
-                s.line(name, "dumpxml", "--inactive", "--security-info", name),
-                s.line(name, "dumpxml", name),
-            ]
-            return s.send(name, _LOOKUP, lines)
-        except LibvirtError as exc:
-            return exc
+    def _send(self, domain: str | None, what: str, *args: str) -> list[str]:
+        """Send one command line ahead; its marker (see :meth:`_collect`)."""
+        return self._session.send(domain, what, [self._session.line(domain, *args)])
 
-    def _receive(self, name: str, marks: list[str]) -> DomainRead | LibvirtError:
+    def _collect(self, domain: str | None, what: str, marks: list[str]) -> bytes:
+        """The stdout of the one command :meth:`_send` sent, or ``what`` as the error."""
+        (mark,) = marks
+        return self._session.checked(domain, what, self._session.collect(domain, what, mark))
+
+    def _ask(self, name: str) -> list[str]:
         s = self._session
-        try:
-            info_out, stored, live = (s.collect(name, _LOOKUP, m) for m in marks)
-            dom = self._info(name, s.checked(name, _LOOKUP, info_out))
-            if not dom.persistent:
-                raise transient_error(self.uri, dom)
-            running = None
-            if dom.active:
-                out = s.checked(dom.name, _LIVE, live)
-                running = out if is_live(out) else None
-            return DomainRead(dom, s.checked(dom.name, _STORED, stored), running)
-        except LibvirtError as exc:
-            return exc
+        lines = [
+            s.line(name, "dominfo", name),
+            s.line(name, "dumpxml", "--inactive", "--security-info", name),
+            s.line(name, "dumpxml", name),
+        ]
+        return s.send(name, _LOOKUP, lines)
+
+    def _receive(self, name: str, marks: list[str]) -> DomainRead:
+        s = self._session
+        info_out, stored, live = (s.collect(name, _LOOKUP, m) for m in marks)
+        dom = self._info(name, s.checked(name, _LOOKUP, info_out))
+        if not dom.persistent:
+            raise transient_error(self.uri, dom)
+        running = None
+        if dom.active:
+            out = s.checked(dom.name, _LIVE, live)
+            running = out if is_live(out) else None
+        return DomainRead(dom, s.checked(dom.name, _STORED, stored), running)
 
     def stored_xml(self, dom: DomainInfo) -> bytes:
         if not dom.persistent:
