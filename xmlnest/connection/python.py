@@ -6,8 +6,8 @@ import contextlib
 import importlib
 import importlib.util
 import re
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, TypeVar
 
 from xmlnest.connection.base import (
     NO_SUCH_HINT,
@@ -26,6 +26,9 @@ from xmlnest.connection.base import (
 )
 from xmlnest.errors import LibvirtError
 from xmlnest.transforms.common import Vendor
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 # virsh's words for virDomainState (virsh-domain-monitor.c), in the enum's order.
 STATE_WORDS = (
@@ -69,6 +72,16 @@ def libvirt_python_available() -> bool:
     except (ImportError, ValueError):
         return False
     return spec is not None and spec.origin not in (None, "namespace")
+
+
+def _each(call: Callable[[_A], _R], args: Sequence[_A]) -> Generator[_R | LibvirtError, None, None]:
+    """``call`` of each argument in turn, a failure as its error (libvirt-python answers
+    one call at a time: nothing to send ahead)."""
+    for arg in args:
+        try:
+            yield call(arg)
+        except LibvirtError as exc:
+            yield exc
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -189,27 +202,18 @@ class LibvirtPython:
         return data if is_live(data) else None
 
     def lookups(self, names: Sequence[str]) -> Iterator[DomainInfo | LibvirtError]:
-        for name in names:
-            try:
-                yield self.lookup(name)
-            except LibvirtError as exc:
-                yield exc
+        return _each(self.lookup, names)
 
     def stored_xmls(self, doms: Sequence[DomainInfo]) -> Iterator[bytes | LibvirtError]:
-        for dom in doms:
-            try:
-                yield self.stored_xml(dom)
-            except LibvirtError as exc:
-                yield exc
+        return _each(self.stored_xml, doms)
 
     def read_domains(self, names: Sequence[str]) -> Reads:
-        for name in names:
-            try:
-                dom = self.lookup(name)
-                stored = self.stored_xml(dom)
-                yield DomainRead(dom, stored, self.live_xml(dom) if dom.active else None)
-            except LibvirtError as exc:
-                yield exc
+        return _each(self._read_domain, names)
+
+    def _read_domain(self, name: str) -> DomainRead:
+        dom = self.lookup(name)
+        stored = self.stored_xml(dom)
+        return DomainRead(dom, stored, self.live_xml(dom) if dom.active else None)
 
     def define(self, dom: DomainInfo, xml: bytes) -> None:
         check_same_domain(self._uri, dom, xml)
