@@ -306,13 +306,10 @@ def test_virsh_collecting_an_answer_never_asked_for_is_a_bug_not_a_hang(
         virsh_conn._session.shell.collect("xmlnest-never-sent")
 
 
-def test_virsh_reads_a_domain_in_one_round_trip(
-    virsh_conn: connection.Virsh, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """One write to virsh per domain, and answers that span many reads (a 400 kB stored
-    definition before the live one) still come apart at the right place."""
+def _sends(conn: connection.Virsh, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every write xmlnest makes to ``conn``'s virsh from now on, as sent."""
     sent: list[str] = []
-    shell = virsh_conn._session.shell
+    shell = conn._session.shell
     real_send = shell._send
 
     def send(text: str) -> None:
@@ -320,6 +317,15 @@ def test_virsh_reads_a_domain_in_one_round_trip(
         real_send(text)
 
     monkeypatch.setattr(shell, "_send", send)
+    return sent
+
+
+def test_virsh_reads_a_domain_in_one_round_trip(
+    virsh_conn: connection.Virsh, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One write to virsh per domain, and answers that span many reads (a 400 kB stored
+    definition before the live one) still come apart at the right place."""
+    sent = _sends(virsh_conn, monkeypatch)
     got = _read(virsh_conn, "intel-run")
     assert len(sent) == 1 and sent[0].count("\necho --err ") == 3
     assert got.live is not None and connection.is_live(got.live)
@@ -1001,15 +1007,8 @@ def test_virsh_by_name_has_the_next_lookup_and_read_in_flight(
     one round trip saved per domain and question)."""
     names = sorted(FLEET)
     expected = {n: virsh_conn.stored_xml(virsh_conn.lookup(n)) for n in names}
-    sent: list[str] = []
+    sent = _sends(virsh_conn, monkeypatch)
     shell = virsh_conn._session.shell
-    real_send = shell._send
-
-    def send(text: str) -> None:
-        sent.append(text)
-        real_send(text)
-
-    monkeypatch.setattr(shell, "_send", send)
     line = virsh_conn._session.line
     source = DomainSource(virsh_conn)
     items = []

@@ -1,6 +1,6 @@
 """The runner transforms a few files, then validates their outputs one after the other
 (``runner.GROUP``): results, their order and what is written are those of one file at a
-time, and a group holds at most ``GROUP_BYTES`` of input."""
+time, and a group takes no more files once its inputs reach ``GROUP_BYTES``."""
 
 from __future__ import annotations
 
@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, Run, run_cli
+from tests.test_verify import NO_FEATURE_RNG
 from xmlnest import core, runner
 
 GOLDEN = REPO / "tests" / "golden"
-NO_FEATURE_RNG = """<grammar xmlns="http://relaxng.org/ns/structure/1.0">
-  <start><ref name="any"/></start>
-  <define name="any">
-    <element><anyName><except><name>feature</name></except></anyName>
-      <zeroOrMore><choice><attribute><anyName/></attribute><text/><ref name="any"/></choice>
-      </zeroOrMore>
-    </element>
-  </define>
-</grammar>
-"""
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -61,13 +52,11 @@ def _run(args: list[str]) -> Run:
 def test_results_are_those_of_one_file_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: list[str], schema: bool
 ) -> None:
-    extra = []
+    extra = ["--no-validate"]
     if schema:
         (tmp_path / "rng").mkdir()
         (tmp_path / "rng" / "domain.rng").write_text(NO_FEATURE_RNG)
         extra = ["--schema-dir", str(tmp_path / "rng")]
-    else:
-        extra = ["--no-validate"]
     runs = {}
     for group in (1, 4, runner.GROUP):
         folder = _folder(tmp_path / f"g{group}")

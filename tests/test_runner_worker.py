@@ -80,8 +80,7 @@ def test_each_run_starts_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     """Two runs in one process with the same arguments but another XMLNEST_SCHEMA_DIR:
     each validates against its own schema (an equal configuration is not the same run)."""
     from tests.conftest import run_cli
-    from tests.test_runner_groups import NO_FEATURE_RNG
-    from tests.test_verify import CUSTOM  # gains a <feature>, which one schema forbids
+    from tests.test_verify import CUSTOM, NO_FEATURE_RNG  # CUSTOM gains a <feature>
 
     schemas = {
         "any": NO_FEATURE_RNG.replace("<except><name>feature</name></except>", ""),
