@@ -251,7 +251,9 @@ def test_no_run_hides_the_text_that_sets_the_indent_unit(text: str) -> None:
     [
         ("</domain>\n", True),
         ("</domain >\n\n", True),
-        ("</domain>\n<!-- after the root -->\n", False),  # not plain after the root
+        ("</domain>\n<!-- after the root -->\n", True),
+        ("</domain>\n<!-- a fake </domain> -->\n", False),  # found, but its '<!' is in the run
+        ("</domain>\n<?pi </domain>?>\n", False),
         ("<!-- in the run --></domain>\n", False),  # a comment could hide a '<'
     ],
 )

@@ -57,16 +57,17 @@ def siblings(text: str, pos: int, index: int, stop: int) -> tuple[int, int]:
 def rest_of_root(text: str, pos: int, name: str) -> tuple[int, int] | None:
     """Like :func:`siblings` for the last run among the root's children, when nothing
     after ``pos`` is to be tokenized: ``(end, count)`` found in one step from the root's
-    end tag, the last of the document. ``None`` where that is not plain: anything but
-    blank text after the root, or a comment, CDATA or PI in the run (which could hide a
-    ``<``), or no element in it."""
+    end tag, the last ``</NAME>`` of the document. ``None`` where that is not plain: a
+    comment, CDATA or PI in the run (which could hide a ``<``), or no element in it. (A
+    ``</NAME>`` in a comment or PI after the root would be found instead, but then that
+    comment's ``<!`` or PI's ``<?`` is in the run: ``None`` too.)"""
     closing = text.rfind("</" + name)
     if closing < pos:
         return None
     after = closing + 2 + len(name)
     while text[after : after + 1] in _WHITE:
         after += 1
-    if not text.startswith(">", after) or text[after + 1 :].strip(" \t\r\n"):
+    if not text.startswith(">", after):
         return None
     end = closing
     while end > pos and text[end - 1] in _WHITE:
