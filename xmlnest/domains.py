@@ -7,6 +7,7 @@ made meanwhile, read back to check that libvirt kept the edit) differ.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 
 from xmlnest import core, status
@@ -28,7 +29,7 @@ class DomainSource:
         self._domains: dict[str, DomainInfo] = {}
         self._host_features: dict[str, frozenset[Feature] | None] = {}
         # The stored definitions, read ahead in the order of the inputs (see read()).
-        self._order: list[DomainInfo] | None = None
+        self._order: deque[DomainInfo] | None = None  # the ones still to read, in order
         self._reads: Iterator[bytes | LibvirtError] = iter(())
 
     def inputs(self, names: Sequence[str]) -> Iterator[Input | XmlnestError]:
@@ -52,16 +53,15 @@ class DomainSource:
         if not self.read_ahead:
             return self.conn.stored_xml(dom)
         if self._order is None:
-            self._order = list(self._domains.values())
+            self._order = deque(self._domains.values())
             self._reads = self.conn.stored_xmls(tuple(self._order))
-            self._order.reverse()  # the next one to read last
-        if self._order and self._order[-1] is dom:
-            self._order.pop()
+        if self._order and self._order[0] is dom:
+            self._order.popleft()
             got = next(self._reads)
             if isinstance(got, LibvirtError):
                 raise got
             return got
-        self._order = []
+        self._order = deque()
         close = getattr(self._reads, "close", None)
         if close is not None:
             close()  # what is in flight is dropped

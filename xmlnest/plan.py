@@ -112,10 +112,12 @@ class Index:
     def opened(self, edits: tuple[Edit, ...]) -> set[int]:
         """Positions of the elements whose children an edit works among: an insertion's
         parent and a removal's (the renderer tokenizes their children one by one)."""
-        out = {e.parent for e in edits if isinstance(e, Insert)}
         positions = self._built()
+        out: set[int] = set()
         for e in edits:
-            if isinstance(e, Remove):
+            if isinstance(e, Insert):
+                out.add(e.parent)
+            elif isinstance(e, Remove):
                 parent = self._elements[e.target].getparent()
                 if parent is not None:
                     out.add(positions[parent])
