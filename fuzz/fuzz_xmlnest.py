@@ -2,7 +2,7 @@
 
 Property, for any bytes and any target architecture:
 
-* ``xmlnest.core.process`` either returns or raises ``xmlnest.errors.XmlnestError``;
+* ``xmlnest.engine.core.process`` either returns or raises ``xmlnest.errors.XmlnestError``;
   any other exception (or a hang, or a RecursionError) is a crash;
 * when it returns, processing its output again changes nothing (idempotence), and an
   unchanged outcome hands back exactly the input bytes.
@@ -36,13 +36,13 @@ if __name__ == "__main__" and sys.argv[1:2] != ["--replay"]:  # fuzzing: instrum
 
 if atheris is not None:
     with atheris.instrument_imports(include=["xmlnest"]):
-        from xmlnest import core
+        from xmlnest.engine import core
+        from xmlnest.engine.transforms.common import Options
         from xmlnest.errors import XmlnestError
-        from xmlnest.transforms.common import Options
 else:  # imported by the tests, or replaying without atheris
-    from xmlnest import core
+    from xmlnest.engine import core
+    from xmlnest.engine.transforms.common import Options
     from xmlnest.errors import XmlnestError
-    from xmlnest.transforms.common import Options
 
 TARGETS = ("auto", "intel", "amd", "power9", "ibmz")
 VENDORS = (None, "intel", "amd")

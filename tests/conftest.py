@@ -132,8 +132,7 @@ def realvirt() -> Iterator[RealVirt]:
 
 @pytest.fixture(params=("python", "virsh"))
 def backend(request: pytest.FixtureRequest) -> str:
-    from xmlnest import connection
-
+    from xmlnest.libvirt import connection
     name: str = request.param
     assert name in connection.BACKENDS
     if name == "python" and not connection.libvirt_python_available():

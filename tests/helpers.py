@@ -10,10 +10,10 @@ import sys
 
 from lxml import etree
 
-from xmlnest.connection import BACKEND_ENV
-from xmlnest.document import Source
-from xmlnest.lossless import tree as cst
-from xmlnest.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
+from xmlnest.engine.document import Source
+from xmlnest.engine.lossless import tree as cst
+from xmlnest.engine.plan import Insert, Plan, Remove, RemoveAttr, SetAttr, SetText
+from xmlnest.libvirt.connection import BACKEND_ENV
 
 
 def _line(text: str, offset: int) -> int:

@@ -309,7 +309,7 @@ def test_ctrl_c_with_jobs_stops_cleanly(tmp_path: Path) -> None:
 def test_in_place_fsyncs_each_folder_once_per_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xmlnest.sources import atomic
+    from xmlnest.files import atomic
 
     synced: list[str | Path] = []
     monkeypatch.setattr(atomic, "_fsync_dir", synced.append)
@@ -322,7 +322,7 @@ def test_in_place_fsyncs_each_folder_once_per_batch(
 
 def _walk_reference(root: str, include: list[str], exclude: list[str]) -> list[str]:
     """What the walk must yield, spelled with os.walk."""
-    from xmlnest.sources import _match
+    from xmlnest.files import _match
 
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -347,7 +347,7 @@ def _walk_reference(root: str, include: list[str], exclude: list[str]) -> list[s
 def test_the_walk_goes_as_os_walk_goes(
     tmp_path: Path, include: list[str], exclude: list[str]
 ) -> None:
-    from xmlnest.sources import _walk
+    from xmlnest.files import _walk
 
     for rel in ["z.xml", "a.xml", "b.txt", ".hidden.xml", "old/a.xml", "old/b.xml",
                 "deep/x/y/b.xml", "deep/a.xml", ".git/c.xml", "Deep/a.xml"]:  # fmt: skip
@@ -372,15 +372,14 @@ def test_with_jobs_this_process_takes_every_jobs_th_task_itself(
 ) -> None:
     """--jobs 2 is this process and one worker: the even tasks are done here (the odd
     ones in the worker, whose calls this process never sees), results still in order."""
-    from xmlnest import parallel
-    from xmlnest.config import RunConfig
-    from xmlnest.runner import FileResult
-    from xmlnest.sources import Input
+    from xmlnest.cli import parallel
+    from xmlnest.cli.config import RunConfig
+    from xmlnest.cli.worker import FileResult
+    from xmlnest.files import Input
 
     for i in range(100):
         (tmp_path / f"vm{i:03d}.xml").write_bytes(PLAIN.replace(b"<name>", b"<name>%d-" % i, 1))
-    from xmlnest import runner
-
+    from xmlnest.cli import worker as runner
     here: list[list[str]] = []
     real = runner.processed
 
@@ -401,8 +400,8 @@ def test_with_jobs_this_process_takes_every_jobs_th_task_itself(
 def test_worker_tasks_cover_the_inputs_in_order_and_shrink_towards_the_end(
     count: int, jobs: int
 ) -> None:
-    from xmlnest import parallel
-    from xmlnest.sources import Input
+    from xmlnest.cli import parallel
+    from xmlnest.files import Input
 
     items = [Input(str(i), str(i)) for i in range(count)]
     chunks = list(parallel._chunks(items, jobs))

@@ -1,4 +1,4 @@
-"""xmlnest.connection against real libvirt: its test driver (node files) and qemu:///system.
+"""xmlnest.libvirt.connection against real libvirt: its test driver (node files) and qemu:///system.
 
 Every test that talks to libvirt runs once per backend (libvirt-python, virsh); under
 XMLNEST_REQUIRE_REAL=1 neither may skip. Node files are built in tmp_path; the test
@@ -23,14 +23,15 @@ from typing import TypedDict, TypeVar
 import pytest
 
 from tests.conftest import REPO, need
-from xmlnest import connection, core, status
-from xmlnest.connection import Connection, DomainInfo, DomainRead, Feature, redefine
-from xmlnest.connection import session as virsh_session
-from xmlnest.document import parse
-from xmlnest.domains import DomainSource
+from xmlnest.engine import core
+from xmlnest.engine.document import parse
+from xmlnest.engine.transforms.common import Options
 from xmlnest.errors import LibvirtError
-from xmlnest.sources import Input
-from xmlnest.transforms.common import Options
+from xmlnest.files import Input
+from xmlnest.libvirt import connection, status
+from xmlnest.libvirt.connection import Connection, DomainInfo, DomainRead, Feature, redefine
+from xmlnest.libvirt.connection import session as virsh_session
+from xmlnest.libvirt.source import DomainSource
 
 _X = TypeVar("_X")
 _Y = TypeVar("_Y")
@@ -737,11 +738,11 @@ import sys
 import xmlnest.cli
 rc = xmlnest.cli.main(sys.argv[1:])
 sys.stdout.flush()
-before = sorted(m for m in ("libvirt", "xmlnest.connection") if m in sys.modules)
-import xmlnest.connection, xmlnest.status
+before = sorted(m for m in ("libvirt", "xmlnest.libvirt.connection") if m in sys.modules)
+import xmlnest.libvirt.connection, xmlnest.libvirt.status
 after_import = "libvirt" in sys.modules
 if {connect!r}:
-    xmlnest.connection.connect("test:///default", backend="python").close()
+    xmlnest.libvirt.connection.connect("test:///default", backend="python").close()
 print("PROBE=" + repr([rc, before, after_import, "libvirt" in sys.modules]), file=sys.stderr)
 """
 
@@ -981,7 +982,7 @@ def test_a_folder_called_libvirt_is_not_libvirt_python(
     import importlib.machinery
     import importlib.util
 
-    from xmlnest.connection import python as lvpy
+    from xmlnest.libvirt.connection import python as lvpy
 
     namespace = importlib.machinery.ModuleSpec("libvirt", None, is_package=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: namespace)

@@ -18,11 +18,11 @@ from lxml import etree
 
 from tests.conftest import CORPUS, require_corpus, require_libvirt_schema
 from tests.helpers import allowed_lines, changed_input_lines, round_trip_expectation
-from xmlnest import core, document, transforms
+from xmlnest.engine import core, document, transforms
+from xmlnest.engine.lossless import tree as cst
+from xmlnest.engine.transforms.common import Options
+from xmlnest.engine.validate import RngValidator
 from xmlnest.errors import RuleError
-from xmlnest.lossless import tree as cst
-from xmlnest.transforms.common import Options
-from xmlnest.validate import RngValidator
 
 TARGETS = {
     "x86_64": ("intel", "amd"),

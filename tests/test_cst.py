@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest.lossless import skim
-from xmlnest.lossless import tree as cst
-from xmlnest.lossless.nodes import Document, Element, Other, Text
-from xmlnest.lossless.style import sniff_style
+from xmlnest.engine.lossless import skim
+from xmlnest.engine.lossless import tree as cst
+from xmlnest.engine.lossless.nodes import Document, Element, Other, Text
+from xmlnest.engine.lossless.style import sniff_style
 
 DOC = """<domain type='kvm'>
   <name>x</name>

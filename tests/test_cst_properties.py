@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from xmlnest.lossless import tree
-from xmlnest.lossless.nodes import Document, Element, Other, Text
-from xmlnest.lossless.style import sniff_style
+from xmlnest.engine.lossless import tree
+from xmlnest.engine.lossless.nodes import Document, Element, Other, Text
+from xmlnest.engine.lossless.style import sniff_style
 
 NAMES = st.sampled_from(["a", "ab", "a:b", "x:a", "cpu", "cpux", "domain", "d-x", "é"])
 TAG_ENDS = st.sampled_from(["", " ", "\n"])  # blanks before a tag's '>'

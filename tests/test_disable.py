@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import REPO, libvirt_tool, run_cli
 from tests.helpers import round_trip_expectation
-from xmlnest import core
-from xmlnest.plan import Level
-from xmlnest.transforms.common import HostOffer, Options
+from xmlnest.engine import core
+from xmlnest.engine.plan import Level
+from xmlnest.engine.transforms.common import HostOffer, Options
 
 GOLDEN = REPO / "tests" / "golden"
 SAMPLES = REPO / "samples"
@@ -112,8 +112,7 @@ def test_ibmz_disable_is_an_info_note_and_exit_0() -> None:
 
 
 def test_help_names_both_flags() -> None:
-    from xmlnest import cli
-
+    from xmlnest.cli import command as cli
     text = cli._command().get_help(cli._command().make_context("xmlnest", ["--arch", "intel"]))
     assert "--disable" in text and "--host-model" in text
     assert "Turn nesting off" in text

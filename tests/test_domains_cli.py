@@ -16,7 +16,7 @@ from tests.conftest import REPO, need, run_cli
 from tests.helpers import LIGHT, loaded_by
 from tests.test_connection import FLEET, SYSTEM, node_file
 from tests.test_connection import _virsh as system_virsh
-from xmlnest import connection
+from xmlnest.libvirt import connection
 
 pytestmark = pytest.mark.usefixtures("backend_env")
 
@@ -87,8 +87,7 @@ def test_a_definition_changed_meanwhile_is_left_alone(
     uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone ran virsh edit between xmlnest's read and its define: nothing is defined."""
-    from xmlnest import domains
-
+    from xmlnest.libvirt import source as domains
     real = domains.DomainSource.read
 
     def read(self: domains.DomainSource, item: object) -> bytes:
@@ -182,9 +181,9 @@ def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
 ) -> None:
     uri = node_file(tmp_path, FLEET)
     watch = (
-        "xmlnest.connection.virsh",
-        "xmlnest.connection.session",
-        "xmlnest.connection.shell",
+        "xmlnest.libvirt.connection.virsh",
+        "xmlnest.libvirt.connection.session",
+        "xmlnest.libvirt.connection.shell",
         *LIGHT,
     )
     args = ["--connect", uri, "--domain", "amd-off", "--check"]  # -c: click loads difflib
@@ -192,7 +191,7 @@ def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
     if backend == "python":
         assert loaded == []
     else:
-        assert "xmlnest.connection.virsh" in loaded  # the probe can fail
+        assert "xmlnest.libvirt.connection.virsh" in loaded  # the probe can fail
 
 
 # ----------------------------------------------------------------------- the real daemon

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from xmlnest.lossless import edit, render, tree
-from xmlnest.lossless.style import sniff_style
-from xmlnest.plan import (
+from xmlnest.engine.lossless import edit, render, tree
+from xmlnest.engine.lossless.style import sniff_style
+from xmlnest.engine.plan import (
     Edit,
     Index,
     Insert,

@@ -13,10 +13,9 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from xmlnest import document
-from xmlnest.errors import XmlnestError
-from xmlnest.lossless.render import render
-from xmlnest.plan import (
+from xmlnest.engine import document
+from xmlnest.engine.lossless.render import render
+from xmlnest.engine.plan import (
     Edit,
     Index,
     Insert,
@@ -27,7 +26,8 @@ from xmlnest.plan import (
     SetAttr,
     SetText,
 )
-from xmlnest.verify import check_meaning
+from xmlnest.engine.verify import check_meaning
+from xmlnest.errors import XmlnestError
 
 BASE = """<domain type='kvm'>
   <name>m</name>

@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, require_corpus, run_cli
-from xmlnest import core, document, sources
+from xmlnest import files as sources
+from xmlnest.engine import core, document
+from xmlnest.engine.transforms.common import Options
 from xmlnest.errors import WriteError, XmlnestError
-from xmlnest.sources import atomic
-from xmlnest.transforms.common import Options
+from xmlnest.files import atomic
 
 ARGS = ["--arch", "intel", "--no-validate"]
 COPIES = 2000
@@ -512,7 +513,7 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
 ) -> None:
     """A batch renamed files but Ctrl-C came before their results: their folders are
     fsynced all the same, so the renames are durable."""
-    from xmlnest.report import Report  # the class cli.py counts results with
+    from xmlnest.cli.report import Report  # the class cli.py counts results with
 
     for sub in ("one", "two"):
         (tmp_path / sub).mkdir()

@@ -1,4 +1,4 @@
-"""Tests for xmlnest.host: the L0 readiness report over the fixture trees in tests/hosts."""
+"""Tests for xmlnest.hostcheck.check: the L0 readiness report over the fixture trees in tests/hosts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from xmlnest.host import (
+from xmlnest.hostcheck.check import (
     EXIT_ACTION_NEEDED,
     EXIT_READY,
     EXIT_UNSUPPORTED,

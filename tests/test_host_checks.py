@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from xmlnest import host_probe, host_users
 from xmlnest.errors import UsageError
-from xmlnest.host import (
+from xmlnest.hostcheck import probe as host_probe
+from xmlnest.hostcheck import users as host_users
+from xmlnest.hostcheck.check import (
     EXIT_ACTION_NEEDED,
     EXIT_READY,
     EXIT_UNSUPPORTED,

@@ -15,21 +15,21 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xmlnest"
 # Modules not listed are the shell (cli, options, sources, host, ...): the engine never
 # imports them.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "layout", "problems", "cpumap"),
-    ("plan",),
-    ("lossless", "lossless.nodes"),
-    ("lossless.skim",),
-    ("lossless.tree",),
-    ("lossless.style",),
-    ("lossless.edit",),
-    ("lossless.render",),
-    ("document",),
-    ("xsd",),
-    ("validate",),
-    ("expected",),
-    ("verify",),
-    ("transforms",),
-    ("core",),
+    ("errors", "engine.layout", "engine.problems", "engine.cpumap"),
+    ("engine.plan",),
+    ("engine.lossless", "engine.lossless.nodes"),
+    ("engine.lossless.skim",),
+    ("engine.lossless.tree",),
+    ("engine.lossless.style",),
+    ("engine.lossless.edit",),
+    ("engine.lossless.render",),
+    ("engine.document",),
+    ("engine.xsd",),
+    ("engine.validate",),
+    ("engine.expected",),
+    ("engine.verify",),
+    ("engine.transforms",),
+    ("engine.core",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
@@ -60,7 +60,7 @@ def imports(path: Path, known: set[str]) -> set[str]:
             mod = name.removeprefix("xmlnest.")
             if mod == name:
                 continue  # not ours
-            # ``from xmlnest.plan import Plan`` names the module plan, not plan.Plan.
+            # ``from xmlnest.engine.plan import Plan`` names the module plan, not plan.Plan.
             while mod and mod not in known:
                 mod = mod.rpartition(".")[0]
             if mod:
@@ -86,23 +86,23 @@ def rank(name: str) -> int | None:
 def test_the_layer_table_names_real_modules_and_all_of_lossless() -> None:
     mods = modules()
     assert set(RANK) <= set(mods)
-    assert {m for m in mods if m.startswith("lossless")} <= set(RANK)
-    assert len(graph()["core"]) >= 4  # the parser sees the imports at all
+    assert {m for m in mods if m.startswith("engine.lossless")} <= set(RANK)
+    assert len(graph()["engine.core"]) >= 4  # the parser sees the imports at all
 
 
 def test_an_upward_import_is_seen(tmp_path: Path) -> None:
     """What the checks below would see if plan.py reached into the token tree."""
     bad = tmp_path / "plan.py"
     bad.write_text(
-        "from xmlnest.lossless import tree\n"
+        "from xmlnest.engine.lossless import tree\n"
         "def f():\n"
-        "    from xmlnest.lossless.edit import without_last_indent\n"
-        "    import xmlnest.verify\n"
+        "    from xmlnest.engine.lossless.edit import without_last_indent\n"
+        "    import xmlnest.engine.verify\n"
     )
     found = imports(bad, set(modules()))
-    assert found == {"lossless.tree", "lossless.edit", "verify"}
+    assert found == {"engine.lossless.tree", "engine.lossless.edit", "engine.verify"}
     layers = [rank(t) for t in found]
-    assert all(r is not None and r > RANK["plan"] for r in layers)
+    assert all(r is not None and r > RANK["engine.plan"] for r in layers)
 
 
 def test_the_engine_imports_only_lower_layers() -> None:
@@ -113,7 +113,7 @@ def test_the_engine_imports_only_lower_layers() -> None:
             continue
         for target in sorted(targets):
             there = rank(target)
-            same_package = mod.split(".")[0] == target.split(".")[0] == "transforms"
+            same_package = mod.split(".")[:2] == target.split(".")[:2] == ["engine", "transforms"]
             if there is None or (there >= here and not same_package):
                 wrong.append(f"{mod} (layer {here}) imports {target} (layer {there})")
     assert not wrong, "\n".join(wrong)
@@ -140,12 +140,12 @@ def test_no_import_cycles_in_the_engine() -> None:
 
 
 def test_the_plan_never_imports_the_token_tree() -> None:
-    assert not {t for t in graph()["plan"] if t.startswith("lossless")}
+    assert not {t for t in graph()["engine.plan"] if t.startswith("engine.lossless")}
 
 
 def test_engine_modules_stay_small_and_say_their_job() -> None:
     for mod, path in modules().items():
-        if rank(mod) is None or mod.startswith("transforms"):
+        if rank(mod) is None or mod.startswith("engine.transforms"):
             continue  # the transforms' sizes are their own engineers' business
         text = path.read_text(encoding="utf-8")
         assert len(text.splitlines()) <= 300, f"{mod}: over 300 lines"

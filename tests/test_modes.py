@@ -12,10 +12,10 @@ from lxml import etree
 
 from tests.conftest import REPO, Run, require_corpus, run_cli
 from tests.strategies import domains
-from xmlnest import core, document
-from xmlnest.plan import Insert, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.structured import flatten
-from xmlnest.transforms.common import Options
+from xmlnest.cli.structured import flatten
+from xmlnest.engine import core, document
+from xmlnest.engine.plan import Insert, Remove, RemoveAttr, SetAttr, SetText
+from xmlnest.engine.transforms.common import Options
 
 SAMPLES = REPO / "samples"
 
@@ -132,7 +132,7 @@ def test_deepdiff_paths_are_exactly_the_edited_elements() -> None:
     """Independent check: what deepdiff reports == what the plan says it edited."""
     from hypothesis import given, settings
 
-    from xmlnest.structured import changes
+    from xmlnest.cli.structured import changes
 
     @settings(max_examples=150, deadline=None)
     @given(domains())
@@ -278,7 +278,7 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
 
 
 def test_readme_and_help_list_the_exit_codes_of_the_one_enum() -> None:
-    from xmlnest.report import ExitCode, markdown_table
+    from xmlnest.cli.report import ExitCode, markdown_table
 
     assert markdown_table() in (REPO / "README.md").read_text()
     shown = run_cli(["--help"]).out.decode()

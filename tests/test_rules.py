@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from xmlnest.rules import RULES
+from xmlnest.engine.rules import RULES
 
 X86 = """<domain type='kvm'{ns}>
   <name>r</name>
@@ -306,7 +306,7 @@ def test_explain_unknown_rule_is_a_usage_error() -> None:
 
 
 def test_readme_rules_table_is_the_rules() -> None:
-    from xmlnest.rules import markdown_table
+    from xmlnest.engine.rules import markdown_table
 
     readme = (REPO / "README.md").read_text()
     assert markdown_table() in readme
@@ -432,7 +432,7 @@ def test_svm_sub_features_are_libvirts_cpuid_leaf_0x8000000a() -> None:
     from lxml import etree
 
     from tests.conftest import require_libvirt_schema
-    from xmlnest.transforms.x86_advice import SVM_FEATURES
+    from xmlnest.engine.transforms.x86_advice import SVM_FEATURES
 
     cpu_map = require_libvirt_schema().parent / "cpu_map" / "x86_features.xml"
     names = {
@@ -450,8 +450,8 @@ def _dumpxml_commands(text: str) -> list[str]:
 
 
 def test_every_pipe_shown_to_users_reads_the_stored_definition() -> None:
-    from xmlnest.options import HELP
-    from xmlnest.rules import explain
+    from xmlnest.cli.options import HELP
+    from xmlnest.engine.rules import explain
 
     texts = {"README.md": (REPO / "README.md").read_text(), "--help": HELP}
     texts.update({f"--explain {r}": explain(r) or "" for r in RULES})

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import REPO, Run, run_cli
 from tests.test_verify import NO_FEATURE_RNG
-from xmlnest import core, runner
+from xmlnest.cli import worker as runner
+from xmlnest.engine import core
 
 GOLDEN = REPO / "tests" / "golden"
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from xmlnest import parallel, runner, validate
-from xmlnest.config import Output, RunConfig
-from xmlnest.sources import Input
+from xmlnest.cli import parallel
+from xmlnest.cli import worker as runner
+from xmlnest.cli.config import Output, RunConfig
+from xmlnest.engine import validate
+from xmlnest.files import Input
 
 SAMPLE = REPO / "tests" / "golden" / "intel" / "host-model-topology-disable-vmx-comments"
 

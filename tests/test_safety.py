@@ -24,9 +24,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, run_cli
-from xmlnest import core, sources
-from xmlnest.sources import atomic, files
-from xmlnest.transforms.common import Options
+from xmlnest import files as sources
+from xmlnest.engine import core
+from xmlnest.engine.transforms.common import Options
+from xmlnest.files import atomic
+from xmlnest.files import inputs as files
 
 # A domain that needs the nesting edit, and the exact bytes it must become.
 PLAIN = b"""<domain type='kvm'>

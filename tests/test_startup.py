@@ -88,7 +88,7 @@ def test_xsd_validation_does_import_xmlschema() -> None:
 
 
 def _count_relaxng(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Record every ``lxml.etree.RelaxNG(...)`` call (xmlnest.validate looks it up lazily)."""
+    """Record every ``lxml.etree.RelaxNG(...)`` call (xmlnest.engine.validate looks it up lazily)."""
     real = etree.RelaxNG
     calls: list[tuple[Any, ...]] = []
 
@@ -129,7 +129,7 @@ def test_relaxng_is_not_compiled_when_nothing_changes(
 
 def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
     sample = str(REPO / "samples" / "intel-l1.xml")
-    watch = ("libvirt", "xmlnest.connection", "xmlnest.domains", "xmlnest.rules", *LIGHT)
+    watch = ("libvirt", "xmlnest.libvirt.connection", "xmlnest.libvirt.source", "xmlnest.engine.rules", *LIGHT)
     assert loaded_by(["--arch", "intel", "--check", sample], watch) == []
     # The probe can fail: --ignore reads the rule table.
-    assert "xmlnest.rules" in loaded_by(["--check", "--ignore", "XN203", sample], watch)
+    assert "xmlnest.engine.rules" in loaded_by(["--check", "--ignore", "XN203", sample], watch)

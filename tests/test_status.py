@@ -1,4 +1,4 @@
-"""xmlnest.status: the --status verdicts as tables (pure: XML and host facts in, words out)."""
+"""xmlnest.libvirt.status: the --status verdicts as tables (pure: XML and host facts in, words out)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import pytest
 from lxml import etree
 
-from xmlnest import status
-from xmlnest.connection import Feature
-from xmlnest.status import NESTED, NOT_NESTED, StatusRow
-from xmlnest.transforms.common import Vendor
+from xmlnest.engine.transforms.common import Vendor
+from xmlnest.libvirt import status
+from xmlnest.libvirt.connection import Feature
+from xmlnest.libvirt.status import NESTED, NOT_NESTED, StatusRow
 
 
 def live(

@@ -18,13 +18,13 @@ import pytest
 
 from tests.conftest import REPO, Run, require_libvirt_schema, run_cli
 from tests.test_golden import _args
-from xmlnest import core as core_module
-from xmlnest import plan, transforms, verify
-from xmlnest.lossless import edit, render
-from xmlnest.lossless.style import Style, sniff_style
-from xmlnest.plan import Insert
-from xmlnest.transforms import x86
-from xmlnest.transforms.common import Builder, Context
+from xmlnest.engine import core as core_module
+from xmlnest.engine import plan, transforms, verify
+from xmlnest.engine.lossless import edit, render
+from xmlnest.engine.lossless.style import Style, sniff_style
+from xmlnest.engine.plan import Insert
+from xmlnest.engine.transforms import x86
+from xmlnest.engine.transforms.common import Builder, Context
 
 # Needs an Insert under <cpu>: the custom model lacks the vmx feature.
 CUSTOM = b"""<domain type='kvm'>

@@ -1,4 +1,4 @@
-"""The bundled XSD (schemas/domain-nested.xsd) through xmlnest.xsd.XsdValidator.
+"""The bundled XSD (schemas/domain-nested.xsd) through xmlnest.engine.xsd.XsdValidator.
 
 Two promises are checked here:
 
@@ -21,8 +21,8 @@ import pytest
 from lxml import etree
 
 from tests.conftest import CORPUS, require_corpus
-from xmlnest.problems import SchemaProblem
-from xmlnest.xsd import XsdValidator, schema_bytes
+from xmlnest.engine.problems import SchemaProblem
+from xmlnest.engine.xsd import XsdValidator, schema_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -606,7 +606,7 @@ def test_lines_are_none_without_source_lines(validator: XsdValidator) -> None:
 
 
 def test_importing_the_module_does_not_import_xmlschema() -> None:
-    code = "import sys, xmlnest.xsd; print('xmlschema' in sys.modules)"
+    code = "import sys, xmlnest.engine.xsd; print('xmlschema' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )

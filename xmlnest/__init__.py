@@ -28,8 +28,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from xmlnest.api import Result, check, explain, host_check, transform
+    from xmlnest.engine.plan import Finding, Level
     from xmlnest.errors import InputError, RuleError, UsageError, ValidationError, XmlnestError
-    from xmlnest.plan import Finding, Level
 
 _HOMES = {
     "Result": "xmlnest.api",
@@ -42,8 +42,8 @@ _HOMES = {
     "UsageError": "xmlnest.errors",
     "ValidationError": "xmlnest.errors",
     "XmlnestError": "xmlnest.errors",
-    "Finding": "xmlnest.plan",
-    "Level": "xmlnest.plan",
+    "Finding": "xmlnest.engine.plan",
+    "Level": "xmlnest.engine.plan",
 }
 
 

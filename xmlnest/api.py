@@ -13,16 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from xmlnest import core
-from xmlnest.document import DEFAULT_MAX_BYTES
+from xmlnest.engine import core
+from xmlnest.engine.document import DEFAULT_MAX_BYTES
+from xmlnest.engine.plan import Finding
+from xmlnest.engine.transforms import ARCH_ALIASES
+from xmlnest.engine.transforms.common import Options, Vendor
+from xmlnest.engine.validate import Validator, choose
 from xmlnest.errors import UsageError
-from xmlnest.plan import Finding
-from xmlnest.transforms import ARCH_ALIASES
-from xmlnest.transforms.common import Options, Vendor
-from xmlnest.validate import Validator, choose
 
 if TYPE_CHECKING:
-    from xmlnest.host import HostReport
+    from xmlnest.hostcheck.check import HostReport
 
 HostVendor = Literal["intel", "amd", "local"]
 
@@ -95,7 +95,7 @@ def host_check(root: str = "/") -> HostReport:
     import os
     from pathlib import Path
 
-    from xmlnest.host import host_check as check_host
+    from xmlnest.hostcheck.check import host_check as check_host
 
     if not os.path.isdir(root):
         raise UsageError(f"host root {root} is not a folder")
@@ -104,7 +104,7 @@ def host_check(root: str = "/") -> HostReport:
 
 def explain(rule: str) -> str:
     """A rule's full text: level, title, reason, hint and public source."""
-    from xmlnest.rules import explain as explain_rule
+    from xmlnest.engine.rules import explain as explain_rule
 
     text = explain_rule(rule)
     if text is None:
@@ -138,7 +138,7 @@ def _vendor_reader(host_vendor: HostVendor | None) -> Callable[[], Vendor | None
 
 
 def _local_vendor() -> Vendor | None:
-    from xmlnest.host_cpu import this_machines_vendor
+    from xmlnest.hostcheck.cpu import this_machines_vendor
 
     return this_machines_vendor("/")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest import core
-from xmlnest.plan import Level
-from xmlnest.transforms.common import HostOffer, Options
+from xmlnest.engine import core
+from xmlnest.engine.plan import Level
+from xmlnest.engine.transforms.common import HostOffer, Options
 
 URI = "qemu+ssh://l0/system"
 NO_HOST = object()  # no connection at all

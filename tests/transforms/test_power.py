@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest import document, transforms
-from xmlnest.plan import Edit, Insert, NewElement, SetAttr
-from xmlnest.transforms.common import Options
+from xmlnest.engine import document, transforms
+from xmlnest.engine.plan import Edit, Insert, NewElement, SetAttr
+from xmlnest.engine.transforms.common import Options
 
 L1 = Options(arch="auto")
 L2 = Options(arch="power9", level="l2")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest import document, transforms
-from xmlnest.plan import Edit, Remove, RemoveAttr, SetAttr
-from xmlnest.transforms.common import Options
+from xmlnest.engine import document, transforms
+from xmlnest.engine.plan import Edit, Remove, RemoveAttr, SetAttr
+from xmlnest.engine.transforms.common import Options
 
 IBMZ = Options(arch="auto")
 PASSTHROUGH = Options(arch="ibmz", passthrough=True)

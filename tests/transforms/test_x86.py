@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from xmlnest import document, transforms
-from xmlnest.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.transforms.common import Options
+from xmlnest.engine import document, transforms
+from xmlnest.engine.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
+from xmlnest.engine.transforms.common import Options
 
 INTEL = Options(arch="intel")
 AMD = Options(arch="amd")

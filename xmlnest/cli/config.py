@@ -1,0 +1,278 @@
+"""One run's configuration: computed once from the options (usage errors raised here),
+never changed after."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from typing import NamedTuple
+
+from xmlnest.engine.document import DEFAULT_MAX_BYTES
+from xmlnest.engine.transforms import ARCH_ALIASES
+from xmlnest.engine.transforms.common import Options
+from xmlnest.errors import UsageError
+from xmlnest.files import STDIN
+
+
+class Output(Enum):
+    """Where a run's results go (black's ``WriteBack``): computed once from the flags."""
+
+    STDOUT = "stdout"  # the converted XML of one input
+    CHECK = "check"  # nothing written; exit 1 if anything would change
+    DIFF = "diff"  # nothing written; a diff of what would change
+    IN_PLACE = "in place"  # changed files rewritten atomically
+    OUTPUT_DIR = "output dir"  # converted copies under a folder
+
+    @property
+    def writes(self) -> bool:
+        """Whether the run writes the results (its summary says "changed", not "would")."""
+        return self in (Output.STDOUT, Output.IN_PLACE, Output.OUTPUT_DIR)
+
+
+class RunConfig(NamedTuple):
+    """Everything one run needs; immutable, hashable and picklable, so ``--jobs`` workers
+    get it as is and keep per-process state (the compiled schema) keyed by it. (A
+    NamedTuple, not a frozen dataclass: ``dataclasses`` costs the pipe ~3 ms to import.)"""
+
+    options: Options = Options()
+    output: Output = Output.STDOUT
+    diff: str | None = None  # None, "unified" or "json": printed besides the output mode
+    output_dir: str | None = None
+    paths: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    validate_kind: str = "auto"
+    schema_dir: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    strict: bool = False
+    ignore: frozenset[str] = frozenset()
+    host_root: str = "/"
+    skip_non_domain: bool = False
+    jobs: int = 0
+    quiet: bool = False
+    verbose: bool = False
+    as_json: bool = False
+    connect: str | None = None  # libvirt URI (None: libvirt's default)
+    domains: tuple[str, ...] = ()  # --domain NAME...
+    all_domains: bool = False
+
+    @property
+    def libvirt(self) -> bool:
+        """Inputs are libvirt domains, read and defined through a connection."""
+        return self.connect is not None or bool(self.domains) or self.all_domains
+
+    @property
+    def check(self) -> bool:
+        """``--check``: the verdict is the point; a change makes the exit code 1."""
+        return self.output is Output.CHECK
+
+
+def configure(
+    *,
+    paths: tuple[str, ...],
+    arch: str,
+    model: str | None,
+    passthrough: bool,
+    host_model: bool,
+    disable: bool,
+    check: bool,
+    diff_format: str | None,
+    in_place: bool,
+    output_dir: str | None,
+    schema_dir: str | None,
+    validate_kind: str,
+    no_validate: bool,
+    strict: bool,
+    ignore: tuple[str, ...],
+    max_bytes: int,
+    host_root: str | None,
+    level: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    jobs: int,
+    skip_non_domain: bool,
+    as_json: bool,
+    quiet: bool,
+    verbose: bool,
+    connect: str | None = None,
+    domains: tuple[str, ...] = (),
+    all_domains: bool = False,
+    status: bool = False,
+) -> RunConfig:
+    """The options of a run over files or domains as one immutable configuration; raise
+    ``UsageError``."""
+    libvirt = connect is not None or bool(domains) or all_domains
+    if libvirt:
+        _check_libvirt_options(
+            paths=paths,
+            connect=connect,
+            domains=domains,
+            all_domains=all_domains,
+            output_dir=output_dir,
+            stdout=not (check or diff_format or in_place),
+            status=status,
+        )
+    if host_root is not None and arch != "auto":
+        raise UsageError(
+            "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
+            "guess it reads); drop it"
+        )
+    if host_root is not None and not os.path.isdir(host_root):
+        raise UsageError(f"--host-root {host_root} is not a folder")
+    if as_json and diff_format is not None:
+        raise UsageError("--json and --diff both print on stdout; use --diff=json for a JSON diff")
+    if as_json and not (check or in_place or output_dir):
+        raise UsageError(
+            "--json reports per input with --check, -i or -o (without them stdout "
+            "carries the XML); or use --host-check --json"
+        )
+    if diff_format == "unified":
+        for word in ("json", "unified"):
+            if word in paths and not os.path.exists(word):
+                raise UsageError(
+                    f"'{word}' after --diff was read as a PATH (no such file); write --diff={word}"
+                )
+    if model and passthrough:
+        raise UsageError("--model and --passthrough contradict each other; pick one")
+    _check_direction(disable, host_model, model, passthrough, level)
+    if in_place and check:
+        raise UsageError("--in-place and --check contradict each other; pick one")
+    if in_place and output_dir:
+        raise UsageError("--in-place and --output-dir contradict each other; pick one")
+    if model is not None and not model.strip():
+        raise UsageError("--model needs a CPU model name")
+    target = ARCH_ALIASES[arch]
+    if level == "l2" and target in ("intel", "amd", "ibmz"):
+        raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
+    if host_model and target in ("power9", "ibmz"):
+        raise UsageError(f"--host-model applies to Intel and AMD CPUs, not to --arch {arch}")
+    output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
+    args = [] if libvirt else (list(paths) or [STDIN])
+    folders = [a for a in args if a != STDIN and os.path.isdir(a)]
+    if output is Output.STDOUT and folders:
+        raise UsageError(
+            f"{folders[0]} is a folder: a folder needs --check, --diff, --in-place or "
+            "--output-dir (stdout takes one document)"
+        )
+    if output is Output.STDOUT and len(args) > 1:
+        raise UsageError(
+            "several inputs need --check, --diff, --in-place or --output-dir "
+            "(stdout takes one document)"
+        )
+    if output in (Output.IN_PLACE, Output.OUTPUT_DIR) and STDIN in args:
+        raise UsageError("--in-place and --output-dir need named files, not stdin")
+    known_models = None
+    if model is not None:
+        from xmlnest.engine.cpumap import x86_models
+
+        known_models = x86_models()
+    return RunConfig(
+        options=Options(
+            arch=target,
+            model=model,
+            passthrough=passthrough,
+            level=level,
+            known_models=known_models,
+            disable=disable,
+            host_model=host_model,
+            host_is_the_domains=libvirt,  # the vendor comes from the host behind the URI
+        ),
+        output=output,
+        diff=diff_format,
+        output_dir=output_dir,
+        paths=tuple(args),
+        include=include,
+        exclude=exclude,
+        validate_kind="none" if no_validate else validate_kind,
+        schema_dir=schema_dir,
+        max_bytes=max_bytes,
+        strict=strict,
+        ignore=_ignored(ignore),
+        host_root=host_root or "/",
+        skip_non_domain=skip_non_domain,
+        jobs=jobs,
+        quiet=quiet,
+        verbose=verbose,
+        as_json=as_json,
+        connect=connect,
+        domains=domains,
+        all_domains=all_domains,
+    )
+
+
+def _check_direction(
+    disable: bool, host_model: bool, model: str | None, passthrough: bool, level: str
+) -> None:
+    """--disable takes none of the options that shape the enabling edit; --host-model
+    contradicts the other CPU choices. (``--level l1`` is the default, so only an
+    ``l2`` conflicts.)"""
+    if disable:
+        for flag, given in (
+            ("--model", model is not None),
+            ("--passthrough", passthrough),
+            ("--host-model", host_model),
+            ("--level l2", level == "l2"),
+        ):
+            if given:
+                raise UsageError(
+                    f"--disable and {flag} contradict each other: {flag} shapes the "
+                    "enabling edit; drop one"
+                )
+    if host_model and (model is not None or passthrough):
+        other = "--model" if model is not None else "--passthrough"
+        raise UsageError(f"--host-model and {other} contradict each other; pick one")
+
+
+def _check_libvirt_options(
+    *,
+    paths: tuple[str, ...],
+    connect: str | None,
+    domains: tuple[str, ...],
+    all_domains: bool,
+    output_dir: str | None,
+    stdout: bool,
+    status: bool,
+) -> None:
+    if paths:
+        raise UsageError("name files or libvirt domains (--domain), not both")
+    if output_dir:
+        raise UsageError("--output-dir writes files; with domains use -i (defines them back)")
+    if domains and all_domains:
+        raise UsageError("--domain and --all-domains contradict each other; pick one")
+    if not (domains or all_domains or status):
+        where = f"-c {connect}" if connect else "-c"
+        raise UsageError(f"{where} needs --domain NAME, --all-domains or --status")
+    if stdout and (all_domains or len(domains) > 1):
+        raise UsageError(
+            "several domains need --check, --diff or --in-place (stdout takes one document)"
+        )
+
+
+def _output(*, check: bool, diff: str | None, in_place: bool, output_dir: str | None) -> Output:
+    if in_place:
+        return Output.IN_PLACE
+    if output_dir:
+        return Output.OUTPUT_DIR
+    if check:
+        return Output.CHECK
+    return Output.DIFF if diff else Output.STDOUT
+
+
+def _ignored(values: tuple[str, ...]) -> frozenset[str]:
+    """The rules ``--ignore`` turns off: known warning or info rules (errors refuse an
+    input for a reason no flag can waive)."""
+    if not values:
+        return frozenset()
+    from xmlnest.engine.rules import RULES  # the rule table loads only for --ignore
+
+    wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
+    for rule_id in sorted(wanted):
+        rule = RULES.get(rule_id)
+        if rule is None:
+            raise UsageError(f"--ignore {rule_id}: no such rule; see xmlnest --list-rules")
+        if rule.level == "error":
+            raise UsageError(
+                f"--ignore {rule_id}: {rule_id} is an error ({rule.title}) and cannot be "
+                f"ignored; see xmlnest --explain {rule_id}"
+            )
+    return frozenset(wanted)

@@ -1,0 +1,188 @@
+"""One run over inputs: gather them from their source, stream each result to the output
+sink and count it in the report, and end with the summary and the exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+from xmlnest.cli.config import Output, RunConfig
+from xmlnest.cli.report import ExitCode, Report
+from xmlnest.cli.sink import Sink
+from xmlnest.cli.worker import FileResult, error_finding, results
+from xmlnest.engine.validate import choose
+from xmlnest.errors import LibvirtError, NothingFound, XmlnestError
+from xmlnest.files import (
+    STDIN,
+    Input,
+    check_output_dir,
+    expand,
+    remove_stale_temp_files,
+    sync_folders,
+)
+
+if TYPE_CHECKING:
+    from xmlnest.libvirt.connection import Connection
+
+
+class PipeClosed(Exception):
+    """stdout's reader went away; carries the exit code of what was done until then."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _sink(config: RunConfig, out: BinaryIO) -> Sink:
+    choice = choose(config.validate_kind, config.schema_dir)  # fail early on --validate rng
+    return Sink(
+        out,
+        sys.stderr,
+        quiet=config.quiet,
+        verbose=config.verbose,
+        as_json=config.as_json,
+        check=config.check,
+        writes=config.output.writes,
+        notice=None if choice.routine and not config.verbose else choice.notice,
+    )
+
+
+def open_connection(config: RunConfig, refuse: Callable[[LibvirtError], None]) -> Connection | None:
+    """The run's one libvirt connection (``--connect``); ``None`` once ``refuse`` has been
+    told why it cannot be opened: the run then ends with ``ExitCode.REJECTED``."""
+    from xmlnest.libvirt.connection import connect
+
+    try:
+        return connect(config.connect)
+    except LibvirtError as exc:
+        refuse(exc)
+        return None
+
+
+def run_domains(config: RunConfig, out: BinaryIO) -> int:
+    """Convert, check or diff libvirt domains (``-i`` defines them back); the exit code."""
+    from xmlnest.libvirt.source import DomainSource
+
+    sink = _sink(config, out)
+    report = Report(writes=config.output.writes)
+    started = time.monotonic()
+    conn = open_connection(
+        config, lambda exc: sink.rejected(exc.format(), exc.uri, error_finding(exc))
+    )
+    if conn is None:
+        return ExitCode.REJECTED
+    try:
+        names = conn.persistent_names() if config.all_domains else list(config.domains)
+        source = DomainSource(conn, read_ahead=config.output is not Output.IN_PLACE)
+        items: list[Input] = []
+        try:
+            for item in source.inputs(names):
+                if isinstance(item, XmlnestError):
+                    sink.rejected(item.format(), item.path or "", error_finding(item))
+                    report.add("rejected", config.check)
+                else:
+                    items.append(item)
+            for r in results(items, config, 1, source):
+                sink.result(r)
+                report.add(r.status, config.check)
+        except BrokenPipeError:
+            raise PipeClosed(report.exit_code) from None
+    except LibvirtError as exc:  # the connection itself failed midway
+        sink.rejected(exc.format(), exc.uri, error_finding(exc))
+        report.add("rejected", config.check)
+    finally:
+        conn.close()
+    if (config.all_domains or len(config.domains) > 1) and not config.quiet:
+        sink.say(report.summary(time.monotonic() - started))
+    return report.exit_code
+
+
+def run_files(config: RunConfig, out: BinaryIO) -> int:
+    """Convert, check or diff the inputs ``config`` names; return the exit code."""
+    sink = _sink(config, out)
+    report = Report(writes=config.output.writes)
+    started = time.monotonic()
+    items: list[Input] = []
+    refused: list[XmlnestError] = []
+    empty: list[NothingFound] = []
+    for item in expand(config.paths, include=config.include, exclude=config.exclude):
+        if isinstance(item, NothingFound):
+            empty.append(item)
+        elif isinstance(item, XmlnestError):
+            refused.append(item)
+        else:
+            items.append(item)
+    if config.output_dir is not None:
+        from pathlib import Path
+
+        check_output_dir(items, Path(config.output_dir))  # before anything is written
+    for exc in refused:
+        name = exc.path or ""
+        sink.rejected(exc.format(name), name, error_finding(exc))
+        report.add("rejected", config.check)
+    found_nothing = bool(empty) and not items and not refused
+    for exc in empty:  # an error when it is all there was (exit 3), else a warning
+        if found_nothing:
+            sink.say(exc.format())
+        elif not config.quiet:
+            sink.say(f"{exc.path}: warning: {exc.problem}; {exc.hint}")
+    if STDIN in config.paths and not config.quiet and sys.stdin.isatty():
+        sink.say("xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)")
+    in_place = config.output is Output.IN_PLACE
+    if in_place:
+        _clean_stale_temps(items, sink)
+    many = len(items) > 1 or any(a != STDIN and os.path.isdir(a) for a in config.paths)
+    workers = config.jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
+    done = results(items, config, workers)
+    show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
+    folders: set[str] = set()  # folders with renames still to fsync
+    drained = False
+    try:
+        for r in _progress(done, show_bar, len(items)):
+            if r.folder:
+                folders.add(r.folder)
+            sink.result(r)
+            report.add(r.status, config.check)
+        drained = True
+    except BrokenPipeError:
+        raise PipeClosed(report.exit_code) from None
+    finally:
+        # Cut short (Ctrl-C), a batch may have renamed files whose results never came
+        # back: make every folder this run may have written in durable.
+        sync_folders(folders if drained or not in_place else _folders(items))
+    if many and not config.quiet:
+        sink.say(report.summary(time.monotonic() - started))
+    return ExitCode.REJECTED if found_nothing else report.exit_code
+
+
+def _progress(done: Iterator[FileResult], show: bool, total: int) -> Iterator[FileResult]:
+    if not show:
+        yield from done
+        return
+    import click
+
+    with click.progressbar(done, length=total, file=sys.stderr, label="xmlnest") as bar:
+        yield from bar
+
+
+def _clean_stale_temps(items: list[Input], sink: Sink) -> None:
+    """Remove what killed runs left beside the files this run may rewrite, and say so."""
+    from pathlib import Path
+
+    for folder in sorted(Path(f) for f in _folders(items)):
+        for stale in remove_stale_temp_files(folder):
+            sink.note(f"removed {stale}, a temp file left by an interrupted run")
+
+
+def _folders(items: list[Input]) -> set[str]:
+    """The folders an in-place run over ``items`` writes in, resolved."""
+    named = {os.path.dirname(i.path) for i in items if i.path is not None}
+    named |= {  # a linked file is rewritten beside its target
+        os.path.dirname(os.path.realpath(i.path))
+        for i in items
+        if i.path is not None and (os.path.islink(i.path) if i.link is None else i.link)
+    }
+    return {os.path.realpath(f or ".") for f in named}

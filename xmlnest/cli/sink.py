@@ -1,0 +1,112 @@
+"""The output sink: the only writer of a run's stdout (XML, diffs, JSON Lines) and stderr.
+
+Every stderr line is ``PATH[:LINE]: problem; hint`` or ``xmlnest: ...``; stdout carries
+only XML, only a diff, or only JSON.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, TextIO
+
+from xmlnest.cli.worker import FileResult
+from xmlnest.engine.plan import Finding, Level
+
+
+def json_record(name: str, status: str, findings: tuple[Finding, ...]) -> bytes:
+    """One input's JSON Lines record for ``--json``: path, status and findings."""
+    import json  # only --json pays for it
+
+    record = {
+        "path": name,
+        "status": status,
+        "findings": [
+            {
+                "rule": f.rule or None,
+                "level": f.level.value,
+                "line": f.line,
+                "message": f.message,
+                "hint": f.hint,
+            }
+            for f in findings
+        ],
+    }
+    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class Sink:
+    """Writes each result as it comes, in input order."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        err: TextIO,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        as_json: bool = False,
+        check: bool = False,
+        writes: bool = True,
+        notice: str | None = None,
+    ) -> None:
+        self.out = out
+        self.err = err
+        self.quiet = quiet
+        self.verbose = verbose
+        self.as_json = as_json
+        self.check = check  # --check: name each input that would change
+        self.writes = writes  # False: JSON says "would change" for a change
+        self.notice = notice  # which schema validates: said once, when first used
+        self.announced = False
+
+    def say(self, line: str) -> None:
+        self.err.write(line + "\n")
+        self.err.flush()
+
+    def note(self, text: str) -> None:
+        """An ``xmlnest:`` line worth saying unless ``-q``."""
+        if not self.quiet:
+            self.say(f"xmlnest: {text}")
+
+    def finding(self, name: str, f: Finding) -> None:
+        if self.quiet or (f.level is Level.INFO and not self.verbose):
+            return
+        where = f"{name}:{f.line}" if f.line else name
+        text = f"{where}: {f.level.value}: {f.rule} {f.message}"
+        if f.hint:
+            text += f"; {f.hint}"
+        self.say(" ".join(text.split()))
+
+    def rejected(self, line: str, name: str, error: Finding) -> None:
+        """An input refused before it could be read (a repeat, a missing file)."""
+        self.say(line)
+        if self.as_json:
+            self.out.write(json_record(name, "rejected", (error,)))
+            self.out.flush()
+
+    def result(self, r: FileResult) -> None:
+        """Everything that belongs to one result: messages, then its payload."""
+        if r.validated_with and self.notice and not self.announced and not self.quiet:
+            self.say(f"xmlnest: {self.notice}")
+        if r.validated_with:
+            self.announced = True
+        for line in r.messages:
+            self.say(line)
+        if not self.quiet:
+            for line in r.notes:
+                self.say(line)
+        for f in r.findings:
+            self.finding(r.name, f)
+        if self.as_json:
+            status = "would change" if r.status == "changed" and not self.writes else r.status
+            self.out.write(json_record(r.name, status, r.errors + r.findings))
+            self.out.flush()
+        if r.status in ("rejected", "skipped"):
+            return
+        if r.diff or r.output:
+            if r.diff:
+                self.out.write(r.diff.encode("utf-8"))
+            if r.output:
+                self.out.write(r.output)
+            self.out.flush()
+        if r.status == "changed" and self.check and not r.diff and not self.as_json:
+            self.say(f"{r.name}: would change")  # the result itself: said even with -q

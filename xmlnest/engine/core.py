@@ -1,0 +1,81 @@
+"""Bytes in, bytes out: parse, plan, render, verify. Pure apart from the schema.
+
+Each step calls down, never back up: :mod:`document` parses, :mod:`transforms` plans,
+:mod:`lossless` renders, :mod:`verify` checks the output before it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from xmlnest.engine import document, transforms, verify
+from xmlnest.engine.document import DEFAULT_MAX_BYTES, Source
+from xmlnest.engine.lossless.render import render
+from xmlnest.engine.plan import Finding, Plan
+from xmlnest.engine.problems import Validator
+from xmlnest.engine.transforms.common import HostOffer, Options, Vendor
+
+
+class Outcome(NamedTuple):
+    source: Source
+    plan: Plan
+    output: bytes
+    findings: tuple[Finding, ...]
+    result: Source  # the output, parsed (the source itself when nothing changed)
+
+    @property
+    def changed(self) -> bool:
+        return self.output != self.source.raw
+
+
+def process(
+    raw: bytes,
+    options: Options,
+    *,
+    host_vendor: Callable[[], Vendor | None] = lambda: None,
+    validator: Validator | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    host: HostOffer | None = None,
+) -> Outcome:
+    """Transform one domain; raise an :class:`XmlnestError` subclass to refuse it.
+
+    ``host``: what the host behind a libvirt connection offers its guests (the advice
+    warns, XN219, when it lacks the nesting feature).
+    """
+    outcome = transform(raw, options, host_vendor=host_vendor, max_bytes=max_bytes, host=host)
+    return validated(outcome, validator)
+
+
+def transform(
+    raw: bytes,
+    options: Options,
+    *,
+    host_vendor: Callable[[], Vendor | None] = lambda: None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    host: HostOffer | None = None,
+) -> Outcome:
+    """:func:`process` up to the schema: every check but validity has passed. Not final
+    until :func:`validated` has seen it (a runner validates a few outcomes at a time:
+    libxml2's schema stays in the CPU's caches from one to the next)."""
+    source = document.parse(raw, max_bytes=max_bytes)
+    plan = transforms.plan(source.root, options, host_vendor, host=host)
+    if plan.empty:
+        return Outcome(source, plan, raw, plan.findings, source)
+    index = plan.index_of(source.root)
+    edits = plan.edits
+    text = render(source.text, edits, index.expand(edits), len(index), index.opened(edits))
+    output = document.encode(source, text)
+    rendered = document.reparse(source, output, text)
+    verify.check_meaning(source, plan, rendered)
+    verify.check_idempotent(transforms.plan(rendered.root, options, host_vendor, advice=False))
+    return Outcome(source, plan, output, plan.findings, rendered)
+
+
+def validated(outcome: Outcome, validator: Validator | None) -> Outcome:
+    """The outcome of :func:`transform` with the schema's word: raise if the output fails
+    a schema its input passes, add a note (XN211) if both fail it."""
+    if outcome.plan.empty or validator is None:
+        return outcome
+    found = verify.check_valid(outcome.source, outcome.result, validator)
+    return outcome._replace(findings=outcome.findings + found) if found else outcome

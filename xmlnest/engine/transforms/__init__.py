@@ -1,0 +1,163 @@
+"""The one registry of per-architecture transforms, and the checks every domain passes first.
+
+``plan()`` resolves the target (Intel, AMD, POWER9, IBM Z) from ``--arch`` and the
+domain's ``<os><type arch machine>``, refuses what cannot nest, and asks the target's
+transform (the enabling one, or with ``--disable`` the inverse one) for the edits still
+needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from lxml import etree
+
+from xmlnest.engine.plan import Plan
+from xmlnest.engine.transforms import live, power, s390x, x86, x86_vendor
+from xmlnest.engine.transforms.advice import advise
+from xmlnest.engine.transforms.common import Builder, Context, HostOffer, Options, Vendor, line
+from xmlnest.errors import RuleError
+
+Transform = Callable[[Context, Builder], None]
+
+
+class Transforms(NamedTuple):
+    enable: Transform
+    disable: Transform
+
+
+REGISTRY: dict[str, Transforms] = {
+    "intel": Transforms(
+        lambda ctx, b: x86.plan(ctx, "intel", b), lambda ctx, b: x86.plan_disable(ctx, "intel", b)
+    ),
+    "amd": Transforms(
+        lambda ctx, b: x86.plan(ctx, "amd", b), lambda ctx, b: x86.plan_disable(ctx, "amd", b)
+    ),
+    "power9": Transforms(power.plan, power.plan_disable),
+    "ibmz": Transforms(s390x.plan, s390x.plan_disable),
+}
+
+# User-facing names for --arch, and the domain arches each family covers.
+ARCH_ALIASES: dict[str, str] = {
+    "auto": "auto",
+    "intel": "intel",
+    "amd": "amd",
+    "ibmz": "ibmz",
+    "s390x": "ibmz",
+    "power9": "power9",
+    "ppc64": "power9",
+    "ppc64le": "power9",
+    "pseries": "power9",
+}
+FAMILY_OF_TARGET = {"intel": "x86", "amd": "x86", "power9": "power", "ibmz": "s390x"}
+FAMILY_OF_ARCH = {
+    "x86_64": "x86",
+    "i686": "x86",
+    "i386": "x86",
+    "ppc64": "power",
+    "ppc64le": "power",
+    "s390x": "s390x",
+}
+_ARM = ("aarch64", "armv6l", "armv7l", "armv7b", "arm")
+
+
+def plan(
+    root: etree._Element,
+    options: Options,
+    host_vendor: Callable[[], Vendor | None],
+    *,
+    advice: bool = True,
+    host: HostOffer | None = None,
+) -> Plan:
+    """The edits this domain still needs for nesting (empty when already compliant), or
+    with ``options.disable`` to have nesting off.
+
+    ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
+    the edits). ``host``: what the host behind a libvirt connection offers guests (x86
+    advice says when it lacks the nesting feature).
+    """
+    ctx = Context(root, options, host_vendor)
+    live.refuse_live(ctx)
+    target, vendor_from_host = resolve_target(ctx)
+    check_domain_type(ctx)
+    for flag, given in (("--model", options.model), ("--host-model", options.host_model)):
+        if given and FAMILY_OF_TARGET[target] != "x86":
+            raise RuleError(
+                f"{flag} applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
+                hint=f"drop {flag}",
+                line=line(ctx.os_type),
+                rule="XN103",
+            )
+    if options.level == "l2" and target != "power9":
+        raise RuleError(
+            "--level l2: an L2 used as a hypervisor (L3 guests) is not expected to work",
+            hint="only POWER9 L2s get nested-hv (for performance); drop --level l2",
+            line=line(ctx.os_type),
+            rule="XN112",
+        )
+    b = Builder(ctx)
+    transforms = REGISTRY[target]
+    (transforms.disable if options.disable else transforms.enable)(ctx, b)
+    if advice:
+        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host, host)
+    return Plan(
+        target=target,
+        edits=tuple(b.edits),
+        findings=tuple(b.findings),
+        action="disable" if options.disable else "enable",
+        elements=ctx.index,
+    )
+
+
+def resolve_target(ctx: Context) -> tuple[str, bool]:
+    """The target (intel, amd, power9, ibmz), and whether its x86 vendor came from the
+    machine running xmlnest rather than from the domain or ``--arch``."""
+    requested = ctx.options.arch
+    arch = ctx.arch
+    where = line(ctx.os_type) or line(ctx.root)
+    if arch is None:
+        if requested == "auto":
+            raise RuleError(
+                "cannot tell the architecture: <os><type> has no arch attribute",
+                hint="pass --arch intel, amd, power9 or ibmz",
+                line=where,
+                rule="XN108",
+            )
+        family = FAMILY_OF_TARGET[requested]
+    else:
+        family = FAMILY_OF_ARCH.get(arch, "")
+        if not family:
+            raise RuleError(
+                f"nested virtualization is not supported on {'ARM' if arch in _ARM else arch} "
+                f"(arch '{arch}')",
+                hint="the reference document supports Intel, AMD, IBM POWER9 and IBM Z hosts only",
+                line=where,
+                rule="XN101",
+            )
+        if requested != "auto" and FAMILY_OF_TARGET[requested] != family:
+            raise RuleError(
+                f"--arch {requested} does not fit this domain's arch '{arch}'",
+                hint="use --arch auto, or the --arch that matches the domain",
+                line=where,
+                rule="XN103",
+            )
+    if family == "x86":
+        return x86_vendor.resolve_vendor(ctx, requested)
+    return ("power9" if family == "power" else "ibmz"), False
+
+
+def check_domain_type(ctx: Context) -> None:
+    kind = ctx.root.get("type")
+    if kind == "kvm":
+        return
+    if kind == "qemu":
+        problem = "domain type 'qemu' is TCG emulation, which cannot run KVM guests of its own"
+    else:
+        problem = f"domain type '{kind}' is not KVM; only KVM domains can host nested KVM guests"
+    raise RuleError(
+        problem,
+        hint="use <domain type='kvm'> on a KVM host",
+        line=line(ctx.root),
+        rule="XN102",
+    )

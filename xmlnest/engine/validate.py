@@ -1,0 +1,117 @@
+"""Schema validation behind one protocol: libvirt's RelaxNG (lxml) or the bundled XSD.
+
+Schemas compile lazily, once per run, and only when a changed output needs checking.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
+
+from lxml import etree
+
+from xmlnest.engine.problems import SchemaProblem as SchemaProblem  # re-exported: cli.py's names
+from xmlnest.engine.problems import Validator as Validator
+from xmlnest.errors import UsageError
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+SCHEMA_ENV = "XMLNEST_SCHEMA_DIR"
+# Plain strings, no pathlib: this runs on every start of the pipe.
+INSTALL_PLACES = ("/usr/share/libvirt/schemas", "/usr/local/share/libvirt/schemas")
+
+
+class RngValidator:
+    """libvirt's own ``domain.rng``, compiled on first use."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.name = f"libvirt {path}"
+        self._schema: etree.RelaxNG | None = None
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        if self._schema is None:
+            self._schema = etree.RelaxNG(etree.parse(self.path))
+        if self._schema.validate(root.getroottree()):
+            return []
+        return [
+            SchemaProblem(e.line or None, " ".join(e.message.split()))
+            for e in self._schema.error_log
+        ]
+
+
+class LazyXsdValidator:
+    """The bundled XSD; xmlschema is imported and the schema built on first use."""
+
+    name = "bundled XSD (xmlnest/schemas/domain-nested.xsd)"
+
+    def __init__(self) -> None:
+        self._impl: Validator | None = None
+
+    def problems(self, root: etree._Element) -> list[SchemaProblem]:
+        if self._impl is None:
+            from xmlnest.engine.xsd import XsdValidator
+
+            impl: Validator = XsdValidator()
+            self._impl = impl
+        return self._impl.problems(root)
+
+
+def schema_folders(schema_dir: str | None, env: Mapping[str, str]) -> list[str]:
+    """Where ``domain.rng`` is looked for: ``--schema-dir``, else ``$XMLNEST_SCHEMA_DIR``,
+    else the usual install places."""
+    if schema_dir is not None:
+        return [schema_dir]
+    if env.get(SCHEMA_ENV):
+        return [env[SCHEMA_ENV]]
+    return list(INSTALL_PLACES)
+
+
+def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> str | None:
+    for folder in schema_folders(schema_dir, env):
+        rng = os.path.join(folder, "domain.rng")
+        if os.path.isfile(rng):
+            return rng
+    return None
+
+
+class Choice(NamedTuple):
+    validator: Validator | None
+    notice: str | None  # said once on stderr when first used (not under -q)
+    routine: bool = False  # the expected case: said only with -v
+
+
+def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = None) -> Choice:
+    """Pick the validator for ``--validate auto|rng|xsd|none``.
+
+    An explicit ``--schema-dir`` without ``domain.rng`` is a usage error (never a silent
+    fallback); otherwise a missing schema falls back to the bundled XSD, naming where it
+    looked."""
+    env = os.environ if env is None else env
+    if kind == "none":
+        return Choice(None, None)
+    if schema_dir is not None and not os.path.isfile(os.path.join(schema_dir, "domain.rng")):
+        state = "is not a folder" if not os.path.isdir(schema_dir) else "has no domain.rng"
+        raise UsageError(
+            f"--schema-dir {schema_dir} {state}; point it at the folder holding libvirt's "
+            "domain.rng (e.g. /usr/share/libvirt/schemas)"
+        )
+    if kind == "xsd":
+        return Choice(LazyXsdValidator(), None)
+    rng = find_domain_rng(schema_dir, env)
+    tried = ", ".join(os.path.join(f, "domain.rng") for f in schema_folders(schema_dir, env))
+    if env.get(SCHEMA_ENV) and schema_dir is None:
+        tried = f"{tried} (from {SCHEMA_ENV})"
+    if kind == "rng":
+        if rng is None:
+            raise UsageError(f"--validate rng: no domain.rng found; looked for {tried}")
+        return Choice(RngValidator(rng), None)
+    if rng is not None:
+        return Choice(RngValidator(rng), f"validating against libvirt's {rng}", routine=True)
+    return Choice(
+        LazyXsdValidator(),
+        f"libvirt's domain.rng not found (looked for {tried}); validating against the "
+        "bundled XSD (install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
+    )
