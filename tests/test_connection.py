@@ -25,13 +25,13 @@ import pytest
 from tests.conftest import REPO, need
 from xmlnest.engine import core
 from xmlnest.engine.document import parse
-from xmlnest.engine.transforms.common import Options
 from xmlnest.errors import LibvirtError
 from xmlnest.files import Input
 from xmlnest.libvirt import connection, status
 from xmlnest.libvirt.connection import Connection, DomainInfo, DomainRead, Feature, redefine
 from xmlnest.libvirt.connection import session as virsh_session
 from xmlnest.libvirt.source import DomainSource
+from xmlnest.model import Options
 
 _X = TypeVar("_X")
 _Y = TypeVar("_Y")

@@ -20,9 +20,9 @@ from tests.conftest import CORPUS, require_corpus, require_libvirt_schema
 from tests.helpers import allowed_lines, changed_input_lines, round_trip_expectation
 from xmlnest.engine import core, document, transforms
 from xmlnest.engine.lossless import tree as cst
-from xmlnest.engine.transforms.common import Options
 from xmlnest.engine.validate import RngValidator
 from xmlnest.errors import RuleError
+from xmlnest.model import Options
 
 TARGETS = {
     "x86_64": ("intel", "amd"),

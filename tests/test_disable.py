@@ -14,7 +14,7 @@ from tests.conftest import REPO, libvirt_tool, run_cli
 from tests.helpers import round_trip_expectation
 from xmlnest.engine import core
 from xmlnest.engine.plan import Level
-from xmlnest.engine.transforms.common import HostOffer, Options
+from xmlnest.model import HostOffer, Options
 
 GOLDEN = REPO / "tests" / "golden"
 SAMPLES = REPO / "samples"

@@ -26,9 +26,9 @@ import pytest
 from tests.conftest import REPO, require_corpus, run_cli
 from xmlnest import files as sources
 from xmlnest.engine import core, document
-from xmlnest.engine.transforms.common import Options
 from xmlnest.errors import WriteError, XmlnestError
 from xmlnest.files import atomic
+from xmlnest.model import Options
 
 ARGS = ["--arch", "intel", "--no-validate"]
 COPIES = 2000

@@ -143,8 +143,8 @@ def test_arbitrary_bytes_never_crash(data: bytes) -> None:
 def test_text_next_to_the_insertion_point_is_no_internal_error(target: str) -> None:
     """Stray text inside <domain> (found by the fuzzer): handled, or refused for what it is."""
     from xmlnest.engine import core
-    from xmlnest.engine.transforms.common import Options
     from xmlnest.errors import XmlnestError
+    from xmlnest.model import Options
 
     raw = (REGRESSIONS / "mixed-content-text-after-insert-anchor.xml").read_bytes()
     try:
@@ -167,7 +167,7 @@ def test_text_next_to_the_insertion_point_is_no_internal_error(target: str) -> N
 def test_stray_text_is_kept_not_refused(name: str) -> None:
     """Fuzz finds: stray text next to an edited element once ended in 'internal error'."""
     from xmlnest.engine import core
-    from xmlnest.engine.transforms.common import Options
+    from xmlnest.model import Options
 
     raw = (REPO / "tests" / "fuzz_regressions" / name).read_bytes()
     arches = ("intel", "amd") if b"x86_64" in raw else ("intel", "amd", "power9")
@@ -189,7 +189,7 @@ def test_host_mode_output_does_not_depend_on_the_vendor_of_a_later_run() -> None
     """Fuzz find: after host-passthrough the XML no longer says Intel or AMD, so a second
     run on another host resolved the other vendor and changed the output again."""
     from xmlnest.engine import core
-    from xmlnest.engine.transforms.common import Options
+    from xmlnest.model import Options
 
     raw = (
         REPO / "tests" / "fuzz_regressions" / "vendor-evidence-removed-by-passthrough.xml"

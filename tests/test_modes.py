@@ -15,7 +15,7 @@ from tests.strategies import domains
 from xmlnest.cli.structured import flatten
 from xmlnest.engine import core, document
 from xmlnest.engine.plan import Insert, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.engine.transforms.common import Options
+from xmlnest.model import Options
 
 SAMPLES = REPO / "samples"
 
@@ -278,7 +278,8 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
 
 
 def test_readme_and_help_list_the_exit_codes_of_the_one_enum() -> None:
-    from xmlnest.cli.report import ExitCode, markdown_table
+    from xmlnest.cli.report import markdown_table
+    from xmlnest.errors import ExitCode
 
     assert markdown_table() in (REPO / "README.md").read_text()
     shown = run_cli(["--help"]).out.decode()

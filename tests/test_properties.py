@@ -12,9 +12,9 @@ from tests.conftest import require_libvirt_schema, run_cli
 from tests.helpers import allowed_lines, changed_input_lines, round_trip_expectation
 from tests.strategies import Generated, domains
 from xmlnest.engine import core, document, transforms
-from xmlnest.engine.transforms.common import Options
 from xmlnest.engine.validate import RngValidator
 from xmlnest.errors import XmlnestError
+from xmlnest.model import Options
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -26,9 +26,9 @@ import pytest
 from tests.conftest import REPO, run_cli
 from xmlnest import files as sources
 from xmlnest.engine import core
-from xmlnest.engine.transforms.common import Options
 from xmlnest.files import atomic
 from xmlnest.files import inputs as files
+from xmlnest.model import Options
 
 # A domain that needs the nesting edit, and the exact bytes it must become.
 PLAIN = b"""<domain type='kvm'>

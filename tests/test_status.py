@@ -7,10 +7,10 @@ import json
 import pytest
 from lxml import etree
 
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Feature
 from xmlnest.libvirt.status import NESTED, NOT_NESTED, StatusRow
+from xmlnest.model import Vendor
 
 
 def live(

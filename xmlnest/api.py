@@ -17,9 +17,9 @@ from xmlnest.engine import core
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding
 from xmlnest.engine.transforms import ARCH_ALIASES
-from xmlnest.engine.transforms.common import Options, Vendor
 from xmlnest.engine.validate import Validator, choose
 from xmlnest.errors import UsageError
+from xmlnest.model import Options, Vendor
 
 if TYPE_CHECKING:
     from xmlnest.hostcheck.check import HostReport

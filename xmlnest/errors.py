@@ -1,9 +1,12 @@
-"""Exception types carrying a one-line ``path:line: problem; hint`` message.
+"""Exception types carrying a one-line ``path:line: problem; hint`` message, and the exit codes.
 
-Only the CLI maps them to exit codes; everything else just raises.
+``ExitCode`` is the only list of exit codes; only the CLI maps errors to them and exits;
+everything else just raises.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
 
 
 class XmlnestError(Exception):
@@ -104,3 +107,27 @@ class LibvirtError(XmlnestError):
     def format(self, path: str | None = None) -> str:
         """Always ``URI: …``: a caller's input name (the domain's) is already in the text."""
         return super().format(self.uri)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CHANGES = 1
+    USAGE = 2
+    REJECTED = 3
+    INTERRUPTED = 130
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "success, including files rewritten",
+    ExitCode.CHANGES: "`--check`: at least one input would change",
+    ExitCode.USAGE: "usage error",
+    ExitCode.REJECTED: "at least one input was rejected: unreadable, malformed, not a "
+    "`<domain>`, arch mismatch, refused by a rule, or output that would be schema-invalid; "
+    "or the folders and globs given found no input at all",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C): files already rewritten are complete, none "
+    "is half-written",
+}

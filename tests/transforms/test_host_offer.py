@@ -9,7 +9,7 @@ import pytest
 
 from xmlnest.engine import core
 from xmlnest.engine.plan import Level
-from xmlnest.engine.transforms.common import HostOffer, Options
+from xmlnest.model import HostOffer, Options
 
 URI = "qemu+ssh://l0/system"
 NO_HOST = object()  # no connection at all

@@ -8,7 +8,7 @@ import pytest
 
 from xmlnest.engine import document, transforms
 from xmlnest.engine.plan import Edit, Insert, NewElement, SetAttr
-from xmlnest.engine.transforms.common import Options
+from xmlnest.model import Options
 
 L1 = Options(arch="auto")
 L2 = Options(arch="power9", level="l2")

@@ -8,7 +8,7 @@ import pytest
 
 from xmlnest.engine import document, transforms
 from xmlnest.engine.plan import Edit, Remove, RemoveAttr, SetAttr
-from xmlnest.engine.transforms.common import Options
+from xmlnest.model import Options
 
 IBMZ = Options(arch="auto")
 PASSTHROUGH = Options(arch="ibmz", passthrough=True)

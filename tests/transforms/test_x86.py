@@ -11,7 +11,7 @@ import pytest
 
 from xmlnest.engine import document, transforms
 from xmlnest.engine.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.engine.transforms.common import Options
+from xmlnest.model import Options
 
 INTEL = Options(arch="intel")
 AMD = Options(arch="amd")

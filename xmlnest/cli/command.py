@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 from xmlnest.cli import options
 from xmlnest.cli import run as runs
 from xmlnest.cli.config import configure
-from xmlnest.cli.report import ExitCode
-from xmlnest.errors import UsageError
+from xmlnest.errors import ExitCode, UsageError
 
 INTERRUPTED = "xmlnest: interrupted; files already rewritten are complete"
 

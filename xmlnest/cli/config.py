@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.transforms import ARCH_ALIASES
-from xmlnest.engine.transforms.common import Options
 from xmlnest.errors import UsageError
 from xmlnest.files import STDIN
+from xmlnest.model import Options
 
 
 class Output(Enum):

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import BinaryIO, TextIO
 
 from xmlnest.cli.config import RunConfig
-from xmlnest.cli.report import ExitCode
 from xmlnest.cli.run import open_connection
 from xmlnest.engine import core, document
 from xmlnest.engine.transforms import FAMILY_OF_ARCH
-from xmlnest.errors import LibvirtError, RuleError, XmlnestError
+from xmlnest.errors import ExitCode, LibvirtError, RuleError, XmlnestError
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Connection, DomainRead, Feature
 

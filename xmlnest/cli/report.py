@@ -1,36 +1,12 @@
 """Counting a run's results into its summary line and its one exit code (black's report.py).
 
-The ``ExitCode`` enum is the only list of exit codes: ``--help``, the host report and the
-README's table all come from it. Nothing here writes: the output sink does.
+The exit codes themselves are ``xmlnest.errors.ExitCode``; ``--help`` and the README's table
+are made from it here. Nothing here writes: the output sink does.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    CHANGES = 1
-    USAGE = 2
-    REJECTED = 3
-    INTERRUPTED = 130
-
-    @property
-    def meaning(self) -> str:
-        return _MEANINGS[self]
-
-
-_MEANINGS = {
-    ExitCode.OK: "success, including files rewritten",
-    ExitCode.CHANGES: "`--check`: at least one input would change",
-    ExitCode.USAGE: "usage error",
-    ExitCode.REJECTED: "at least one input was rejected: unreadable, malformed, not a "
-    "`<domain>`, arch mismatch, refused by a rule, or output that would be schema-invalid; "
-    "or the folders and globs given found no input at all",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C): files already rewritten are complete, none "
-    "is half-written",
-}
+from xmlnest.errors import ExitCode
 
 
 def help_epilog() -> str:

@@ -14,7 +14,7 @@ from xmlnest.engine.document import DEFAULT_MAX_BYTES, Source
 from xmlnest.engine.lossless.render import render
 from xmlnest.engine.plan import Finding, Plan
 from xmlnest.engine.problems import Validator
-from xmlnest.engine.transforms.common import HostOffer, Options, Vendor
+from xmlnest.model import HostOffer, Options, Vendor
 
 
 class Outcome(NamedTuple):

@@ -20,8 +20,8 @@ from xmlnest.hostcheck.report import (
     OsInfo,
     Place,
     SpeedParam,
-    Vendor,
 )
+from xmlnest.model import Vendor
 
 _ON = frozenset({"1", "Y", "y"})
 _OFF = frozenset({"0", "N", "n"})

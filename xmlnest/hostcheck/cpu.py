@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xmlnest.hostcheck.probe import read_text, under
-from xmlnest.hostcheck.report import STOP_VMS, Arch, FirmwareState, Vendor
+from xmlnest.hostcheck.report import STOP_VMS, Arch, FirmwareState
+from xmlnest.model import Vendor
 
 CPUINFO = "/proc/cpuinfo"
 _X86_VENDORS: Mapping[str, Vendor] = {

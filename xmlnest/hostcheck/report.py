@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from xmlnest.cli.report import ExitCode
+from xmlnest.errors import ExitCode
+from xmlnest.model import Vendor
 
-Vendor = Literal["intel", "amd"]
 FirmwareState = Literal["enabled", "disabled", "unknown"]
 PlaceKind = Literal["bare-metal", "vm", "unknown"]
 
-EXIT_READY = ExitCode.OK  # the exit codes are the run's own (report.ExitCode)
+EXIT_READY = ExitCode.OK  # the exit codes are the run's own (errors.ExitCode)
 EXIT_ACTION_NEEDED = ExitCode.CHANGES
 EXIT_UNSUPPORTED = ExitCode.REJECTED
 

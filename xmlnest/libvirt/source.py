@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from xmlnest.engine import core
-from xmlnest.engine.transforms.common import HostOffer, Options, Vendor
 from xmlnest.errors import LibvirtError, XmlnestError
 from xmlnest.files import Input
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Connection, DomainInfo, Feature, redefine
+from xmlnest.model import HostOffer, Options, Vendor
 
 
 class DomainSource:

@@ -26,11 +26,11 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from xmlnest.cli.report import ExitCode
 from xmlnest.engine.transforms import FAMILY_OF_ARCH
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.engine.transforms.x86 import NESTING_FEATURE
+from xmlnest.errors import ExitCode
 from xmlnest.libvirt.connection import Feature
+from xmlnest.model import Vendor
 
 NESTED = "nested"
 NOT_NESTED = "not nested"

@@ -16,8 +16,9 @@ from lxml import etree
 from xmlnest.engine.plan import Plan
 from xmlnest.engine.transforms import live, power, s390x, x86, x86_vendor
 from xmlnest.engine.transforms.advice import advise
-from xmlnest.engine.transforms.common import Builder, Context, HostOffer, Options, Vendor, line
+from xmlnest.engine.transforms.common import Builder, Context, line
 from xmlnest.errors import RuleError
+from xmlnest.model import HostOffer, Options, Vendor
 
 Transform = Callable[[Context, Builder], None]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from lxml import etree
 
 from xmlnest.engine.plan import Finding, Level
-from xmlnest.engine.transforms.common import Context, HostOffer, line
+from xmlnest.engine.transforms.common import Context, line
 from xmlnest.engine.transforms.guest_os import guest_os
 from xmlnest.engine.transforms.x86_advice import advise_x86, cpu_overridden, final_cpu_mode
+from xmlnest.model import HostOffer
 
 
 def advise(

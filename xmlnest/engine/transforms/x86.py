@@ -12,7 +12,6 @@ from xmlnest.engine.plan import Finding, Insert, Level, NewElement, Remove, SetT
 from xmlnest.engine.transforms.common import (
     Builder,
     Context,
-    Vendor,
     features_named,
     line,
     refuse_forbid,
@@ -25,6 +24,7 @@ from xmlnest.engine.transforms.x86_vendor import (
     model_vendor,
 )
 from xmlnest.errors import RuleError
+from xmlnest.model import Vendor
 
 NESTING_FEATURE: dict[str, str] = {"intel": "vmx", "amd": "svm"}  # by vendor or target
 CPU_MODES = ("custom", "host-model", "host-passthrough", "maximum")

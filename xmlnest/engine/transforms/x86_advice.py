@@ -7,8 +7,9 @@ them. Pure: reads the domain and the resolved target, returns findings.
 from __future__ import annotations
 
 from xmlnest.engine.plan import Finding, Level
-from xmlnest.engine.transforms.common import Context, HostOffer, line, text_of
+from xmlnest.engine.transforms.common import Context, line, text_of
 from xmlnest.engine.transforms.x86 import NESTING_FEATURE
+from xmlnest.model import HostOffer
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 

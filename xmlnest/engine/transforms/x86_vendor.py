@@ -6,8 +6,9 @@ Pure: reads the domain, returns the vendor or refuses (XN103, XN108).
 
 from __future__ import annotations
 
-from xmlnest.engine.transforms.common import Context, Vendor, line, refuse_forbid, text_of
+from xmlnest.engine.transforms.common import Context, line, refuse_forbid, text_of
 from xmlnest.errors import RuleError
+from xmlnest.model import Vendor
 
 HOST_MODE_FEATURES = ("vmx", "svm")
 OFF_POLICIES = ("disable", "forbid")  # a feature the guest does not get

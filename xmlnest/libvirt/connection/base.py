@@ -9,8 +9,8 @@ from typing import NamedTuple, Protocol
 
 from lxml import etree
 
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.errors import LibvirtError
+from xmlnest.model import Vendor
 
 _VENDORS: dict[str, Vendor] = {"intel": "intel", "amd": "amd", "hygon": "amd"}
 _LIVE = re.compile(rb"^\s*<domain\b[^>]*\sid=['\"]")  # only a running domain's XML has an id

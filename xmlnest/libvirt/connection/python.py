@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.errors import LibvirtError
 from xmlnest.libvirt.connection.base import (
     NO_SUCH_HINT,
@@ -26,6 +25,7 @@ from xmlnest.libvirt.connection.base import (
     transient_error,
     vendor_from_capabilities,
 )
+from xmlnest.model import Vendor
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")

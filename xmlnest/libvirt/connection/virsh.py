@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.errors import LibvirtError
 from xmlnest.libvirt.connection.base import (
     DomainInfo,
@@ -27,6 +26,7 @@ from xmlnest.libvirt.connection.base import (
     vendor_from_capabilities,
 )
 from xmlnest.libvirt.connection.session import Session
+from xmlnest.model import Vendor
 
 _K = TypeVar("_K")
 _T = TypeVar("_T")

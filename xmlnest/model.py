@@ -1,0 +1,32 @@
+"""The small value types every layer shares: what the user asked for, and what a host offers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+Vendor = Literal["intel", "amd"]
+
+
+class Options(NamedTuple):
+    """What the user asked for, independent of any one input."""
+
+    arch: str = "auto"  # auto, intel, amd, ibmz, power9 (aliases resolved by the CLI)
+    model: str | None = None
+    passthrough: bool = False
+    level: str = "l1"  # l1: the guest that hosts VMs; l2: a nested guest (POWER9 only)
+    known_models: frozenset[str] | None = None  # libvirt's cpu_map x86 models, if installed
+    # The host vendor reader answers for the host the domain runs on (a libvirt
+    # connection's capabilities), not for the machine running xmlnest: no guess to flag.
+    host_is_the_domains: bool = False
+    disable: bool = False  # the inverse edit: turn nesting off
+    host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
+
+
+class HostOffer(NamedTuple):
+    """What the host behind a libvirt connection offers its guests: the URI, and for an
+    arch the CPU features its host-model CPU requires (``None``: the driver cannot say,
+    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache."""
+
+    uri: str
+    features: Callable[[str], frozenset[str] | None]
