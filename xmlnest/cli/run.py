@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from xmlnest.cli import worker
 from xmlnest.cli.config import Output, RunConfig
-from xmlnest.cli.report import ExitCode, Report
+from xmlnest.cli.report import Report
 from xmlnest.cli.sink import Sink
-from xmlnest.cli.worker import FileResult, error_finding, results
+from xmlnest.cli.worker import FileResult, error_finding, processed
 from xmlnest.engine.validate import choose
-from xmlnest.errors import LibvirtError, NothingFound, XmlnestError
+from xmlnest.errors import ExitCode, LibvirtError, NothingFound, XmlnestError
 from xmlnest.files import (
     STDIN,
     Input,
@@ -26,6 +27,7 @@ from xmlnest.files import (
 
 if TYPE_CHECKING:
     from xmlnest.libvirt.connection import Connection
+    from xmlnest.libvirt.source import DomainSource
 
 
 class PipeClosed(Exception):
@@ -85,7 +87,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
                     report.add("rejected", config.check)
                 else:
                     items.append(item)
-            for r in results(items, config, 1, source):
+            for r in _results(items, config, 1, source):
                 sink.result(r)
                 report.add(r.status, config.check)
         except BrokenPipeError:
@@ -136,7 +138,7 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
         _clean_stale_temps(items, sink)
     many = len(items) > 1 or any(a != STDIN and os.path.isdir(a) for a in config.paths)
     workers = config.jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
-    done = results(items, config, workers)
+    done = _results(items, config, workers, None)
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
     folders: set[str] = set()  # folders with renames still to fsync
     drained = False
@@ -186,3 +188,16 @@ def _folders(items: list[Input]) -> set[str]:
         if i.path is not None and (os.path.islink(i.path) if i.link is None else i.link)
     }
     return {os.path.realpath(f or ".") for f in named}
+
+
+def _results(
+    items: list[Input], config: RunConfig, jobs: int, source: DomainSource | None
+) -> Iterator[FileResult]:
+    """Results in input order, whatever the number of jobs (domains: one connection, so
+    one process)."""
+    worker.start_run()
+    if jobs <= 1 or len(items) < 2 or source is not None:
+        return processed(items, config, source)
+    from xmlnest.cli import parallel
+
+    return parallel.results(items, config, jobs)

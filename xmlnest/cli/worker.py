@@ -1,8 +1,8 @@
 """Per-input work: read, transform, verify and write one input; batch in-place rewrites.
 
 Pure data comes out (``FileResult``), in input order; printing and counting are the
-caller's. ``results`` hands the work to ``--jobs`` processes (``parallel``, imported
-only then) or does it here.
+caller's. The run (``run.py``) hands the work to ``--jobs`` processes (``parallel``,
+imported only then) or to ``processed`` here.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from xmlnest.cli import diff
 from xmlnest.cli.config import Output, RunConfig
 from xmlnest.engine import core
 from xmlnest.engine.plan import Finding, Level
-from xmlnest.engine.transforms.common import Vendor
 from xmlnest.engine.validate import SchemaProblem, Validator, choose
 from xmlnest.errors import LibvirtError, NotADomain, WriteError, XmlnestError
 from xmlnest.files import AtomicBatch, Input, Read, mirror, read, write_new
+from xmlnest.model import Vendor
 
 if TYPE_CHECKING:
     from xmlnest.libvirt.source import DomainSource
@@ -102,19 +102,11 @@ def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
     return read_vendor
 
 
-def results(
-    items: list[Input], config: RunConfig, jobs: int, source: DomainSource | None = None
-) -> Iterator[FileResult]:
-    """Results in input order, whatever the number of jobs (domains: one connection, so
-    one process). Each run starts with fresh per-process state: an earlier run in this
+def start_run() -> None:
+    """Forget this process's worker state: each run starts afresh. An earlier run in this
     process, even with an equal configuration, may have seen another environment (its
     ``XMLNEST_SCHEMA_DIR``, a schema file since changed)."""
     _last.clear()
-    if jobs <= 1 or len(items) < 2 or source is not None:
-        return processed(items, config, source)
-    from xmlnest.cli import parallel
-
-    return parallel.results(items, config, jobs)
 
 
 def processed(
