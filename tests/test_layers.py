@@ -1,4 +1,9 @@
-"""The lossless engine is layered: every import goes down, never up or around.
+"""The package is layered: the folder tree is the architecture, and imports follow it.
+
+Between packages: the engine imports only ``errors`` and ``model`` outside itself;
+``hostcheck`` and ``libvirt`` never import ``cli``; nothing imports ``cli`` (but the
+``python -m xmlnest`` entry); the whole package has no import cycle. Inside the engine,
+every import goes down its layer table, never up or around.
 
 ``python tests/test_layers.py`` prints the import graph of the whole package.
 """
@@ -8,14 +13,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "xmlnest"
 
 # The engine, lowest layer first. A module may import only modules of lower layers; the
 # transforms package is one layer (its modules may import each other, acyclically).
-# Modules not listed are the shell (cli, options, sources, host, ...): the engine never
-# imports them.
+# Modules not listed are outside the engine (cli, files, hostcheck, libvirt, api): the
+# engine never imports them.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "engine.layout", "engine.problems", "engine.cpumap"),
+    ("errors", "model", "engine.layout", "engine.problems", "engine.cpumap"),
     ("engine.plan",),
     ("engine.lossless", "engine.lossless.nodes"),
     ("engine.lossless.skim",),
@@ -141,6 +148,88 @@ def test_no_import_cycles_in_the_engine() -> None:
 
 def test_the_plan_never_imports_the_token_tree() -> None:
     assert not {t for t in graph()["engine.plan"] if t.startswith("engine.lossless")}
+
+
+def package_rule_breaks(g: dict[str, set[str]]) -> list[str]:
+    """Each import that breaks a rule between packages, as ``A imports B: rule``."""
+    wrong = []
+    for mod, targets in sorted(g.items()):
+        top = mod.split(".")[0]
+        for target in sorted(targets):
+            there = target.split(".")[0]
+            if top == "engine" and there not in {"engine", "errors", "model"}:
+                wrong.append(f"{mod} imports {target}: the engine imports only errors and model")
+            elif top in {"hostcheck", "libvirt"} and there == "cli":
+                wrong.append(f"{mod} imports {target}: {top} never imports the CLI")
+            elif there == "cli" and top not in {"cli", "__main__"}:
+                wrong.append(f"{mod} imports {target}: nothing imports the CLI")
+    return wrong
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``g`` (its strongly connected parts of two or more modules)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(g.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_packages_keep_their_layer_rules() -> None:
+    g = graph()
+    assert {m.split(".")[0] for m in g} >= {"engine", "hostcheck", "libvirt", "files", "cli"}
+    assert not package_rule_breaks(g), "\n".join(package_rule_breaks(g))
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    assert not cycles(graph())
+
+
+@pytest.mark.parametrize(
+    ("mod", "target", "rule"),
+    [
+        ("engine.core", "hostcheck.cpu", "the engine imports only errors and model"),
+        ("engine.plan", "files", "the engine imports only errors and model"),
+        ("hostcheck.report", "cli.report", "hostcheck never imports the CLI"),
+        ("libvirt.status", "cli.report", "libvirt never imports the CLI"),
+        ("api", "cli.config", "nothing imports the CLI"),
+        ("files.atomic", "cli.sink", "nothing imports the CLI"),
+    ],
+)
+def test_each_package_rule_fires(mod: str, target: str, rule: str) -> None:
+    """One forbidden import added to the real graph is caught, with the rule it breaks."""
+    g = {m: set(ts) for m, ts in graph().items()}
+    g[mod].add(target)
+    assert package_rule_breaks(g) == [f"{mod} imports {target}: {rule}"]
+
+
+def test_a_cycle_is_seen() -> None:
+    g = {m: set(ts) for m, ts in graph().items()}
+    g["cli.worker"].add("cli.parallel")  # worker and parallel importing each other
+    assert ["cli.parallel", "cli.worker"] in cycles(g)
 
 
 def test_engine_modules_stay_small_and_say_their_job() -> None:
