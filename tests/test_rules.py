@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from xmlnest.engine.rules import RULES
+from xmlnest.engine.hints import rule_hint as hint
+from xmlnest.engine.rules import RULES, explain
 
 X86 = """<domain type='kvm'{ns}>
   <name>r</name>
@@ -464,3 +465,50 @@ def test_every_pipe_shown_to_users_reads_the_stored_definition() -> None:
             commands += 1
             assert word == "--inactive", f"{where}: virsh dumpxml {word}"
     assert commands >= 3
+
+
+def test_every_rule_hint_in_the_engine_comes_from_the_rules_table() -> None:
+    """One hint text per rule: an engine call that names a rule takes its hint from
+    ``rule_hint`` (the rules table), never from a literal of its own (which would drift from --explain)."""
+    import ast
+
+    from tests.conftest import REPO
+
+    wrong = []
+    for path in sorted((REPO / "xmlnest" / "engine").rglob("*.py")):
+        if path.name == "rules.py":
+            continue  # the table itself
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            kw = {k.arg: k.value for k in node.keywords}
+            positional = node.args
+            names_rule = "rule" in kw or (
+                positional
+                and isinstance(positional[0], ast.Constant)
+                and str(positional[0].value).startswith("XN")
+            )
+            hint = kw.get("hint") or (positional[2] if len(positional) > 2 else None)
+            if not names_rule or hint is None:
+                continue
+            if "rule_hint(" not in ast.unparse(hint):
+                wrong.append(f"{path.name}:{node.lineno}: {ast.unparse(hint)[:60]}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_each_hint_and_variant_fills_its_fields_and_explain_shows_them(rule_id: str) -> None:
+    import string
+
+    rule = RULES[rule_id]
+    for situation, template in (("", rule.hint), *rule.variants):
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        filled = hint(rule_id, situation, **{f: f"<{f}>" for f in fields})
+        assert "{" not in filled and all(f"<{f}>" in filled for f in fields)
+        assert filled.split("<")[0] in (explain(rule_id) or "")
+
+
+def test_every_rule_has_one_hint_entry_and_no_hint_lacks_a_rule() -> None:
+    from xmlnest.engine.hints import HINTS
+
+    assert set(HINTS) == set(RULES)

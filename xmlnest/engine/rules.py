@@ -7,19 +7,31 @@ transformed (``--strict`` makes them errors); info (XN3xx) is shown only with ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from xmlnest.engine.hints import HINTS
 
 RHEL = "RHEL 8 'Creating nested virtual machines'"
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
+    """One rule; its hint texts are ``hints.HINTS``' (a run's and ``--explain``'s alike)."""
+
     id: str
     level: str  # error, warning, info
     title: str
     reason: str
     source: str
-    hint: str
+
+    @property
+    def hint(self) -> str:
+        """The default hint; ``{name}`` fields are filled in by a run."""
+        return HINTS[self.id][0]
+
+    @property
+    def variants(self) -> tuple[tuple[str, str], ...]:
+        """The hints for named situations of this rule."""
+        return HINTS[self.id][1]
 
 
 RULES: dict[str, Rule] = {
@@ -32,7 +44,6 @@ RULES: dict[str, Rule] = {
             "Nested virtualization works only on Intel, AMD, IBM POWER9 and IBM Z hosts; it "
             "does not work on other architectures such as ARM.",
             f"{RHEL}, 19.2 Tested architectures",
-            "do not nest this guest",
         ),
         Rule(
             "XN102",
@@ -42,7 +53,6 @@ RULES: dict[str, Rule] = {
             "which does not offer VMX; other types (xen, lxc, test…) are not KVM at all.",
             "libvirt formatdomain, Element and attribute overview (type); Linux "
             "Documentation/virt/kvm/x86/running-nested-guests.rst",
-            "use <domain type='kvm'> on a KVM host",
         ),
         Rule(
             "XN103",
@@ -53,7 +63,6 @@ RULES: dict[str, Rule] = {
             "svm on Intel) makes the guest fail to start. --model and --host-model choose "
             "an x86 CPU and do not apply to POWER9 or IBM Z domains.",
             "libvirt formatdomain, CPU model and topology (vendor, model); vagrant-libvirt#667",
-            "use --arch auto or the matching --arch",
         ),
         Rule(
             "XN104",
@@ -62,7 +71,6 @@ RULES: dict[str, Rule] = {
             "A <feature policy='forbid'> on vmx, svm or sief2 is an explicit prohibition of "
             "nesting; xmlnest will not overrule it.",
             "libvirt formatdomain, CPU model and topology (feature policy 'forbid')",
-            "remove the feature or change its policy to 'require'",
         ),
         Rule(
             "XN105",
@@ -71,7 +79,6 @@ RULES: dict[str, Rule] = {
             "On IBM POWER9, nesting works only when neither the L1 nor the L2 runs in POWER8 "
             "compatibility mode; nested virtualization is not possible on POWER8.",
             f"{RHEL}, 19.2 and 19.6",
-            "remove the <model> or use power9",
         ),
         Rule(
             "XN106",
@@ -80,7 +87,6 @@ RULES: dict[str, Rule] = {
             "On IBM Z, huge-page backing storage and nested virtualization cannot be used at "
             "the same time (kvm refuses hpage=1 with nested=1).",
             f"{RHEL}, 19.2 Feature limitations",
-            "remove <hugepages> from <memoryBacking>",
         ),
         Rule(
             "XN107",
@@ -90,7 +96,6 @@ RULES: dict[str, Rule] = {
             "facilities an L1 hypervisor needs.",
             "QEMU target/s390x/cpu_models.c (SIE facilities are withheld from protected "
             "guests); QEMU docs/system/s390x/protvirt.rst",
-            "remove <launchSecurity> to nest this guest",
         ),
         Rule(
             "XN108",
@@ -100,7 +105,6 @@ RULES: dict[str, Rule] = {
             "the CPU is Intel or AMD, and the host running xmlnest cannot tell either.",
             "libvirt formatdomain, Operating system booting (type arch) and CPU model and "
             "topology (vendor)",
-            "pass --arch",
         ),
         Rule(
             "XN109",
@@ -109,7 +113,6 @@ RULES: dict[str, Rule] = {
             "nested-hv (QEMU cap-nested-hv) exists only for pseries machines; powernv and "
             "other machine types cannot host nested guests this way.",
             "libvirt formatdomain, Hypervisor features (nested-hv: pSeries guests only)",
-            "use a pseries machine type",
         ),
         Rule(
             "XN110",
@@ -118,7 +121,6 @@ RULES: dict[str, Rule] = {
             "xmlnest never turns a document that validates into one that does not; the "
             "output is refused and nothing is written.",
             "xmlnest's own guarantee",
-            "report the input; --no-validate overrides",
         ),
         Rule(
             "XN111",
@@ -126,7 +128,6 @@ RULES: dict[str, Rule] = {
             "unknown CPU mode",
             "libvirt knows the CPU modes custom, host-model, host-passthrough and maximum.",
             "libvirt formatdomain, CPU model and topology",
-            "fix the mode",
         ),
         Rule(
             "XN112",
@@ -135,7 +136,6 @@ RULES: dict[str, Rule] = {
             "Using L2 VMs as hypervisors and creating L3 guests has not been properly tested "
             "and is not expected to work; only POWER9 recommends nested-hv in the L2 too.",
             f"{RHEL}, 19.2 Feature limitations and 19.6",
-            "drop --level l2",
         ),
         Rule(
             "XN113",
@@ -153,7 +153,6 @@ RULES: dict[str, Rule] = {
             "NAME), not after a reboot.",
             "libvirt formatdomain, Element and attribute overview (id: running guests only); "
             "virsh(1), dumpxml --inactive",
-            "read the stored definition with 'virsh dumpxml --inactive NAME'",
         ),
         Rule(
             "XN201",
@@ -162,7 +161,6 @@ RULES: dict[str, Rule] = {
             "With check='none' libvirt does not check the CPU and QEMU only warns about "
             "missing features: the guest starts silently without vmx/svm.",
             "libvirt formatdomain, CPU model and topology (check)",
-            "use check='partial'",
         ),
         Rule(
             "XN202",
@@ -171,7 +169,6 @@ RULES: dict[str, Rule] = {
             "Migrating VMs currently does not work on AMD systems if nested virtualization "
             "has been enabled on the L0 host.",
             f"{RHEL}, 19.2 Feature limitations",
-            "do not live-migrate or save this guest",
         ),
         Rule(
             "XN203",
@@ -185,7 +182,6 @@ RULES: dict[str, Rule] = {
             "the CPU already is, or was asked to be, host-passthrough or maximum (no <cpu>, "
             "--passthrough), it is an info note.",
             "libvirt formatdomain (host-passthrough)",
-            "use --host-model, or --model NAME, for a migratable CPU",
         ),
         Rule(
             "XN204",
@@ -194,7 +190,6 @@ RULES: dict[str, Rule] = {
             "A -cpu argument passed through <qemu:commandline> overrides the CPU libvirt "
             "configures, so the nesting edit may have no effect.",
             "libvirt drvqemu, Pass-through of arbitrary qemu commands",
-            "remove the -cpu argument",
         ),
         Rule(
             "XN205",
@@ -207,7 +202,6 @@ RULES: dict[str, Rule] = {
             "10/11…) only an info note: it may well work, it is just outside the tested "
             "matrix.",
             f"{RHEL}, 19.2 Tested environments",
-            "prefer a tested guest OS",
         ),
         Rule(
             "XN206",
@@ -216,7 +210,6 @@ RULES: dict[str, Rule] = {
             "The domain has no libosinfo metadata, so xmlnest cannot compare the guest OS "
             "with the tested environments.",
             "virt-install(1), --osinfo (libosinfo metadata in <metadata>)",
-            "virt-install --os-variant records it",
         ),
         Rule(
             "XN207",
@@ -225,7 +218,6 @@ RULES: dict[str, Rule] = {
             "A Windows L1 that runs Hyper-V or WSL2 wants the nested enlightenments: evmcs "
             "(Intel only, needs vapic) and stimer with direct mode.",
             "QEMU docs/system/i386/hyperv.rst (hv-evmcs, hv-stimer-direct)",
-            "add the suggested elements to <hyperv>",
         ),
         Rule(
             "XN208",
@@ -233,7 +225,6 @@ RULES: dict[str, Rule] = {
             "both vmx and svm required",
             "Requiring both vmx and svm fails on every host: no CPU has both.",
             "libvirt formatdomain, CPU model and topology (feature policy); vagrant-libvirt#667",
-            "keep only the host vendor's feature",
         ),
         Rule(
             "XN209",
@@ -242,7 +233,6 @@ RULES: dict[str, Rule] = {
             "Nested HV supports radix guests only; an <hpt> setting makes the L1 HPT-oriented.",
             "Linux commit 'KVM: PPC: Book3S HV: Allow HV module to load without hypervisor "
             "mode' (nested hypervisors run radix guests only)",
-            "remove <hpt> from <features>",
         ),
         Rule(
             "XN210",
@@ -251,7 +241,6 @@ RULES: dict[str, Rule] = {
             "Red Hat recommends adding cap-nested-hv to the L2 VMs' configuration as well, "
             "for performance.",
             f"{RHEL}, 19.6 Procedure",
-            "run xmlnest --level l2 on the L2's XML",
         ),
         Rule(
             "XN214",
@@ -260,7 +249,6 @@ RULES: dict[str, Rule] = {
             "On IBM POWER9 the L2 VM must use RHEL 8, or RHEL 7 with a rhel-alt kernel; the "
             "libosinfo metadata cannot tell the rhel-alt variant apart.",
             f"{RHEL}, 19.2 Tested environments",
-            "make sure the L2 runs the rhel-alt kernel",
         ),
         Rule(
             "XN215",
@@ -271,7 +259,6 @@ RULES: dict[str, Rule] = {
             "refuses to start the guest. Typical after --model moved a domain to the other "
             "vendor's CPU model.",
             "libvirt src/cpu_map/x86_features.xml (CPUID 0x8000000A)",
-            "remove the feature or make it optional",
         ),
         Rule(
             "XN219",
@@ -284,7 +271,6 @@ RULES: dict[str, Rule] = {
             "answer (the test driver) get no warning.",
             "libvirt formatdomaincaps (CPU configuration, host-model); Linux "
             "Documentation/virt/kvm/x86/running-nested-guests.rst",
-            "enable nesting on that host first (xmlnest --host-check there)",
         ),
         Rule(
             "XN220",
@@ -299,7 +285,6 @@ RULES: dict[str, Rule] = {
             "cap-nested-hv off by default.",
             "libvirt formatdomain (CPU model and topology, Hypervisor features); QEMU "
             "target/i386 and hw/ppc/spapr_caps.c",
-            "to be explicit anyway, give the domain a <cpu> with a model and run --disable again",
         ),
         Rule(
             "XN221",
@@ -310,7 +295,6 @@ RULES: dict[str, Rule] = {
             "the host's nested=0, which applies to every guest on that host.",
             "Linux Documentation/virt/kvm/x86/running-nested-guests.rst (s390x: kvm "
             "nested=1); RHEL 8 'Creating nested virtual machines', 19.5",
-            "on the L0 host: options kvm nested=0 in /etc/modprobe.d, then reload kvm",
         ),
         Rule(
             "XN222",
@@ -326,7 +310,6 @@ RULES: dict[str, Rule] = {
             "libvirt formatdomain (host-model); Linux "
             "Documentation/virt/kvm/x86/running-nested-guests.rst; OpenStack Nova "
             "'Nested guest support'",
-            "check virsh domcapabilities on each host for the feature under host-model",
         ),
         Rule(
             "XN211",
@@ -334,7 +317,6 @@ RULES: dict[str, Rule] = {
             "input already invalid",
             "The input already fails the schema; the nesting edit is made anyway.",
             "xmlnest",
-            "fix the input so libvirt accepts it",
         ),
         Rule(
             "XN212",
@@ -343,7 +325,6 @@ RULES: dict[str, Rule] = {
             "QEMU's named s390x models lack the SIE features (sief2) an L1 hypervisor needs; "
             "host-model carries them when the L0 has nesting enabled.",
             "QEMU target/s390x/gen-features.c (default model feature sets lack sief2)",
-            "use --passthrough for host-passthrough",
         ),
         Rule(
             "XN213",
@@ -351,7 +332,6 @@ RULES: dict[str, Rule] = {
             "nested-hv was off",
             "The domain explicitly had nested-hv off; xmlnest turns it on.",
             "libvirt formatdomain, Hypervisor features (nested-hv)",
-            "check nobody disabled it on purpose",
         ),
         Rule(
             "XN216",
@@ -363,8 +343,6 @@ RULES: dict[str, Rule] = {
             "overwritten. Define the converted XML instead.",
             "the header libvirt writes into its stored domain files ('use virsh edit'); "
             "virsh(1), define",
-            "virsh define the converted file (or use virsh dumpxml --inactive NAME | "
-            "xmlnest | virsh define /dev/stdin)",
         ),
         Rule(
             "XN217",
@@ -375,7 +353,6 @@ RULES: dict[str, Rule] = {
             "for a domain of another host that may be the wrong one, and the result would "
             "change from machine to machine.",
             "xmlnest (vmx is Intel's extension, svm AMD's: libvirt src/cpu_map/x86_features.xml)",
-            "pass --arch intel or --arch amd",
         ),
         Rule(
             "XN218",
@@ -384,7 +361,6 @@ RULES: dict[str, Rule] = {
             "--model names a CPU model that the installed libvirt's cpu_map does not list; "
             "libvirt would refuse to start the domain ('Unknown CPU model').",
             "libvirt src/cpu_map/index.xml; virsh(1), cpu-models",
-            "use a model from 'virsh cpu-models x86_64'",
         ),
     )
 }
@@ -406,11 +382,23 @@ def listing() -> str:
     )
 
 
+class _Named(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return key.upper()
+
+
+def _shown(template: str) -> str:
+    """A hint as ``--explain`` prints it: fields as ``NAME``, ending in a full stop."""
+    text = template.format_map(_Named())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def explain(rule_id: str) -> str | None:
     rule = RULES.get(rule_id.upper())
     if rule is None:
         return None
+    also = "".join(f"Hint ({name}): {_shown(text)}\n" for name, text in rule.variants)
     return (
         f"{rule.id} ({rule.level}): {rule.title}\n\n{rule.reason}\n\n"
-        f"Hint: {rule.hint}.\nSource: {rule.source}\n"
+        f"Hint: {_shown(rule.hint)}\n{also}Source: {rule.source}\n"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from xmlnest.engine.document import Source
 from xmlnest.engine.expected import Expected
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Plan
 from xmlnest.engine.problems import SchemaProblem, Validator
 from xmlnest.errors import ValidationError, XmlnestError
@@ -61,8 +62,7 @@ def check_valid(
     if not before:
         raise ValidationError(
             f"the result would not validate against {validator.name}: {after[0].message}",
-            hint="nothing was written; the input was valid, so this is a bug or a rule the "
-            "edit broke — please report it, or use --no-validate to override",
+            hint=rule_hint("XN110"),
             line=_first_line(after),
             rule="XN110",
         )
@@ -70,7 +70,7 @@ def check_valid(
         Finding(
             "XN211",
             f"the input already fails {validator.name}: {before[0].message}",
-            hint="the nesting edit does not depend on that; fix the input for libvirt to accept it",
+            hint=rule_hint("XN211"),
             line=_first_line(before),
         ),
     )

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Plan
 from xmlnest.engine.transforms import live, power, s390x, x86, x86_vendor
 from xmlnest.engine.transforms.advice import advise
@@ -86,14 +87,14 @@ def plan(
         if given and FAMILY_OF_TARGET[target] != "x86":
             raise RuleError(
                 f"{flag} applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
-                hint=f"drop {flag}",
+                hint=rule_hint("XN103", "flag", flag=flag),
                 line=line(ctx.os_type),
                 rule="XN103",
             )
     if options.level == "l2" and target != "power9":
         raise RuleError(
             "--level l2: an L2 used as a hypervisor (L3 guests) is not expected to work",
-            hint="only POWER9 L2s get nested-hv (for performance); drop --level l2",
+            hint=rule_hint("XN112"),
             line=line(ctx.os_type),
             rule="XN112",
         )
@@ -121,7 +122,7 @@ def resolve_target(ctx: Context) -> tuple[str, bool]:
         if requested == "auto":
             raise RuleError(
                 "cannot tell the architecture: <os><type> has no arch attribute",
-                hint="pass --arch intel, amd, power9 or ibmz",
+                hint=rule_hint("XN108"),
                 line=where,
                 rule="XN108",
             )
@@ -132,14 +133,14 @@ def resolve_target(ctx: Context) -> tuple[str, bool]:
             raise RuleError(
                 f"nested virtualization is not supported on {'ARM' if arch in _ARM else arch} "
                 f"(arch '{arch}')",
-                hint="the reference document supports Intel, AMD, IBM POWER9 and IBM Z hosts only",
+                hint=rule_hint("XN101"),
                 line=where,
                 rule="XN101",
             )
         if requested != "auto" and FAMILY_OF_TARGET[requested] != family:
             raise RuleError(
                 f"--arch {requested} does not fit this domain's arch '{arch}'",
-                hint="use --arch auto, or the --arch that matches the domain",
+                hint=rule_hint("XN103"),
                 line=where,
                 rule="XN103",
             )
@@ -158,7 +159,7 @@ def check_domain_type(ctx: Context) -> None:
         problem = f"domain type '{kind}' is not KVM; only KVM domains can host nested KVM guests"
     raise RuleError(
         problem,
-        hint="use <domain type='kvm'> on a KVM host",
+        hint=rule_hint("XN102"),
         line=line(ctx.root),
         rule="XN102",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms.common import Context, line
 from xmlnest.engine.transforms.guest_os import guest_os
@@ -35,8 +36,7 @@ def advise(
                 "this is libvirt's own stored copy (AUTO-GENERATED, 'use virsh edit'): "
                 "libvirtd does not see a change to this file until it is defined, and may "
                 "overwrite it",
-                hint="virsh define the converted file, or convert with virsh dumpxml "
-                "--inactive NAME | xmlnest | virsh define /dev/stdin",
+                hint=rule_hint("XN216"),
                 line=None,
             )
         )
@@ -49,7 +49,7 @@ def advise(
                 "XN217",
                 f"vendor {'AMD' if target == 'amd' else 'Intel'} taken from this "
                 "machine's CPU (the domain names none)",
-                hint="pass --arch intel|amd to choose",
+                hint=rule_hint("XN217"),
                 line=line(ctx.cpu) or line(ctx.os_type),
             )
         )
@@ -83,7 +83,7 @@ def _power(ctx: Context, level: str) -> list[Finding]:
             Finding(
                 "XN209",
                 "<hpt> makes this guest HPT-oriented; nested HV needs radix guests",
-                hint="remove <hpt>",
+                hint=rule_hint("XN209"),
                 line=line(hpt),
             )
         )
@@ -92,7 +92,7 @@ def _power(ctx: Context, level: str) -> list[Finding]:
             Finding(
                 "XN210",
                 "give the L2 guests nested-hv too, for performance",
-                hint="xmlnest --level l2 L2.xml",
+                hint=rule_hint("XN210"),
                 line=line(ctx.os_type),
                 level=Level.INFO,
             )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Edit, Finding, Index, RemoveAttr, SetAttr
 from xmlnest.errors import RuleError
 from xmlnest.model import Options, Vendor
@@ -88,8 +89,7 @@ def refuse_forbid(ctx: Context, cpu: etree._Element | None, name: str) -> None:
         if f.get("policy") == "forbid":
             raise RuleError(
                 f"CPU feature '{name}' has policy 'forbid', which prohibits nested virtualization",
-                hint="remove that <feature> or change its policy to 'require' if nesting "
-                "is really wanted",
+                hint=rule_hint("XN104"),
                 line=line(f),
                 rule="XN104",
             )

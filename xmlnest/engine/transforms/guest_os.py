@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms.common import Context, line
 
@@ -44,7 +45,7 @@ def guest_os(ctx: Context, level: str, target: str) -> list[Finding]:
             Finding(
                 "XN206",
                 "no libosinfo metadata: the guest OS is unknown",
-                hint="virt-install --os-variant records it",
+                hint=rule_hint("XN206"),
                 line=None,
                 level=Level.INFO,
             )
@@ -57,7 +58,7 @@ def guest_os(ctx: Context, level: str, target: str) -> list[Finding]:
                     "XN214",
                     "a RHEL 7 L2 on POWER9 nests only with the rhel-alt kernel, which the "
                     "metadata cannot show",
-                    hint="check that the L2 runs the RHEL 7 for POWER9 (rhel-alt) kernel",
+                    hint=rule_hint("XN214"),
                     line=where,
                 )
             ]
@@ -74,8 +75,7 @@ def guest_os(ctx: Context, level: str, target: str) -> list[Finding]:
         Finding(
             "XN205",
             f"guest OS {ident} is outside the tested {which} environments ({tested})",
-            hint="it may work, but it is not tested"
-            + ("" if older else " (an info note: only older RHEL-family guests warn)"),
+            hint=rule_hint("XN205", "" if older else "newer"),
             line=where,
             level=Level.WARNING if older else Level.INFO,
         )

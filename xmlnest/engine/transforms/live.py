@@ -7,6 +7,7 @@ named in the message so the user sees what defining it would store.
 
 from __future__ import annotations
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.transforms.common import Context, line, text_of
 from xmlnest.errors import RuleError
 
@@ -57,7 +58,7 @@ def refuse_live(ctx: Context) -> None:
     raise RuleError(
         f"this is the live XML of a running domain (id='{ident}'); defining it would store "
         + state,
-        hint=f"read the stored definition with 'virsh dumpxml --inactive {name}'",
+        hint=rule_hint("XN113", name=name),
         line=line(ctx.root),
         rule="XN113",
     )

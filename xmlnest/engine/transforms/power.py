@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Insert, Level, NewElement
 from xmlnest.engine.transforms.common import Builder, Context, line, text_of
 from xmlnest.errors import RuleError
@@ -27,7 +28,7 @@ def plan(ctx: Context, b: Builder) -> None:
         raise RuleError(
             f"machine type '{machine}' cannot host nested guests; nested-hv exists only for "
             "pseries",
-            hint="use a pseries machine type (e.g. pseries-rhel8.2.0)",
+            hint=rule_hint("XN109"),
             line=line(ctx.os_type),
             rule="XN109",
         )
@@ -39,7 +40,7 @@ def plan(ctx: Context, b: Builder) -> None:
         raise RuleError(
             f"POWER8-or-older {what} ({text_of(model)}): nested virtualization needs POWER9 "
             "or later, in the L1 and in the L2",
-            hint="remove the <model> (or use power9) so the guest runs in POWER9 mode",
+            hint=rule_hint("XN105"),
             line=line(model),
             rule="XN105",
         )
@@ -56,7 +57,7 @@ def plan(ctx: Context, b: Builder) -> None:
                 Finding(
                     "XN213",
                     "nested-hv was explicitly off; turning it on",
-                    hint="check that nobody disabled it on purpose",
+                    hint=rule_hint("XN213"),
                     line=line(nested),
                 )
             )
@@ -71,7 +72,7 @@ def plan_disable(ctx: Context, b: Builder) -> None:
                 "XN220",
                 "no <nested-hv>: QEMU's pseries machines leave it off by default; nothing to "
                 "disable",
-                hint="left as it is",
+                hint=rule_hint("XN220", "power"),
                 line=line(ctx.os_type),
                 level=Level.INFO,
             )

@@ -8,6 +8,7 @@ No XML edit turns nesting off on IBM Z: that is the host's ``kvm nested=0``.
 
 from __future__ import annotations
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms.common import Builder, Context, line, refuse_forbid, text_of
 from xmlnest.engine.transforms.x86 import drop_disabled, to_passthrough
@@ -21,7 +22,7 @@ def plan(ctx: Context, b: Builder) -> None:
     if hugepages is not None:
         raise RuleError(
             "huge-page memory backing cannot be combined with nested virtualization on IBM Z",
-            hint="remove <hugepages> from <memoryBacking>, or do not nest this guest",
+            hint=rule_hint("XN106"),
             line=line(hugepages),
             rule="XN106",
         )
@@ -30,7 +31,7 @@ def plan(ctx: Context, b: Builder) -> None:
         raise RuleError(
             "Secure Execution (launchSecurity type 's390-pv') withdraws the SIE facilities "
             "nesting needs",
-            hint="remove <launchSecurity> to nest this guest",
+            hint=rule_hint("XN107"),
             line=line(pv),
             rule="XN107",
         )
@@ -49,7 +50,7 @@ def plan(ctx: Context, b: Builder) -> None:
                 "XN212",
                 f"CPU model {text_of(ctx.child(cpu, 'model'))} lacks the SIE features nesting "
                 "needs; switching to host-model",
-                hint="use --passthrough for host-passthrough instead",
+                hint=rule_hint("XN212"),
                 line=line(cpu),
             )
         )
@@ -62,8 +63,7 @@ def plan_disable(ctx: Context, b: Builder) -> None:
             "XN221",
             "IBM Z: no domain XML setting turns nesting off; it is the host's kvm module "
             "parameter nested",
-            hint="on the L0 host: modprobe -r kvm && modprobe kvm nested=0 (and in "
-            "/etc/modprobe.d: options kvm nested=0)",
+            hint=rule_hint("XN221"),
             line=line(ctx.os_type),
             level=Level.INFO,
         )

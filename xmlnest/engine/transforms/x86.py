@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Insert, Level, NewElement, Remove, SetText
 from xmlnest.engine.transforms.common import (
     Builder,
@@ -63,7 +64,7 @@ def plan(ctx: Context, vendor: Vendor, b: Builder) -> None:
 def unknown_mode(cpu: etree._Element, mode: str) -> RuleError:
     return RuleError(
         f"unknown CPU mode '{mode}'",
-        hint="libvirt knows custom, host-model, host-passthrough and maximum",
+        hint=rule_hint("XN111"),
         line=line(cpu),
         rule="XN111",
     )
@@ -92,7 +93,7 @@ def _nothing_to_disable(what: str, where: int | None) -> Finding:
     return Finding(
         "XN220",
         f"{what}: QEMU's default CPU exposes neither vmx nor svm under KVM; nothing to disable",
-        hint="adding a <cpu> would change far more than nesting; left as it is",
+        hint=rule_hint("XN220"),
         line=where,
         level=Level.INFO,
     )

@@ -6,6 +6,7 @@ them. Pure: reads the domain and the resolved target, returns findings.
 
 from __future__ import annotations
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms.common import Context, line, text_of
 from xmlnest.engine.transforms.x86 import NESTING_FEATURE
@@ -75,7 +76,7 @@ def advise_x86(
                 "check='none': if the host lacks "
                 f"{'vmx' if target == 'intel' else 'svm'} the guest starts without "
                 "nesting, silently",
-                hint="use check='partial'",
+                hint=rule_hint("XN201"),
                 line=line(cpu),
             )
         )
@@ -84,7 +85,7 @@ def advise_x86(
             Finding(
                 "XN202",
                 "migration of an AMD L1 does not work while nesting is enabled on the L0 host",
-                hint="do not live-migrate or save it",
+                hint=rule_hint("XN202"),
                 line=line(cpu) or line(ctx.os_type),
             )
         )
@@ -103,9 +104,9 @@ def advise_x86(
                 "XN218",
                 f"--model {ctx.options.model} is not a CPU model the installed libvirt's "
                 "cpu_map knows; libvirt would refuse to start the guest",
-                hint=f"did you mean {' or '.join(near)}?"
+                hint=rule_hint("XN218", "near", models=" or ".join(near))
                 if near
-                else "see 'virsh cpu-models x86_64'",
+                else rule_hint("XN218"),
                 line=None,
             )
         )
@@ -123,7 +124,7 @@ def advise_x86(
                     "XN208",
                     f"both vmx and svm are required; '{other}' fails on "
                     f"every {target.upper() if target == 'amd' else 'Intel'} host",
-                    hint=f"remove the {other} feature or make it optional",
+                    hint=rule_hint("XN208", feature=other),
                     line=line(f),
                 )
             )
@@ -135,7 +136,7 @@ def advise_x86(
                     f"CPU feature '{name}' belongs to {extension}, which "
                     f"{'Intel' if target == 'intel' else 'AMD'} CPUs lack: with it required "
                     "the guest will not start",
-                    hint=f"remove the {name} feature or make it optional",
+                    hint=rule_hint("XN215", feature=name),
                     line=line(f),
                 )
             )
@@ -157,7 +158,7 @@ def advise_x86(
                     "XN207",
                     "<hyperv> suggests a Windows guest; for Hyper-V or WSL2 "
                     "inside it add " + " and ".join(missing),
-                    hint="see xmlnest --explain XN207",
+                    hint=rule_hint("XN207"),
                     line=line(hyperv),
                 )
             )
@@ -173,13 +174,13 @@ def _passthrough_migration(ctx: Context, mode: str, feat: str) -> Finding:
             "XN203",
             f"host-model switched to host-passthrough, which passes {feat} through wherever "
             "the host has nesting on but migrates only between hosts with identical CPUs",
-            hint=f"use --host-model to keep host-model and require {feat} in it",
+            hint=rule_hint("XN203", "feature", feature=feat),
             line=line(cpu),
         )
     return Finding(
         "XN203",
         f"{mode} migrates only between hosts with identical CPUs",
-        hint="use --host-model, or --model NAME, for a migratable CPU",
+        hint=rule_hint("XN203"),
         line=line(cpu),
         level=Level.INFO,
     )
@@ -193,7 +194,7 @@ def _host_model_offer(ctx: Context, feat: str, told: str) -> Finding:
         f"host-model with {feat} required, for migration: libvirt expands host-model from "
         f"each host at start, so the guest starts only where the host offers {feat} "
         f"(this host: {told})",
-        hint=f"virsh domcapabilities lists {feat} under host-model where the host offers it",
+        hint=rule_hint("XN222", feature=feat),
         line=line(ctx.cpu) or line(ctx.os_type),
         level=Level.INFO,
     )
@@ -206,7 +207,7 @@ def _host_lacks(uri: str, feat: str) -> Finding:
     return Finding(
         "XN219",
         f"the host behind {uri} does not offer {feat} to guests (its host-model CPU lacks it)",
-        hint="enable nesting on that host first (xmlnest --host-check there)",
+        hint=rule_hint("XN219"),
         line=None,
     )
 
@@ -217,7 +218,7 @@ def cpu_overridden(ctx: Context) -> list[Finding]:
         Finding(
             "XN204",
             "<qemu:commandline> passes -cpu, which overrides the CPU libvirt configures",
-            hint="remove the -cpu argument",
+            hint=rule_hint("XN204"),
             line=line(arg),
         )
         for arg in ctx.root.iter(f"{{{QEMU_NS}}}arg")

@@ -6,6 +6,7 @@ Pure: reads the domain, returns the vendor or refuses (XN103, XN108).
 
 from __future__ import annotations
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.transforms.common import Context, line, refuse_forbid, text_of
 from xmlnest.errors import RuleError
 from xmlnest.model import Vendor
@@ -118,7 +119,7 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
             raise RuleError(
                 f"--arch {requested} does not fit this domain: {evidence[1]} is "
                 f"{evidence[0].upper() if evidence[0] == 'amd' else 'Intel'}",
-                hint=f"use --arch {evidence[0]}, or --model/--passthrough to replace the CPU",
+                hint=rule_hint("XN103", "vendor", vendor=evidence[0]),
                 line=evidence[2],
                 rule="XN103",
             )
@@ -143,7 +144,7 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
     raise RuleError(
         "cannot tell Intel from AMD: the XML names no vendor or model family, and the "
         "vendor of the host it runs on is not known",
-        hint="pass --arch intel or --arch amd",
+        hint=rule_hint("XN108", "x86"),
         line=line(ctx.cpu) or line(ctx.os_type),
         rule="XN108",
     )
