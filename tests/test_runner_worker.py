@@ -24,15 +24,15 @@ SAMPLE = REPO / "tests" / "golden" / "intel" / "host-model-topology-disable-vmx-
 
 @pytest.fixture
 def compiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The schemas chosen (each choice compiles its own when first used)."""
+    """The validators made (each compiles its own schema when first used)."""
     chosen: list[str] = []
-    real = validate.choose
+    real = validate.Choice.make_validator
 
-    def choose(kind: str, schema_dir: str | None, env: object = None) -> validate.Choice:
-        chosen.append(kind)
-        return real(kind, schema_dir)
+    def make_validator(self: validate.Choice) -> validate.Validator | None:
+        chosen.append(self.kind)
+        return real(self)
 
-    monkeypatch.setattr(runner, "choose", choose)
+    monkeypatch.setattr(validate.Choice, "make_validator", make_validator)
     monkeypatch.setattr(runner, "_last", [])
     yield chosen
 
@@ -47,21 +47,24 @@ def _items(tmp_path: Path, n: int) -> list[Input]:
 
 
 def test_a_worker_keeps_its_schema_across_tasks(tmp_path: Path, compiles: list[str]) -> None:
-    config = RunConfig(output=Output.CHECK, paths=(str(tmp_path),))
+    validation = validate.choose("auto", None)  # as configure() chooses it, once
+    config = RunConfig(output=Output.CHECK, paths=(str(tmp_path),), validation=validation)
     items = _items(tmp_path, 4)
     for task in (items[:2], items[2:]):
         copy = pickle.loads(pickle.dumps(config))  # what each task brings
         assert copy == config and copy is not config
         results = parallel.process_chunk(task, copy)
         assert [r.status for r in results] == ["changed", "changed"]
-    assert compiles == ["auto"]
+    assert compiles == [validation.kind]
 
 
 def test_another_configuration_gets_its_own_state(tmp_path: Path, compiles: list[str]) -> None:
     items = _items(tmp_path, 1)
     for kind in ("auto", "none", "none", "auto"):
-        runner.process_one(items[0], RunConfig(output=Output.CHECK, validate_kind=kind))
-    assert compiles == ["auto", "none", "auto"]
+        config = RunConfig(output=Output.CHECK, validation=validate.choose(kind, None))
+        runner.process_one(items[0], config)
+    auto = validate.choose("auto", None).kind
+    assert compiles == [auto, "none", auto]
 
 
 def test_replaced_state_is_freed_at_once(tmp_path: Path, compiles: list[str]) -> None:
@@ -72,7 +75,8 @@ def test_replaced_state_is_freed_at_once(tmp_path: Path, compiles: list[str]) ->
     old = weakref.ref(runner._last[0][1])
     gc.disable()
     try:
-        runner.process_one(items[0], RunConfig(output=Output.CHECK, validate_kind="none"))
+        none = validate.choose("none", None)
+        runner.process_one(items[0], RunConfig(output=Output.CHECK, validation=none))
         assert old() is None
     finally:
         gc.enable()

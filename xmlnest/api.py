@@ -148,4 +148,4 @@ def _validator(kind: str) -> Validator | None:
     """One compiled schema per kind per process (compiling domain.rng costs ~0.1 s)."""
     if kind not in ("auto", "rng", "xsd", "none"):
         raise UsageError(f"validate={kind!r} is not auto, rng, xsd or none")
-    return choose(kind, None).validator
+    return choose(kind, None).make_validator()

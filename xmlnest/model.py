@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Literal, NamedTuple
 
 Vendor = Literal["intel", "amd"]
@@ -30,3 +31,12 @@ class HostOffer(NamedTuple):
 
     uri: str
     features: Callable[[str], frozenset[str] | None]
+
+
+class Status(StrEnum):
+    """What happened to one input: the one list of result statuses (``--json``'s words)."""
+
+    CHANGED = "changed"  # its output differs (written, or would be under --check/--diff)
+    UNCHANGED = "unchanged"  # already as asked: the output is the input's bytes
+    SKIPPED = "skipped"  # not a domain, and the run was told to skip such inputs
+    REJECTED = "rejected"  # refused: nothing written for it

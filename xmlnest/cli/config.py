@@ -9,8 +9,10 @@ from typing import NamedTuple
 
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.transforms import ARCH_ALIASES
+from xmlnest.engine.validate import Choice, choose
 from xmlnest.errors import UsageError
 from xmlnest.files import STDIN
+from xmlnest.files.inputs import folders_among
 from xmlnest.model import Options
 
 
@@ -29,6 +31,9 @@ class Output(Enum):
         return self in (Output.STDOUT, Output.IN_PLACE, Output.OUTPUT_DIR)
 
 
+DEFAULT_VALIDATION = Choice("auto", None, None)  # a RunConfig made by hand chooses on use
+
+
 class RunConfig(NamedTuple):
     """Everything one run needs; immutable, hashable and picklable, so ``--jobs`` workers
     get it as is and keep per-process state (the compiled schema) keyed by it. (A
@@ -39,10 +44,10 @@ class RunConfig(NamedTuple):
     diff: str | None = None  # None, "unified" or "json": printed besides the output mode
     output_dir: str | None = None
     paths: tuple[str, ...] = ()
+    folders: tuple[str, ...] | None = None  # which ``paths`` are folders (None: not asked)
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    validate_kind: str = "auto"
-    schema_dir: str | None = None
+    validation: Choice = DEFAULT_VALIDATION  # the schema, chosen once per run
     max_bytes: int = DEFAULT_MAX_BYTES
     strict: bool = False
     ignore: frozenset[str] = frozenset()
@@ -148,7 +153,7 @@ def configure(
         raise UsageError(f"--host-model applies to Intel and AMD CPUs, not to --arch {arch}")
     output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
     args = [] if libvirt else (list(paths) or [STDIN])
-    folders = [a for a in args if a != STDIN and os.path.isdir(a)]
+    folders = folders_among(args)
     if output is Output.STDOUT and folders:
         raise UsageError(
             f"{folders[0]} is a folder: a folder needs --check, --diff, --in-place or "
@@ -181,10 +186,10 @@ def configure(
         diff=diff_format,
         output_dir=output_dir,
         paths=tuple(args),
+        folders=folders,
         include=include,
         exclude=exclude,
-        validate_kind="none" if no_validate else validate_kind,
-        schema_dir=schema_dir,
+        validation=choose("none" if no_validate else validate_kind, schema_dir),
         max_bytes=max_bytes,
         strict=strict,
         ignore=_ignored(ignore),

@@ -7,6 +7,7 @@ are made from it here. Nothing here writes: the output sink does.
 from __future__ import annotations
 
 from xmlnest.errors import ExitCode
+from xmlnest.model import Status
 
 
 def help_epilog() -> str:
@@ -35,13 +36,13 @@ class Report:
         self.writes = writes  # False for --check and --diff: the summary says "would change"
         self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
 
-    def add(self, status: str, check: bool) -> None:
+    def add(self, status: Status, check: bool) -> None:
         """Account for one input: changed, unchanged, skipped or rejected."""
-        if status == "rejected":
+        if status == Status.REJECTED:
             self.rejected += 1
-        elif status == "skipped":
+        elif status == Status.SKIPPED:
             self.skipped += 1
-        elif status == "unchanged":
+        elif status == Status.UNCHANGED:
             self.unchanged += 1
         elif check:
             self.would_change += 1

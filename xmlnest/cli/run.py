@@ -14,7 +14,6 @@ from xmlnest.cli.config import Output, RunConfig
 from xmlnest.cli.report import Report
 from xmlnest.cli.sink import Sink
 from xmlnest.cli.worker import FileResult, error_finding, processed
-from xmlnest.engine.validate import choose
 from xmlnest.errors import ExitCode, LibvirtError, NothingFound, XmlnestError
 from xmlnest.files import (
     STDIN,
@@ -24,6 +23,8 @@ from xmlnest.files import (
     remove_stale_temp_files,
     sync_folders,
 )
+from xmlnest.files.inputs import folders_among
+from xmlnest.model import Status
 
 if TYPE_CHECKING:
     from xmlnest.libvirt.connection import Connection
@@ -39,7 +40,7 @@ class PipeClosed(Exception):
 
 
 def _sink(config: RunConfig, out: BinaryIO) -> Sink:
-    choice = choose(config.validate_kind, config.schema_dir)  # fail early on --validate rng
+    choice = config.validation
     return Sink(
         out,
         sys.stderr,
@@ -84,7 +85,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
             for item in source.inputs(names):
                 if isinstance(item, XmlnestError):
                     sink.rejected(item.format(), item.path or "", error_finding(item))
-                    report.add("rejected", config.check)
+                    report.add(Status.REJECTED, config.check)
                 else:
                     items.append(item)
             for r in _results(items, config, 1, source):
@@ -94,7 +95,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
             raise PipeClosed(report.exit_code) from None
     except LibvirtError as exc:  # the connection itself failed midway
         sink.rejected(exc.format(), exc.uri, error_finding(exc))
-        report.add("rejected", config.check)
+        report.add(Status.REJECTED, config.check)
     finally:
         conn.close()
     if (config.all_domains or len(config.domains) > 1) and not config.quiet:
@@ -110,7 +111,9 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     items: list[Input] = []
     refused: list[XmlnestError] = []
     empty: list[NothingFound] = []
-    for item in expand(config.paths, include=config.include, exclude=config.exclude):
+    for item in expand(
+        config.paths, include=config.include, exclude=config.exclude, folders=config.folders
+    ):  # the folders as the configuration found them
         if isinstance(item, NothingFound):
             empty.append(item)
         elif isinstance(item, XmlnestError):
@@ -124,7 +127,7 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     for exc in refused:
         name = exc.path or ""
         sink.rejected(exc.format(name), name, error_finding(exc))
-        report.add("rejected", config.check)
+        report.add(Status.REJECTED, config.check)
     found_nothing = bool(empty) and not items and not refused
     for exc in empty:  # an error when it is all there was (exit 3), else a warning
         if found_nothing:
@@ -136,7 +139,8 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     in_place = config.output is Output.IN_PLACE
     if in_place:
         _clean_stale_temps(items, sink)
-    many = len(items) > 1 or any(a != STDIN and os.path.isdir(a) for a in config.paths)
+    named = folders_among(config.paths) if config.folders is None else config.folders
+    many = len(items) > 1 or bool(named)
     workers = config.jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
     done = _results(items, config, workers, None)
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()

@@ -10,6 +10,7 @@ from typing import BinaryIO, TextIO
 
 from xmlnest.cli.worker import FileResult
 from xmlnest.engine.plan import Finding, Level
+from xmlnest.model import Status
 
 
 def json_record(name: str, status: str, findings: tuple[Finding, ...]) -> bytes:
@@ -80,7 +81,7 @@ class Sink:
         """An input refused before it could be read (a repeat, a missing file)."""
         self.say(line)
         if self.as_json:
-            self.out.write(json_record(name, "rejected", (error,)))
+            self.out.write(json_record(name, Status.REJECTED, (error,)))
             self.out.flush()
 
     def result(self, r: FileResult) -> None:
@@ -97,10 +98,10 @@ class Sink:
         for f in r.findings:
             self.finding(r.name, f)
         if self.as_json:
-            status = "would change" if r.status == "changed" and not self.writes else r.status
+            status = "would change" if r.status == Status.CHANGED and not self.writes else r.status
             self.out.write(json_record(r.name, status, r.errors + r.findings))
             self.out.flush()
-        if r.status in ("rejected", "skipped"):
+        if r.status in (Status.REJECTED, Status.SKIPPED):
             return
         if r.diff or r.output:
             if r.diff:
@@ -108,5 +109,5 @@ class Sink:
             if r.output:
                 self.out.write(r.output)
             self.out.flush()
-        if r.status == "changed" and self.check and not r.diff and not self.as_json:
+        if r.status == Status.CHANGED and self.check and not r.diff and not self.as_json:
             self.say(f"{r.name}: would change")  # the result itself: said even with -q

@@ -17,10 +17,10 @@ from xmlnest.cli import diff
 from xmlnest.cli.config import Output, RunConfig
 from xmlnest.engine import core
 from xmlnest.engine.plan import Finding, Level
-from xmlnest.engine.validate import SchemaProblem, Validator, choose
+from xmlnest.engine.validate import SchemaProblem, Validator
 from xmlnest.errors import LibvirtError, NotADomain, WriteError, XmlnestError
 from xmlnest.files import AtomicBatch, Input, Read, mirror, read, write_new
-from xmlnest.model import Vendor
+from xmlnest.model import Status, Vendor
 
 if TYPE_CHECKING:
     from xmlnest.libvirt.source import DomainSource
@@ -32,7 +32,7 @@ class FileResult(NamedTuple):
     """What happened to one input, as plain data (crosses process boundaries)."""
 
     name: str
-    status: str  # changed, unchanged, skipped, rejected
+    status: Status
     messages: tuple[str, ...] = ()  # error lines, already formatted
     notes: tuple[str, ...] = ()  # lines worth saying unless -q, already formatted
     findings: tuple[Finding, ...] = ()
@@ -51,7 +51,7 @@ def error_finding(exc: XmlnestError) -> Finding:
 def rejected(item: Input, exc: XmlnestError, used: str | None = None) -> FileResult:
     return FileResult(
         item.name,
-        "rejected",
+        Status.REJECTED,
         (exc.format(item.name),),
         errors=(error_finding(exc),),
         validated_with=used,
@@ -62,7 +62,7 @@ class _Worker:
     """Per-process state: the schema compiled once, the host vendor read once."""
 
     def __init__(self, config: RunConfig) -> None:
-        validator = choose(config.validate_kind, config.schema_dir).validator
+        validator = config.validation.make_validator()
         self.validator = _Counted(validator) if validator is not None else None
         self.host_vendor = _host_vendor_reader(config.host_root)
 
@@ -202,7 +202,7 @@ def _transform(
         )
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
-            return FileResult(item.name, "skipped")
+            return FileResult(item.name, Status.SKIPPED)
         return rejected(item, exc)
     except XmlnestError as exc:
         return rejected(item, exc)
@@ -237,7 +237,7 @@ def _finish(
             for f in warnings
         )
         errors = tuple(f._replace(level=Level.ERROR) for f in warnings)
-        return FileResult(item.name, "rejected", lines, errors=errors, validated_with=used)
+        return FileResult(item.name, Status.REJECTED, lines, errors=errors, validated_with=used)
     text = ""
     if outcome.changed and config.diff == "unified":
         text = diff.unified(item.name, outcome.source, outcome.output)
@@ -265,7 +265,7 @@ def _finish(
         return rejected(item, exc, used)
     return FileResult(
         item.name,
-        "changed" if outcome.changed else "unchanged",
+        Status.CHANGED if outcome.changed else Status.UNCHANGED,
         findings=findings,
         output=outcome.output if config.output is Output.STDOUT else b"",
         diff=text,

@@ -78,9 +78,23 @@ def find_domain_rng(schema_dir: str | None, env: Mapping[str, str]) -> str | Non
 
 
 class Choice(NamedTuple):
-    validator: Validator | None
+    """The schema a run validates against, as plain data: made once per run (from the
+    options and the environment), picklable, and equal across ``--jobs`` workers."""
+
+    kind: str  # "rng", "xsd", "none"; "auto" only in a configuration made by hand
+    rng: str | None  # the domain.rng found, for kind "rng"
     notice: str | None  # said once on stderr when first used (not under -q)
     routine: bool = False  # the expected case: said only with -v
+
+    def make_validator(self) -> Validator | None:
+        """A new validator for this choice; it compiles its schema on first use."""
+        if self.kind == "auto":  # not chosen by a run's configuration: choose now
+            return choose("auto", None).make_validator()
+        if self.kind == "rng" and self.rng is not None:
+            return RngValidator(self.rng)
+        if self.kind == "xsd":
+            return LazyXsdValidator()
+        return None
 
 
 def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = None) -> Choice:
@@ -91,7 +105,7 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
     looked."""
     env = os.environ if env is None else env
     if kind == "none":
-        return Choice(None, None)
+        return Choice("none", None, None)
     if schema_dir is not None and not os.path.isfile(os.path.join(schema_dir, "domain.rng")):
         state = "is not a folder" if not os.path.isdir(schema_dir) else "has no domain.rng"
         raise UsageError(
@@ -99,7 +113,7 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
             "domain.rng (e.g. /usr/share/libvirt/schemas)"
         )
     if kind == "xsd":
-        return Choice(LazyXsdValidator(), None)
+        return Choice("xsd", None, None)
     rng = find_domain_rng(schema_dir, env)
     tried = ", ".join(os.path.join(f, "domain.rng") for f in schema_folders(schema_dir, env))
     if env.get(SCHEMA_ENV) and schema_dir is None:
@@ -107,11 +121,12 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
     if kind == "rng":
         if rng is None:
             raise UsageError(f"--validate rng: no domain.rng found; looked for {tried}")
-        return Choice(RngValidator(rng), None)
+        return Choice("rng", rng, None)
     if rng is not None:
-        return Choice(RngValidator(rng), f"validating against libvirt's {rng}", routine=True)
+        return Choice("rng", rng, f"validating against libvirt's {rng}", routine=True)
     return Choice(
-        LazyXsdValidator(),
+        "xsd",
+        None,
         f"libvirt's domain.rng not found (looked for {tried}); validating against the "
         "bundled XSD (install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
     )

@@ -30,19 +30,27 @@ class Input(NamedTuple):
     regular: bool = False  # a walk's listing says: a regular file, not a link (no stat first)
 
 
+def folders_among(args: Sequence[str]) -> tuple[str, ...]:
+    """The arguments that name folders (asked once per run, by its configuration)."""
+    return tuple(a for a in args if a != STDIN and os.path.isdir(a))
+
+
 def expand(
     args: Sequence[str],
     *,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    folders: Sequence[str] | None = None,
 ) -> Iterator[Input | InputError]:
-    """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order."""
+    """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order.
+    ``folders``: which arguments are folders, when the caller has asked already."""
     seen: set[object] = set()
+    is_folder = set(folders_among(args) if folders is None else folders)
     for arg in args or [STDIN]:
         if arg == STDIN:
             yield Input(STDIN_NAME, None)
             continue
-        if os.path.isdir(arg):
+        if arg in is_folder:
             matched = False
             for found, key, link, regular in _walk(arg, include, exclude):
                 matched = True
