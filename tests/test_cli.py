@@ -618,3 +618,17 @@ def test_a_terminal_on_stdin_is_told_what_xmlnest_waits_for() -> None:
     code, out, err = _with_tty_stdin(["--arch", "intel", "--no-validate", "-q"], xml)
     assert (code, err) == (0, b"")
     # a pipe is not told: stderr stays empty (test_single_input_prints_xml_on_stdout_only)
+
+
+@pytest.mark.parametrize("args", [["--domain", "vm", "--check"], ["--status"]])
+def test_an_unknown_libvirt_backend_is_a_usage_error(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a traceback with exit 1 (which --check means "would change")."""
+    monkeypatch.setenv("XMLNEST_LIBVIRT_BACKEND", "libvirtd")
+    r = run_cli(["-c", "test:///default", *args])
+    assert (r.code, r.out) == (2, b"")
+    assert r.err_lines == [
+        "xmlnest: XMLNEST_LIBVIRT_BACKEND='libvirtd' is not a libvirt backend: expected "
+        "python, virsh or auto"
+    ]
