@@ -512,3 +512,36 @@ def test_every_rule_has_one_hint_entry_and_no_hint_lacks_a_rule() -> None:
     from xmlnest.engine.hints import HINTS
 
     assert set(HINTS) == set(RULES)
+
+
+LXC = """<domain type='lxc'>
+  <name>c</name>
+  <memory unit='KiB'>524288</memory>
+  <os>
+    <type>exe</type>
+    <init>/sbin/init</init>
+  </os>
+</domain>
+"""
+XEN_PV = """<domain type='xen'>
+  <name>pv</name>
+  <memory unit='KiB'>524288</memory>
+  <os>
+    <type>linux</type>
+  </os>
+</domain>
+"""
+
+
+@pytest.mark.parametrize("xml", [LXC, XEN_PV], ids=["lxc", "xen-pv"])
+@pytest.mark.parametrize("args", [[], ["--host-model"], ["--disable"], ["--arch", "intel"]])
+def test_the_domain_type_is_refused_before_the_arch_is_asked_for(
+    xml: str, args: list[str]
+) -> None:
+    """An LXC or Xen domain names no arch: XN102 says why it cannot nest; XN108 ("pass
+    --arch") would send the user round in a circle."""
+    r = run_cli([*args, "--check", "-"], xml.encode())
+    assert r.code == 3 and r.out == b""
+    (line,) = r.err_lines
+    assert line.startswith("<stdin>:1: XN102 domain type '"), line
+    assert "XN108" not in r.err and "--arch" not in r.err

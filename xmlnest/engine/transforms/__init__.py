@@ -81,8 +81,8 @@ def plan(
     """
     ctx = Context(root, options, host_vendor)
     live.refuse_live(ctx)
+    check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)
-    check_domain_type(ctx)
     for flag, given in (("--model", options.model), ("--host-model", options.host_model)):
         if given and FAMILY_OF_TARGET[target] != "x86":
             raise RuleError(
