@@ -8,6 +8,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, NamedTuple
 
+from xmlnest.engine.document import too_large
 from xmlnest.errors import InputError, NotAFile, NothingFound
 
 STDIN = "-"
@@ -160,7 +161,10 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
     is checked again (``fstat``), so a file swapped meanwhile is still refused.
     """
     if inp.path is None:
-        return Read(stdin.read(max_bytes + 1))
+        data = stdin.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise too_large(max_bytes, None)  # a stream: how much more there was is not known
+        return Read(data)
     try:
         regular = inp.regular
         if not regular:
@@ -175,6 +179,8 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
             st = os.fstat(fd)  # the file as opened
             if regular and not stat.S_ISREG(st.st_mode):
                 _refuse_special(inp, st.st_mode, True)
+            if regular and st.st_size > max_bytes:
+                raise too_large(max_bytes, st.st_size)  # its real size, and nothing read
             # Ask for what the file holds (plus one byte, to see it grow past the limit),
             # not for max_bytes: a 16 MiB request costs a buffer per small file.
             want = min(st.st_size, max_bytes) + 1 if regular else max_bytes + 1
@@ -183,6 +189,8 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
                 data += _read_upto(fd, max_bytes + 1 - want)
         finally:
             os.close(fd)
+        if len(data) > max_bytes:  # a FIFO, or a file that grew while it was read
+            raise too_large(max_bytes, None)
         return Read(data, identity_of(st), st.st_nlink)  # as opened
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None
