@@ -79,7 +79,11 @@ def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) 
     try:
         outcome = core.process(raw, config.options, host_vendor=conn.host_vendor)
         arch = status.arch_of(outcome.source.root)
-        stored = status.stored_verdict(changed=outcome.changed)
+        stored = status.stored_verdict(
+            changed=outcome.changed,
+            disable=config.options.disable,
+            host_setting=any(f.rule == "XN221" for f in outcome.findings),
+        )
     except RuleError as exc:
         arch = _arch_of(raw)  # a refusal still names the arch (parsed again only then)
         stored = status.stored_verdict(changed=False, refused=exc.rule or "input")
