@@ -632,3 +632,76 @@ def test_an_unknown_libvirt_backend_is_a_usage_error(
         "xmlnest: XMLNEST_LIBVIRT_BACKEND='libvirtd' is not a libvirt backend: expected "
         "python, virsh or auto"
     ]
+
+
+def _screen(raw: str) -> list[str]:
+    """The lines a terminal shows for ``raw``: a carriage return goes back to the start of
+    the line, ``ESC [ K`` erases to its end, other escapes are dropped."""
+    lines: list[str] = []
+    line: list[str] = []
+    col = 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\r\n\x1b]", raw):
+        if token == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif token == "\r":
+            col = 0
+        elif token == "\x1b[K":
+            del line[col:]
+        elif token.startswith("\x1b"):
+            continue
+        else:
+            line[col : col + 1] = [token]
+            col += 1
+    if line:
+        lines.append("".join(line))
+    return lines
+
+
+def test_messages_never_share_a_line_with_the_progress_bar(tmp_path: Path) -> None:
+    """On a terminal, 60 files each with a warning: every message line shows the message
+    alone (the bar is erased first and drawn again after), never glued to the bar."""
+    import pty
+    import select
+
+    amd = (REPO / "samples" / "amd-l1.xml").read_bytes()  # a warning (XN202) and a change
+    for i in range(60):
+        (tmp_path / f"vm{i:02}.xml").write_bytes(amd)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xmlnest", "--check", "--no-validate", str(tmp_path)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "100"},
+    )
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        proc.wait(timeout=60)
+    raw = b"".join(chunks).decode()
+    bar = re.compile(r"xmlnest +\[")
+    assert bar.search(raw)  # the bar was drawn
+    shown = [ln for ln in _screen(raw) if ln.strip()]
+    messages = [ln for ln in shown if not bar.match(ln)]
+    assert len([ln for ln in messages if " warning: XN202 " in ln]) == 60, shown
+    for ln in messages:
+        assert ln.startswith((str(tmp_path), "xmlnest: ")), ln
+        assert not bar.search(ln) and "#" not in ln, ln
+    assert messages[-1].startswith("xmlnest: 60 would change, 0 already nested"), messages[-1]
+    assert "] 60/60" in raw  # the counts are the real ones
+    assert proc.returncode == 1

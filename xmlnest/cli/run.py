@@ -146,32 +146,26 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
     folders: set[str] = set()  # folders with renames still to fsync
     drained = False
+    if show_bar:
+        sink.start_progress(len(items))
     try:
-        for r in _progress(done, show_bar, len(items)):
+        for r in done:
             if r.folder:
                 folders.add(r.folder)
             sink.result(r)
+            sink.step()
             report.add(r.status, config.check, host_setting=_host_setting(r))
         drained = True
     except BrokenPipeError:
         raise PipeClosed(report.exit_code) from None
     finally:
+        sink.end_progress()
         # Cut short (Ctrl-C), a batch may have renamed files whose results never came
         # back: make every folder this run may have written in durable.
         sync_folders(folders if drained or not in_place else _folders(items))
     if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
     return ExitCode.REJECTED if found_nothing else report.exit_code
-
-
-def _progress(done: Iterator[FileResult], show: bool, total: int) -> Iterator[FileResult]:
-    if not show:
-        yield from done
-        return
-    import click
-
-    with click.progressbar(done, length=total, file=sys.stderr, label="xmlnest") as bar:
-        yield from bar
 
 
 def _clean_stale_temps(items: list[Input], sink: Sink) -> None:
