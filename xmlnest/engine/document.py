@@ -171,13 +171,11 @@ def human_size(n: int) -> str:
     """``n`` bytes the way a person reads them: ``512 bytes``, ``20 MiB``, ``1.5 GiB``."""
     if n < 1024:
         return f"{n} byte" if n == 1 else f"{n} bytes"
-    value, unit = float(n), "bytes"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024:
-            break
-    shown = f"{value:.1f}".removesuffix(".0")
-    return f"{shown} {unit}"
+    units = ("KiB", "MiB", "GiB", "TiB")
+    value, i = n / 1024, 0
+    while value >= 1024 and i < len(units) - 1:
+        value, i = value / 1024, i + 1
+    return f"{f'{value:.1f}'.removesuffix('.0')} {units[i]}"
 
 
 def too_large(max_bytes: int, size: int | None) -> InputError:
