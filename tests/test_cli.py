@@ -564,12 +564,55 @@ def test_an_empty_folder_beside_real_inputs_is_a_warning(tmp_path: Path) -> None
     assert run_cli(["--arch", "intel", "-q", "--check", str(empty), str(full)]).err == ""
 
 
-def test_a_folder_of_non_domain_xml_found_inputs_and_passes(tmp_path: Path) -> None:
-    """Skipped is not "nothing found": a hook over networks only must pass."""
-    (tmp_path / "net.xml").write_bytes(b"<network><name>default</name></network>\n")
-    r = run_cli(["--check", str(tmp_path)])
+NETWORK = b"<network><name>default</name></network>\n"
+
+
+@pytest.mark.parametrize("mode", [["--check"], ["--diff"], ["-i"], ["--check", "--json"]])
+def test_a_folder_of_only_non_domain_xml_found_no_domain(tmp_path: Path, mode: list[str]) -> None:
+    """Like an empty folder: a CI check over the wrong folder (networks, pools) must fail,
+    not pass as if every domain were nested."""
+    nets = tmp_path / "nets"
+    (nets / "sub").mkdir(parents=True)
+    (nets / "default.xml").write_bytes(NETWORK)
+    (nets / "sub" / "pool.xml").write_bytes(b"<pool type='dir'><name>p</name></pool>\n")
+    r = run_cli([*mode, str(nets)])
+    assert r.code == 3, r.err
+    assert r.err_lines[0] == (
+        f"{nets}: no domain XML in this folder (nor below it): its 2 *.xml files are not "
+        "<domain>; name the folder that holds the domain XML"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 ")
+    assert "2 skipped" in r.err_lines[1]
+    quiet = run_cli(["-q", *mode, str(nets)])
+    assert (quiet.code, quiet.err_lines) == (3, r.err_lines[:1])
+
+
+def test_named_non_domain_files_with_skip_non_domain_still_pass(tmp_path: Path) -> None:
+    """What the pre-commit hooks run: named files, --skip-non-domain; a commit of a
+    network definition alone is not an error."""
+    (tmp_path / "net.xml").write_bytes(NETWORK)
+    (tmp_path / "pom.xml").write_bytes(b"<project/>\n")
+    names = [str(tmp_path / "net.xml"), str(tmp_path / "pom.xml")]
+    r = run_cli(["--check", "--diff", "--skip-non-domain", *names])
     assert r.code == 0, r.err
-    assert r.err_lines[0].startswith("xmlnest: 0 would change, 0 already nested, 1 skipped")
+    assert r.err_lines == [r.err_lines[0]] and "2 skipped" in r.err_lines[0]
+
+
+def test_a_non_domain_folder_beside_domains_is_a_warning(tmp_path: Path) -> None:
+    nets, vms = tmp_path / "nets", tmp_path / "vms"
+    nets.mkdir()
+    vms.mkdir()
+    (nets / "default.xml").write_bytes(NETWORK)
+    (vms / "vm.xml").write_bytes(NESTED)
+    (vms / "net.xml").write_bytes(NETWORK)  # a folder holding a domain is fine as it is
+    r = run_cli(["--arch", "intel", "--check", str(nets), str(vms)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0] == (
+        f"{nets}: warning: no domain XML in this folder (nor below it): its 1 *.xml file is "
+        "not <domain>; name the folder that holds the domain XML"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 would change, 1 already nested, 2 skipped")
+    assert run_cli(["--arch", "intel", "--check", str(vms)]).err_lines[0].startswith("xmlnest: 0")
 
 
 # ------------------------------------------------------------------------------- messages

@@ -148,13 +148,15 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     drained = False
     if show_bar:
         sink.start_progress(len(items))
+    walked = _Walked()
     try:
-        for r in done:
+        for item, r in zip(items, done, strict=False):
             if r.folder:
                 folders.add(r.folder)
             sink.result(r)
             sink.step()
             report.add(r.status, config.check, host_setting=_host_setting(r))
+            walked.add(item, r)
         drained = True
     except BrokenPipeError:
         raise PipeClosed(report.exit_code) from None
@@ -163,9 +165,46 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
         # Cut short (Ctrl-C), a batch may have renamed files whose results never came
         # back: make every folder this run may have written in durable.
         sync_folders(folders if drained or not in_place else _folders(items))
+    no_domain = walked.without_domains()
+    if no_domain and not walked.domains and not refused:  # the run found no domain at all
+        found_nothing = True
+    for folder, count in no_domain:  # as an empty folder: an error when it is all there was
+        problem = (
+            f"no domain XML in this folder (nor below it): its {count} *.xml "
+            f"{'file is' if count == 1 else 'files are'} not <domain>"
+        )
+        hint = "name the folder that holds the domain XML"
+        if found_nothing:
+            sink.say(f"{folder}: {problem}; {hint}")
+        elif not config.quiet:
+            sink.say(f"{folder}: warning: {problem}; {hint}")
     if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
     return ExitCode.REJECTED if found_nothing else report.exit_code
+
+
+class _Walked:
+    """Per folder argument, how many of its walked files were not domains, and how many
+    inputs of the whole run were (or may have been: a refusal counts) domains."""
+
+    def __init__(self) -> None:
+        self.not_domains: dict[str, int] = {}
+        self.with_domain: set[str] = set()
+        self.domains = 0
+
+    def add(self, item: Input, r: FileResult) -> None:
+        if not r.not_a_domain:
+            self.domains += 1
+        if not item.walked or item.base is None:
+            return
+        if r.not_a_domain:
+            self.not_domains[item.base] = self.not_domains.get(item.base, 0) + 1
+        else:
+            self.with_domain.add(item.base)
+
+    def without_domains(self) -> list[tuple[str, int]]:
+        """The folders whose walk found XML files but not one domain, with their count."""
+        return [(f, n) for f, n in self.not_domains.items() if f not in self.with_domain]
 
 
 def _clean_stale_temps(items: list[Input], sink: Sink) -> None:

@@ -40,6 +40,7 @@ NESTED = "nested"
 NOT_NESTED = "not nested"
 WOULD_CHANGE = "would change"
 REFUSED = "refused"
+SKIPPED = "skipped"  # --skip-unsupported: cannot nest by type or arch (XN101, XN102, XN109)
 HOST_SETTING = "host setting"  # --disable on IBM Z: no XML turns nesting off (XN221)
 
 
@@ -49,13 +50,20 @@ _HOST_MODES = ("host-passthrough", "maximum", "host-model")
 
 
 def stored_verdict(
-    *, changed: bool, refused: str | None = None, disable: bool = False, host_setting: bool = False
+    *,
+    changed: bool,
+    refused: str | None = None,
+    skipped: str | None = None,
+    disable: bool = False,
+    host_setting: bool = False,
 ) -> str:
-    """The stored definition's verdict: ``would change``, ``refused XNnnn``, or what it is
-    already: ``nested`` (with ``disable``: ``not nested``; ``host setting`` where the XML
-    cannot turn nesting off, IBM Z)."""
+    """The stored definition's verdict: ``would change``, ``refused XNnnn``, ``skipped
+    XNnnn`` (``--skip-unsupported``), or what it is already: ``nested`` (with ``disable``:
+    ``not nested``; ``host setting`` where the XML cannot turn nesting off, IBM Z)."""
     if refused:
         return f"{REFUSED} {refused}"
+    if skipped:
+        return f"{SKIPPED} {skipped}"
     if changed:
         return WOULD_CHANGE
     if disable:
