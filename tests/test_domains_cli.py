@@ -392,3 +392,34 @@ def test_status_says_restart_pending_only_where_an_edit_waits_for_a_power_off(
         "off-run": ("not nested", "not nested", False),
         "z-run": ("host setting", "nested", False),
     }
+
+
+def test_in_place_by_name_prints_one_line_per_defined_domain(tmp_path: Path) -> None:
+    """As virsh and virt-xml: each defined domain named, with "(restart pending)" where a
+    running guest needs a power-off for the nesting edit. A running host-model guest on
+    a host that offers vmx already runs nested: defined, nothing pending, no note."""
+    cpu = "  <cpu mode='custom' match='exact'>\n    <model>Haswell-noTSX</model>\n  </cpu>\n"
+    uri = node_file(
+        tmp_path,
+        {
+            "hm-run": (uuid_of(1), dict(cpu="  <cpu mode='host-model' check='partial'/>\n")),
+            "off": (uuid_of(2), dict(cpu=cpu, running=False)),
+            "run": (uuid_of(3), dict(cpu=cpu)),
+            "done": (uuid_of(4), dict(cpu="  <cpu mode='host-passthrough'/>\n")),
+        },
+    )
+    r = run_cli(["-c", uri, "--arch", "intel", "--all-domains", "-i"])
+    assert r.code == 0, r.err
+    mine = [ln for ln in r.err_lines if " warning: " not in ln]
+    assert mine[:-1] == [
+        "hm-run: defined",
+        "off: defined",
+        "run: defined (restart pending)",
+        f"{uri}: note: run is running: the new CPU takes effect after a full power-off "
+        "(virsh shutdown run; virsh start run); a reboot or reset is not enough",
+    ]
+    assert mine[-1].startswith("xmlnest: 3 changed, 1 already nested")
+    quiet = run_cli(["-c", uri, "--arch", "intel", "--all-domains", "-i", "-q"])
+    assert (quiet.code, quiet.err) == (0, "")
+    j = run_cli(["-c", uri, "--arch", "intel", "--domain", "off", "-i", "--json"])
+    assert "defined" not in j.err and json.loads(j.out)["status"] == "changed"

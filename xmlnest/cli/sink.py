@@ -158,6 +158,8 @@ class Sink:
             self.announced = True
         for line in r.messages:
             self.say(line)
+        if r.defined and not self.quiet and not self.as_json:  # JSON says "changed"
+            self.say(r.defined)
         if not self.quiet:
             for line in r.notes:
                 self.say(line)

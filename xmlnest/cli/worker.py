@@ -43,6 +43,7 @@ class FileResult(NamedTuple):
     validated_with: str | None = None
     folder: str = ""  # where an in-place write renamed a file (to fsync once per batch)
     not_a_domain: bool = False  # skipped: XML whose root is not <domain> (or not a file)
+    defined: str = ""  # -i by name: "NAME: defined" or "NAME: defined (restart pending)"
 
 
 def error_finding(exc: XmlnestError) -> Finding:
@@ -262,10 +263,12 @@ def _finish(
 
         text = json_line(item.name, outcome)
     folder = ""
+    defined = ""
     notes: tuple[str, ...] = ()
     try:
         if outcome.changed and source is not None and config.output is Output.IN_PLACE:
-            notes = source.define(item, got.data, outcome.output, config.options)
+            done = source.define(item, got.data, outcome.output, config.options)
+            defined, notes = done.line(), done.notes
         if outcome.changed and batch is not None and item.path is not None:
             folder = batch.stage(item.path, outcome.output, got.seen)
             if got.links > 1:
@@ -288,4 +291,5 @@ def _finish(
         validated_with=used,
         folder=folder,
         notes=notes,
+        defined=defined,
     )
