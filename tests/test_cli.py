@@ -748,3 +748,47 @@ def test_messages_never_share_a_line_with_the_progress_bar(tmp_path: Path) -> No
     assert messages[-1].startswith("xmlnest: 60 would change, 0 already nested"), messages[-1]
     assert "] 60/60" in raw  # the counts are the real ones
     assert proc.returncode == 1
+
+
+def _tree_with_old_folders(tmp_path: Path) -> Path:
+    root = tmp_path / "t"
+    for rel in ("vm.xml", "old/vm1.xml", "archive/old/vm2.xml", "archive/vm3.xml", "keep/old.xml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(NESTED)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("glob", "left"),
+    [
+        ("old", {"vm.xml", "archive/vm3.xml", "keep/old.xml"}),  # any folder named old
+        ("old/", {"vm.xml", "archive/vm3.xml", "keep/old.xml"}),
+        ("archive/old", {"vm.xml", "old/vm1.xml", "archive/vm3.xml", "keep/old.xml"}),
+        ("arch*", {"vm.xml", "old/vm1.xml", "keep/old.xml"}),
+        ("old.xml", {"vm.xml", "old/vm1.xml", "archive/old/vm2.xml", "archive/vm3.xml"}),
+    ],
+)
+def test_exclude_matches_a_folder_by_name_or_path(tmp_path: Path, glob: str, left: set[str]) -> None:
+    root = _tree_with_old_folders(tmp_path)
+    r = run_cli(["--arch", "intel", "--check", "--json", "--exclude", glob, str(root)])
+    assert r.code == 0, r.err
+    import json
+
+    walked = {Path(json.loads(ln)["path"]).relative_to(root).as_posix() for ln in r.out.decode().splitlines()}
+    assert walked == left
+    assert "warning" not in r.err
+
+
+def test_an_exclude_glob_that_matches_nothing_is_a_warning(tmp_path: Path) -> None:
+    root = _tree_with_old_folders(tmp_path)
+    r = run_cli(["--arch", "intel", "--check", "--exclude", "olf", "--exclude", "old", str(root)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0] == (
+        "xmlnest: warning: --exclude 'olf' matched no file and no folder; a glob matches the "
+        "path below the folder, or a file's or folder's name"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 would change, 3 already nested")
+    quiet = run_cli(["--arch", "intel", "--check", "-q", "--exclude", "olf", str(root)])
+    assert (quiet.code, quiet.err) == (0, "")
+    named = run_cli(["--arch", "intel", "--check", "--exclude", "olf", str(root / "vm.xml")])
+    assert named.err == ""  # globs narrow folder walks only: nothing walked, nothing to say

@@ -140,7 +140,14 @@ OPTIONS: tuple[Opt, ...] = (
         show_default=True,
     ),
     Opt(("--include",), "include", "multiple", "Walk only files matching GLOB.", metavar="GLOB"),
-    Opt(("--exclude",), "exclude", "multiple", "Skip walked files matching GLOB.", metavar="GLOB"),
+    Opt(
+        ("--exclude",),
+        "exclude",
+        "multiple",
+        "Skip walked files, and folders, matching GLOB (a path below the folder, or a name: "
+        "'old' skips every folder named old); a GLOB that matches nothing is a warning.",
+        metavar="GLOB",
+    ),
     Opt(
         ("-j", "--jobs"),
         "jobs",

@@ -18,6 +18,7 @@ from xmlnest.errors import ExitCode, LibvirtError, NothingFound, XmlnestError
 from xmlnest.files import (
     STDIN,
     Input,
+    UnusedGlob,
     check_output_dir,
     expand,
     remove_stale_temp_files,
@@ -111,11 +112,14 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     items: list[Input] = []
     refused: list[XmlnestError] = []
     empty: list[NothingFound] = []
+    unused: list[UnusedGlob] = []
     for item in expand(
         config.paths, include=config.include, exclude=config.exclude, folders=config.folders
     ):  # the folders as the configuration found them
         if isinstance(item, NothingFound):
             empty.append(item)
+        elif isinstance(item, UnusedGlob):
+            unused.append(item)
         elif isinstance(item, XmlnestError):
             refused.append(item)
         else:
@@ -134,6 +138,8 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
             sink.say(exc.format())
         elif not config.quiet:
             sink.say(f"{exc.path}: warning: {exc.problem}; {exc.hint}")
+    for glob in unused if not config.quiet else ():
+        sink.say(f"xmlnest: warning: {glob.problem}; {glob.hint}")
     if STDIN in config.paths and not config.quiet and sys.stdin.isatty():
         sink.say("xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)")
     in_place = config.output is Output.IN_PLACE
