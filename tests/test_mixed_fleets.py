@@ -91,6 +91,13 @@ def test_live_xml_of_an_unsupported_domain_stays_an_error(tmp_path: Path) -> Non
     assert r.code == 3 and " XN113 " in r.err
 
 
+@pytest.fixture
+def backend_env(monkeypatch: pytest.MonkeyPatch, backend: str) -> str:
+    """Once per backend (conftest's ``backend`` checks it can be had)."""
+    monkeypatch.setenv("XMLNEST_LIBVIRT_BACKEND", backend)
+    return backend
+
+
 def test_skip_unsupported_over_all_domains_and_status(tmp_path: Path, backend_env: str) -> None:
     uri = node_file(tmp_path, FLEET)
     r = run_cli(["-c", uri, "--all-domains", "--check", "--skip-unsupported"])
@@ -105,12 +112,6 @@ def test_skip_unsupported_over_all_domains_and_status(tmp_path: Path, backend_en
     assert rows["arm-run"]["stored"] == "skipped XN101"
     assert rows["tcg-off"]["stored"] == "skipped XN102"
     assert s.code == 1  # would change and restart pending only: no refusal left
-
-
-@pytest.fixture
-def backend_env(monkeypatch: pytest.MonkeyPatch, backend: str) -> str:
-    monkeypatch.setenv("XMLNEST_LIBVIRT_BACKEND", backend)
-    return backend
 
 
 def test_host_model_gives_other_arches_their_own_edit(tmp_path: Path) -> None:
