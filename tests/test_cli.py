@@ -564,12 +564,55 @@ def test_an_empty_folder_beside_real_inputs_is_a_warning(tmp_path: Path) -> None
     assert run_cli(["--arch", "intel", "-q", "--check", str(empty), str(full)]).err == ""
 
 
-def test_a_folder_of_non_domain_xml_found_inputs_and_passes(tmp_path: Path) -> None:
-    """Skipped is not "nothing found": a hook over networks only must pass."""
-    (tmp_path / "net.xml").write_bytes(b"<network><name>default</name></network>\n")
-    r = run_cli(["--check", str(tmp_path)])
+NETWORK = b"<network><name>default</name></network>\n"
+
+
+@pytest.mark.parametrize("mode", [["--check"], ["--diff"], ["-i"], ["--check", "--json"]])
+def test_a_folder_of_only_non_domain_xml_found_no_domain(tmp_path: Path, mode: list[str]) -> None:
+    """Like an empty folder: a CI check over the wrong folder (networks, pools) must fail,
+    not pass as if every domain were nested."""
+    nets = tmp_path / "nets"
+    (nets / "sub").mkdir(parents=True)
+    (nets / "default.xml").write_bytes(NETWORK)
+    (nets / "sub" / "pool.xml").write_bytes(b"<pool type='dir'><name>p</name></pool>\n")
+    r = run_cli([*mode, str(nets)])
+    assert r.code == 3, r.err
+    assert r.err_lines[0] == (
+        f"{nets}: no domain XML in this folder (nor below it): its 2 *.xml files are not "
+        "<domain>; name the folder that holds the domain XML"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 ")
+    assert "2 skipped" in r.err_lines[1]
+    quiet = run_cli(["-q", *mode, str(nets)])
+    assert (quiet.code, quiet.err_lines) == (3, r.err_lines[:1])
+
+
+def test_named_non_domain_files_with_skip_non_domain_still_pass(tmp_path: Path) -> None:
+    """What the pre-commit hooks run: named files, --skip-non-domain; a commit of a
+    network definition alone is not an error."""
+    (tmp_path / "net.xml").write_bytes(NETWORK)
+    (tmp_path / "pom.xml").write_bytes(b"<project/>\n")
+    names = [str(tmp_path / "net.xml"), str(tmp_path / "pom.xml")]
+    r = run_cli(["--check", "--diff", "--skip-non-domain", *names])
     assert r.code == 0, r.err
-    assert r.err_lines[0].startswith("xmlnest: 0 would change, 0 already nested, 1 skipped")
+    assert r.err_lines == [r.err_lines[0]] and "2 skipped" in r.err_lines[0]
+
+
+def test_a_non_domain_folder_beside_domains_is_a_warning(tmp_path: Path) -> None:
+    nets, vms = tmp_path / "nets", tmp_path / "vms"
+    nets.mkdir()
+    vms.mkdir()
+    (nets / "default.xml").write_bytes(NETWORK)
+    (vms / "vm.xml").write_bytes(NESTED)
+    (vms / "net.xml").write_bytes(NETWORK)  # a folder holding a domain is fine as it is
+    r = run_cli(["--arch", "intel", "--check", str(nets), str(vms)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0] == (
+        f"{nets}: warning: no domain XML in this folder (nor below it): its 1 *.xml file is "
+        "not <domain>; name the folder that holds the domain XML"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 would change, 1 already nested, 2 skipped")
+    assert run_cli(["--arch", "intel", "--check", str(vms)]).err_lines[0].startswith("xmlnest: 0")
 
 
 # ------------------------------------------------------------------------------- messages
@@ -618,3 +661,134 @@ def test_a_terminal_on_stdin_is_told_what_xmlnest_waits_for() -> None:
     code, out, err = _with_tty_stdin(["--arch", "intel", "--no-validate", "-q"], xml)
     assert (code, err) == (0, b"")
     # a pipe is not told: stderr stays empty (test_single_input_prints_xml_on_stdout_only)
+
+
+@pytest.mark.parametrize("args", [["--domain", "vm", "--check"], ["--status"]])
+def test_an_unknown_libvirt_backend_is_a_usage_error(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a traceback with exit 1 (which --check means "would change")."""
+    monkeypatch.setenv("XMLNEST_LIBVIRT_BACKEND", "libvirtd")
+    r = run_cli(["-c", "test:///default", *args])
+    assert (r.code, r.out) == (2, b"")
+    assert r.err_lines == [
+        "xmlnest: XMLNEST_LIBVIRT_BACKEND='libvirtd' is not a libvirt backend: expected "
+        "python, virsh or auto"
+    ]
+
+
+def _screen(raw: str) -> list[str]:
+    """The lines a terminal shows for ``raw``: a carriage return goes back to the start of
+    the line, ``ESC [ K`` erases to its end, other escapes are dropped."""
+    lines: list[str] = []
+    line: list[str] = []
+    col = 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\r\n\x1b]", raw):
+        if token == "\n":
+            lines.append("".join(line))
+            line, col = [], 0
+        elif token == "\r":
+            col = 0
+        elif token == "\x1b[K":
+            del line[col:]
+        elif token.startswith("\x1b"):
+            continue
+        else:
+            line[col : col + 1] = [token]
+            col += 1
+    if line:
+        lines.append("".join(line))
+    return lines
+
+
+def test_messages_never_share_a_line_with_the_progress_bar(tmp_path: Path) -> None:
+    """On a terminal, 60 files each with a warning: every message line shows the message
+    alone (the bar is erased first and drawn again after), never glued to the bar."""
+    import pty
+    import select
+
+    amd = (REPO / "samples" / "amd-l1.xml").read_bytes()  # a warning (XN202) and a change
+    for i in range(60):
+        (tmp_path / f"vm{i:02}.xml").write_bytes(amd)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xmlnest", "--check", "--no-validate", str(tmp_path)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "100"},
+    )
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        proc.wait(timeout=60)
+    raw = b"".join(chunks).decode()
+    bar = re.compile(r"xmlnest +\[")
+    assert bar.search(raw)  # the bar was drawn
+    shown = [ln for ln in _screen(raw) if ln.strip()]
+    messages = [ln for ln in shown if not bar.match(ln)]
+    assert len([ln for ln in messages if " warning: XN202 " in ln]) == 60, shown
+    for ln in messages:
+        assert ln.startswith((str(tmp_path), "xmlnest: ")), ln
+        assert not bar.search(ln) and "#" not in ln, ln
+    assert messages[-1].startswith("xmlnest: 60 would change, 0 already nested"), messages[-1]
+    assert "] 60/60" in raw  # the counts are the real ones
+    assert proc.returncode == 1
+
+
+def _tree_with_old_folders(tmp_path: Path) -> Path:
+    root = tmp_path / "t"
+    for rel in ("vm.xml", "old/vm1.xml", "archive/old/vm2.xml", "archive/vm3.xml", "keep/old.xml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(NESTED)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("glob", "left"),
+    [
+        ("old", {"vm.xml", "archive/vm3.xml", "keep/old.xml"}),  # any folder named old
+        ("old/", {"vm.xml", "archive/vm3.xml", "keep/old.xml"}),
+        ("archive/old", {"vm.xml", "old/vm1.xml", "archive/vm3.xml", "keep/old.xml"}),
+        ("arch*", {"vm.xml", "old/vm1.xml", "keep/old.xml"}),
+        ("old.xml", {"vm.xml", "old/vm1.xml", "archive/old/vm2.xml", "archive/vm3.xml"}),
+    ],
+)
+def test_exclude_matches_a_folder_by_name_or_path(tmp_path: Path, glob: str, left: set[str]) -> None:
+    root = _tree_with_old_folders(tmp_path)
+    r = run_cli(["--arch", "intel", "--check", "--json", "--exclude", glob, str(root)])
+    assert r.code == 0, r.err
+    import json
+
+    walked = {Path(json.loads(ln)["path"]).relative_to(root).as_posix() for ln in r.out.decode().splitlines()}
+    assert walked == left
+    assert "warning" not in r.err
+
+
+def test_an_exclude_glob_that_matches_nothing_is_a_warning(tmp_path: Path) -> None:
+    root = _tree_with_old_folders(tmp_path)
+    r = run_cli(["--arch", "intel", "--check", "--exclude", "olf", "--exclude", "old", str(root)])
+    assert r.code == 0, r.err
+    assert r.err_lines[0] == (
+        "xmlnest: warning: --exclude 'olf' matched no file and no folder; a glob matches the "
+        "path below the folder, or a file's or folder's name"
+    )
+    assert r.err_lines[1].startswith("xmlnest: 0 would change, 3 already nested")
+    quiet = run_cli(["--arch", "intel", "--check", "-q", "--exclude", "olf", str(root)])
+    assert (quiet.code, quiet.err) == (0, "")
+    named = run_cli(["--arch", "intel", "--check", "--exclude", "olf", str(root / "vm.xml")])
+    assert named.err == ""  # globs narrow folder walks only: nothing walked, nothing to say

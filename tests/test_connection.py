@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import REPO, need
 from xmlnest.engine import core
 from xmlnest.engine.document import parse
-from xmlnest.errors import LibvirtError
+from xmlnest.errors import LibvirtError, UsageError
 from xmlnest.files import Input
 from xmlnest.libvirt import connection, status
 from xmlnest.libvirt.connection import Connection, DomainInfo, DomainRead, Feature, redefine
@@ -717,7 +717,7 @@ def test_choose_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(connection, "libvirt_python_available", lambda: True)
     assert connection.choose_backend() == "python"
     monkeypatch.setenv(connection.BACKEND_ENV, "libvirtd")
-    with pytest.raises(ValueError, match="expected python, virsh or auto"):
+    with pytest.raises(UsageError, match="expected python, virsh or auto"):
         connection.choose_backend()
 
 

@@ -47,7 +47,7 @@ def test_there_are_golden_cases_for_both_flags_and_every_arch() -> None:
     disable = {p.parent.name for p in FLAG_CASES if "--disable" in _args(p)}
     host_model = {p.parent.name for p in FLAG_CASES if "--host-model" in _args(p)}
     assert disable == {"intel", "amd", "power9", "ibmz"}
-    assert host_model == {"intel", "amd"}
+    assert host_model == {"intel", "amd", "power9", "ibmz"}  # POWER9, IBM Z: their own edit
     assert len(FLAG_CASES) >= 25
 
 
@@ -294,3 +294,21 @@ def test_disable_in_place_with_jobs(tmp_path: Path) -> None:
     assert "3 changed" in r.err
     for name in files:
         assert b"<feature policy='disable' name='vmx'/>" in Path(name).read_bytes()
+
+
+def test_the_summary_under_disable_says_already_off_not_already_nested(tmp_path: Path) -> None:
+    """An input --disable leaves alone is "already off"; IBM Z, where no XML edit turns
+    nesting off, is "left to the host"; enabling still says "already nested"."""
+    disabled = core.process(INTEL, Options(arch="intel", disable=True)).output
+    (tmp_path / "a-off.xml").write_bytes(disabled)
+    (tmp_path / "b-on.xml").write_bytes(INTEL)
+    (tmp_path / "c-z.xml").write_bytes((SAMPLES / "ibmz-l1.xml").read_bytes())
+    host = ["--arch", "auto", "--host-root", str(REPO / "tests/hosts/intel-on")]
+    r = run_cli(["--disable", "--check", *host, str(tmp_path)])
+    assert r.code == 1, r.err
+    assert r.err_lines[-1].startswith(
+        "xmlnest: 1 would change, 1 already off, 1 left to the host, 0 skipped, 0 rejected in "
+    ), r.err
+    (tmp_path / "b-on.xml").unlink()
+    r = run_cli(["--check", *host, str(tmp_path)])
+    assert r.err_lines[-1].startswith("xmlnest: 1 would change, 1 already nested, 0 skipped"), r.err

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO, need, run_cli
 from tests.helpers import LIGHT, loaded_by
-from tests.test_connection import FLEET, SYSTEM, node_file
+from tests.test_connection import FLEET, SYSTEM, node_file, uuid_of
 from tests.test_connection import _virsh as system_virsh
 from xmlnest.libvirt import connection
 
@@ -351,3 +351,75 @@ def test_a_closed_stdout_while_refusals_are_reported_ends_quietly(uri: str) -> N
     assert head.startswith(b'{"findings"')
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err[-500:]
     assert code == 3
+
+
+def test_status_says_restart_pending_only_where_an_edit_waits_for_a_power_off(
+    tmp_path: Path,
+) -> None:
+    """A running host-model guest never converted runs nested (the host offers vmx) and
+    would after a power-off too: its stored definition "would change", nothing is pending.
+    Under --disable, a disabled definition is "not nested" (not "nested"), and IBM Z, where
+    no XML turns nesting off, is a "host setting"."""
+    uri = node_file(
+        tmp_path,
+        {
+            "hm-run": (uuid_of(1), dict(cpu="  <cpu mode='host-model' check='partial'/>\n")),
+            "off-run": (
+                uuid_of(2),
+                dict(
+                    cpu="  <cpu mode='custom' match='exact'>\n    <model>Haswell-noTSX</model>\n"
+                    "    <feature policy='disable' name='vmx'/>\n  </cpu>\n"
+                ),
+            ),
+            "z-run": (uuid_of(3), dict(arch="s390x", machine="s390-ccw-virtio")),
+        },
+    )
+    r = run_cli(["-c", uri, "--status", "--json", "--arch", "auto", "--domain", "hm-run"])
+    (rec,) = map(json.loads, r.out.decode().splitlines())
+    assert (rec["stored"], rec["running"], rec["restart_pending"]) == (
+        "would change",
+        "nested",
+        False,
+    )
+    assert r.code == 1  # would change: convert it, no restart asked for
+    got = {}
+    for args in (["--arch", "intel", "--domain", "hm-run", "--domain", "off-run"], ["--domain", "z-run"]):
+        d = run_cli(["-c", uri, "--status", "--disable", "--json", *args])
+        got.update({x["name"]: x for x in map(json.loads, d.out.decode().splitlines())})
+        assert d.code == (1 if "hm-run" in args else 0), d.err
+    assert {n: (x["stored"], x["running"], x["restart_pending"]) for n, x in got.items()} == {
+        "hm-run": ("would change", "nested", False),
+        "off-run": ("not nested", "not nested", False),
+        "z-run": ("host setting", "nested", False),
+    }
+
+
+def test_in_place_by_name_prints_one_line_per_defined_domain(tmp_path: Path) -> None:
+    """As virsh and virt-xml: each defined domain named, with "(restart pending)" where a
+    running guest needs a power-off for the nesting edit. A running host-model guest on
+    a host that offers vmx already runs nested: defined, nothing pending, no note."""
+    cpu = "  <cpu mode='custom' match='exact'>\n    <model>Haswell-noTSX</model>\n  </cpu>\n"
+    uri = node_file(
+        tmp_path,
+        {
+            "hm-run": (uuid_of(1), dict(cpu="  <cpu mode='host-model' check='partial'/>\n")),
+            "off": (uuid_of(2), dict(cpu=cpu, running=False)),
+            "run": (uuid_of(3), dict(cpu=cpu)),
+            "done": (uuid_of(4), dict(cpu="  <cpu mode='host-passthrough'/>\n")),
+        },
+    )
+    r = run_cli(["-c", uri, "--arch", "intel", "--all-domains", "-i"])
+    assert r.code == 0, r.err
+    mine = [ln for ln in r.err_lines if " warning: " not in ln]
+    assert mine[:-1] == [
+        "hm-run: defined",
+        "off: defined",
+        "run: defined (restart pending)",
+        f"{uri}: note: run is running: the new CPU takes effect after a full power-off "
+        "(virsh shutdown run; virsh start run); a reboot or reset is not enough",
+    ]
+    assert mine[-1].startswith("xmlnest: 3 changed, 1 already nested")
+    quiet = run_cli(["-c", uri, "--arch", "intel", "--all-domains", "-i", "-q"])
+    assert (quiet.code, quiet.err) == (0, "")
+    j = run_cli(["-c", uri, "--arch", "intel", "--domain", "off", "-i", "--json"])
+    assert "defined" not in j.err and json.loads(j.out)["status"] == "changed"

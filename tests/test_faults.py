@@ -521,7 +521,7 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
     synced: list[str | Path] = []
     monkeypatch.setattr(atomic, "_fsync_dir", synced.append)
 
-    def add(*args: object) -> None:
+    def add(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Report, "add", add)

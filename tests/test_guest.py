@@ -330,6 +330,7 @@ def test_amd_by_name_on_a_running_domain_then_a_full_power_off(
 
     r = run_cli(["-c", "qemu:///system", "--domain", name, "-i"])
     assert r.code == 0, r.err
+    assert f"{name}: defined (restart pending)" in r.err_lines
     assert (
         f"qemu:///system: note: {name} is running: the new CPU takes effect after a full "
         f"power-off (virsh shutdown {name}; virsh start {name}); a reboot or reset is not enough"

@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 from xmlnest import files as sources
 from xmlnest.engine import core
+from xmlnest.errors import InputError
 from xmlnest.files import atomic
 from xmlnest.files import inputs as files
 from xmlnest.model import Options
@@ -312,6 +313,25 @@ def test_default_size_limit_is_16_mib(tmp_path: Path) -> None:
     r = run_cli([*ARGS, "--max-bytes", str(limit + 1), "-"], raw)
     assert r.code == 0, r.err
     assert r.out.count(CPU_LINE) == 1
+
+
+def test_a_refusal_for_size_says_the_real_size(tmp_path: Path) -> None:
+    """A 20 MiB file is "20971520 bytes (20 MiB)", not the limit plus one byte that was
+    read to notice it; a stream, whose size is unknown, says reading stopped."""
+    big = tmp_path / "big.xml"
+    with big.open("wb") as f:
+        f.truncate(20 * 1024 * 1024)  # sparse: nothing written, nothing read
+    r = run_cli([*ARGS, "--check", str(big)])
+    assert r.code == 3
+    assert _one_error(r.err_lines, str(big)).group("problem") == (
+        "input is 20971520 bytes (20 MiB), over the 16777216-byte limit (16 MiB)"
+    )
+    r = run_cli([*ARGS, "--max-bytes", "1000", "-"], PLAIN + b"<!--" + b"x" * 2000 + b"-->\n")
+    assert _one_error(r.err_lines, "<stdin>").group("problem") == (
+        "input is over the 1000-byte limit (1000 bytes): reading stopped there"
+    )
+    with pytest.raises(InputError, match=r"^input is 1536 bytes \(1\.5 KiB\), over the 1024-byte"):
+        core.process(PLAIN + b" " * (1536 - len(PLAIN)), Options(arch="intel"), max_bytes=1024)
 
 
 def test_max_bytes_option(tmp_path: Path) -> None:

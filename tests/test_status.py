@@ -210,12 +210,18 @@ def test_cpu_to_expand_only_for_a_named_custom_model() -> None:
     [
         ("nested", "nested", False),
         ("nested", "not nested", True),  # defined nested, still runs the old CPU
-        ("would change", "nested", True),  # runs nested, would not after a power-off
+        # Never converted (a host-model guest on a host that offers vmx runs nested): a
+        # restart would change nothing; the edit is what is missing, not a power-off.
+        ("would change", "nested", False),
         ("would change", "not nested", False),
         ("refused XN101", "not nested", False),
         ("refused XN102", "nested", False),
         ("nested", None, False),  # not running
         ("would change", None, False),
+        # --disable: the stored definition is "not nested" once disabled
+        ("not nested", "nested", True),  # disabled, still runs with vmx
+        ("not nested", "not nested", False),
+        ("host setting", "nested", False),  # IBM Z: no XML edit, no restart settles it
     ],
 )
 def test_restart_pending(stored: str, running: str | None, pending: bool) -> None:
@@ -227,6 +233,19 @@ def test_stored_verdict() -> None:
     assert status.stored_verdict(changed=False) == "nested"
     assert status.stored_verdict(changed=True) == "would change"
     assert status.stored_verdict(changed=False, refused="XN102") == "refused XN102"
+
+
+def test_stored_verdict_under_disable_says_what_is_true() -> None:
+    """--disable: an already disabled definition is "not nested", never "nested"."""
+    assert status.stored_verdict(changed=False, disable=True) == "not nested"
+    assert status.stored_verdict(changed=True, disable=True) == "would change"
+    assert status.stored_verdict(changed=False, disable=True, host_setting=True) == "host setting"
+    rows = [
+        status.row("a", "x86_64", "running", "not nested", "nested"),
+        status.row("b", "s390x", "running", "host setting", "nested"),
+        status.row("c", "x86_64", "shut off", "not nested", None),
+    ]
+    assert [r.exit_code for r in rows] == [1, 0, 0]
 
 
 @pytest.mark.parametrize(

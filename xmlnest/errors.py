@@ -127,7 +127,7 @@ _MEANINGS = {
     ExitCode.USAGE: "usage error",
     ExitCode.REJECTED: "at least one input was rejected: unreadable, malformed, not a "
     "`<domain>`, arch mismatch, refused by a rule, or output that would be schema-invalid; "
-    "or the folders and globs given found no input at all",
+    "or the folders and globs given found no domain XML at all",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C): files already rewritten are complete, none "
     "is half-written",
 }

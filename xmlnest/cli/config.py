@@ -53,6 +53,7 @@ class RunConfig(NamedTuple):
     ignore: frozenset[str] = frozenset()
     host_root: str = "/"
     skip_non_domain: bool = False
+    skip_unsupported: bool = False  # domains that cannot nest by type or arch: skipped
     jobs: int = 0
     quiet: bool = False
     verbose: bool = False
@@ -96,6 +97,7 @@ def configure(
     exclude: tuple[str, ...],
     jobs: int,
     skip_non_domain: bool,
+    skip_unsupported: bool = False,
     as_json: bool,
     quiet: bool,
     verbose: bool,
@@ -195,6 +197,7 @@ def configure(
         ignore=_ignored(ignore),
         host_root=host_root or "/",
         skip_non_domain=skip_non_domain,
+        skip_unsupported=skip_unsupported,
         jobs=jobs,
         quiet=quiet,
         verbose=verbose,

@@ -10,7 +10,7 @@ from typing import BinaryIO, TextIO
 from xmlnest.cli.config import RunConfig
 from xmlnest.cli.run import open_connection
 from xmlnest.engine import core, document
-from xmlnest.engine.transforms import FAMILY_OF_ARCH
+from xmlnest.engine.transforms import CANNOT_NEST, FAMILY_OF_ARCH
 from xmlnest.errors import ExitCode, LibvirtError, RuleError, XmlnestError
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Connection, DomainRead, Feature
@@ -79,10 +79,18 @@ def _row(conn: Connection, read: DomainRead, config: RunConfig, seen: Expanded) 
     try:
         outcome = core.process(raw, config.options, host_vendor=conn.host_vendor)
         arch = status.arch_of(outcome.source.root)
-        stored = status.stored_verdict(changed=outcome.changed)
+        stored = status.stored_verdict(
+            changed=outcome.changed,
+            disable=config.options.disable,
+            host_setting=any(f.rule == "XN221" for f in outcome.findings),
+        )
     except RuleError as exc:
         arch = _arch_of(raw)  # a refusal still names the arch (parsed again only then)
-        stored = status.stored_verdict(changed=False, refused=exc.rule or "input")
+        rule = exc.rule or "input"
+        if config.skip_unsupported and rule in CANNOT_NEST:
+            stored = status.stored_verdict(changed=False, skipped=rule)
+        else:
+            stored = status.stored_verdict(changed=False, refused=rule)
     except XmlnestError:
         arch = _arch_of(raw)
         stored = status.stored_verdict(changed=False, refused="input")

@@ -69,7 +69,7 @@ OPTIONS: tuple[Opt, ...] = (
         "host_model",
         "flag",
         "x86: keep (or make) host-model and require vmx/svm in it (migratable), instead of "
-        "host-passthrough.",
+        "host-passthrough; POWER9 and IBM Z domains get their own edit.",
     ),
     Opt(
         ("--disable",),
@@ -140,7 +140,14 @@ OPTIONS: tuple[Opt, ...] = (
         show_default=True,
     ),
     Opt(("--include",), "include", "multiple", "Walk only files matching GLOB.", metavar="GLOB"),
-    Opt(("--exclude",), "exclude", "multiple", "Skip walked files matching GLOB.", metavar="GLOB"),
+    Opt(
+        ("--exclude",),
+        "exclude",
+        "multiple",
+        "Skip walked files, and folders, matching GLOB (a path below the folder, or a name: "
+        "'old' skips every folder named old); a GLOB that matches nothing is a warning.",
+        metavar="GLOB",
+    ),
     Opt(
         ("-j", "--jobs"),
         "jobs",
@@ -161,6 +168,14 @@ OPTIONS: tuple[Opt, ...] = (
         "skip_non_domain",
         "flag",
         "Skip named XML files that are not <domain> (as folder walks do); for hooks.",
+    ),
+    Opt(
+        ("--skip-unsupported",),
+        "skip_unsupported",
+        "flag",
+        "Skip (and count) domains that cannot nest by their type or arch (XN101, XN102, "
+        "XN109: ARM, Xen, LXC, TCG, powernv) instead of refusing them; other refusals stay "
+        "errors.",
     ),
     Opt(
         ("-c", "--connect"),

@@ -32,16 +32,21 @@ def markdown_table() -> str:
 class Report:
     """Counts per outcome; the exit code and the summary line they add up to."""
 
-    def __init__(self, *, writes: bool) -> None:
+    def __init__(self, *, writes: bool, disable: bool = False) -> None:
         self.writes = writes  # False for --check and --diff: the summary says "would change"
+        self.disable = disable  # --disable: an unchanged input is "already off"
         self.changed = self.unchanged = self.skipped = self.rejected = self.would_change = 0
+        self.host_setting = 0  # --disable, unchanged: IBM Z, where the host decides (XN221)
 
-    def add(self, status: Status, check: bool) -> None:
-        """Account for one input: changed, unchanged, skipped or rejected."""
+    def add(self, status: Status, check: bool, *, host_setting: bool = False) -> None:
+        """Account for one input: changed, unchanged, skipped or rejected.
+        ``host_setting``: an unchanged input whose nesting no XML edit turns off."""
         if status == Status.REJECTED:
             self.rejected += 1
         elif status == Status.SKIPPED:
             self.skipped += 1
+        elif status == Status.UNCHANGED and host_setting and self.disable:
+            self.host_setting += 1
         elif status == Status.UNCHANGED:
             self.unchanged += 1
         elif check:
@@ -51,15 +56,27 @@ class Report:
 
     @property
     def inputs(self) -> int:
-        return self.changed + self.unchanged + self.skipped + self.rejected + self.would_change
+        return (
+            self.changed
+            + self.unchanged
+            + self.host_setting
+            + self.skipped
+            + self.rejected
+            + self.would_change
+        )
 
     def summary(self, seconds: float) -> str:
+        """``N changed, N already nested, …``; with ``--disable`` ``N already off`` (and
+        ``N left to the host`` for IBM Z, where no XML turns nesting off)."""
         if not self.inputs:
             return f"xmlnest: 0 files in {seconds:.2f} s"
         changed = self.would_change or self.changed
         verb = "changed" if self.writes else "would change"
+        already = f"{self.unchanged} already {'off' if self.disable else 'nested'}"
+        if self.host_setting:
+            already += f", {self.host_setting} left to the host"
         return (
-            f"xmlnest: {changed} {verb}, {self.unchanged} already nested, "
+            f"xmlnest: {changed} {verb}, {already}, "
             f"{self.skipped} skipped, {self.rejected} rejected in {seconds:.2f} s"
         )
 

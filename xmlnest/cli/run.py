@@ -18,6 +18,7 @@ from xmlnest.errors import ExitCode, LibvirtError, NothingFound, XmlnestError
 from xmlnest.files import (
     STDIN,
     Input,
+    UnusedGlob,
     check_output_dir,
     expand,
     remove_stale_temp_files,
@@ -70,7 +71,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
     from xmlnest.libvirt.source import DomainSource
 
     sink = _sink(config, out)
-    report = Report(writes=config.output.writes)
+    report = Report(writes=config.output.writes, disable=config.options.disable)
     started = time.monotonic()
     conn = open_connection(
         config, lambda exc: sink.rejected(exc.format(), exc.uri, error_finding(exc))
@@ -90,7 +91,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
                     items.append(item)
             for r in _results(items, config, 1, source):
                 sink.result(r)
-                report.add(r.status, config.check)
+                report.add(r.status, config.check, host_setting=_host_setting(r))
         except BrokenPipeError:
             raise PipeClosed(report.exit_code) from None
     except LibvirtError as exc:  # the connection itself failed midway
@@ -106,16 +107,19 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
 def run_files(config: RunConfig, out: BinaryIO) -> int:
     """Convert, check or diff the inputs ``config`` names; return the exit code."""
     sink = _sink(config, out)
-    report = Report(writes=config.output.writes)
+    report = Report(writes=config.output.writes, disable=config.options.disable)
     started = time.monotonic()
     items: list[Input] = []
     refused: list[XmlnestError] = []
     empty: list[NothingFound] = []
+    unused: list[UnusedGlob] = []
     for item in expand(
         config.paths, include=config.include, exclude=config.exclude, folders=config.folders
     ):  # the folders as the configuration found them
         if isinstance(item, NothingFound):
             empty.append(item)
+        elif isinstance(item, UnusedGlob):
+            unused.append(item)
         elif isinstance(item, XmlnestError):
             refused.append(item)
         else:
@@ -134,6 +138,8 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
             sink.say(exc.format())
         elif not config.quiet:
             sink.say(f"{exc.path}: warning: {exc.problem}; {exc.hint}")
+    for glob in unused if not config.quiet else ():
+        sink.say(f"xmlnest: warning: {glob.problem}; {glob.hint}")
     if STDIN in config.paths and not config.quiet and sys.stdin.isatty():
         sink.say("xmlnest: reading domain XML from stdin (Ctrl-D to end; see --help)")
     in_place = config.output is Output.IN_PLACE
@@ -146,32 +152,65 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
     folders: set[str] = set()  # folders with renames still to fsync
     drained = False
+    if show_bar:
+        sink.start_progress(len(items))
+    walked = _Walked()
     try:
-        for r in _progress(done, show_bar, len(items)):
+        for item, r in zip(items, done, strict=False):
             if r.folder:
                 folders.add(r.folder)
             sink.result(r)
-            report.add(r.status, config.check)
+            sink.step()
+            report.add(r.status, config.check, host_setting=_host_setting(r))
+            walked.add(item, r)
         drained = True
     except BrokenPipeError:
         raise PipeClosed(report.exit_code) from None
     finally:
+        sink.end_progress()
         # Cut short (Ctrl-C), a batch may have renamed files whose results never came
         # back: make every folder this run may have written in durable.
         sync_folders(folders if drained or not in_place else _folders(items))
+    no_domain = walked.without_domains()
+    if no_domain and not walked.domains and not refused:  # the run found no domain at all
+        found_nothing = True
+    for folder, count in no_domain:  # as an empty folder: an error when it is all there was
+        problem = (
+            f"no domain XML in this folder (nor below it): its {count} *.xml "
+            f"{'file is' if count == 1 else 'files are'} not <domain>"
+        )
+        hint = "name the folder that holds the domain XML"
+        if found_nothing:
+            sink.say(f"{folder}: {problem}; {hint}")
+        elif not config.quiet:
+            sink.say(f"{folder}: warning: {problem}; {hint}")
     if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
     return ExitCode.REJECTED if found_nothing else report.exit_code
 
 
-def _progress(done: Iterator[FileResult], show: bool, total: int) -> Iterator[FileResult]:
-    if not show:
-        yield from done
-        return
-    import click
+class _Walked:
+    """Per folder argument, how many of its walked files were not domains, and how many
+    inputs of the whole run were (or may have been: a refusal counts) domains."""
 
-    with click.progressbar(done, length=total, file=sys.stderr, label="xmlnest") as bar:
-        yield from bar
+    def __init__(self) -> None:
+        self.not_domains: dict[str, int] = {}
+        self.with_domain: set[str] = set()
+        self.domains = 0
+
+    def add(self, item: Input, r: FileResult) -> None:
+        if not r.not_a_domain:
+            self.domains += 1
+        if not item.walked or item.base is None:
+            return
+        if r.not_a_domain:
+            self.not_domains[item.base] = self.not_domains.get(item.base, 0) + 1
+        else:
+            self.with_domain.add(item.base)
+
+    def without_domains(self) -> list[tuple[str, int]]:
+        """The folders whose walk found XML files but not one domain, with their count."""
+        return [(f, n) for f, n in self.not_domains.items() if f not in self.with_domain]
 
 
 def _clean_stale_temps(items: list[Input], sink: Sink) -> None:
@@ -205,3 +244,8 @@ def _results(
     from xmlnest.cli import parallel
 
     return parallel.results(items, config, jobs)
+
+
+def _host_setting(r: FileResult) -> bool:
+    """An IBM Z input under ``--disable``: nesting is the host's kvm parameter (XN221)."""
+    return any(f.rule == "XN221" for f in r.findings)

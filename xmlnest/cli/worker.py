@@ -17,8 +17,9 @@ from xmlnest.cli import diff
 from xmlnest.cli.config import Output, RunConfig
 from xmlnest.engine import core
 from xmlnest.engine.plan import Finding, Level
+from xmlnest.engine.transforms import CANNOT_NEST
 from xmlnest.engine.validate import SchemaProblem, Validator
-from xmlnest.errors import LibvirtError, NotADomain, WriteError, XmlnestError
+from xmlnest.errors import LibvirtError, NotADomain, RuleError, WriteError, XmlnestError
 from xmlnest.files import AtomicBatch, Input, Read, mirror, read, write_new
 from xmlnest.model import Status, Vendor
 
@@ -41,11 +42,23 @@ class FileResult(NamedTuple):
     diff: str = ""
     validated_with: str | None = None
     folder: str = ""  # where an in-place write renamed a file (to fsync once per batch)
+    not_a_domain: bool = False  # skipped: XML whose root is not <domain> (or not a file)
+    defined: str = ""  # -i by name: "NAME: defined" or "NAME: defined (restart pending)"
 
 
 def error_finding(exc: XmlnestError) -> Finding:
     """A refusal as a finding of level error (the shape ``--json`` reports)."""
     return Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.ERROR)
+
+
+def unsupported(item: Input, exc: XmlnestError) -> FileResult:
+    """``--skip-unsupported``: a domain that cannot nest by what it is, skipped with its
+    rule as an info finding (said with ``-v``; in ``--json``, the reason it was skipped)."""
+    return FileResult(
+        item.name,
+        Status.SKIPPED,
+        findings=(Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.INFO),),
+    )
 
 
 def rejected(item: Input, exc: XmlnestError, used: str | None = None) -> FileResult:
@@ -202,7 +215,11 @@ def _transform(
         )
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
-            return FileResult(item.name, Status.SKIPPED)
+            return FileResult(item.name, Status.SKIPPED, not_a_domain=True)
+        return rejected(item, exc)
+    except RuleError as exc:
+        if config.skip_unsupported and exc.rule in CANNOT_NEST:
+            return unsupported(item, exc)
         return rejected(item, exc)
     except XmlnestError as exc:
         return rejected(item, exc)
@@ -246,10 +263,12 @@ def _finish(
 
         text = json_line(item.name, outcome)
     folder = ""
+    defined = ""
     notes: tuple[str, ...] = ()
     try:
         if outcome.changed and source is not None and config.output is Output.IN_PLACE:
-            notes = source.define(item, got.data, outcome.output, config.options)
+            done = source.define(item, got.data, outcome.output, config.options)
+            defined, notes = done.line(), done.notes
         if outcome.changed and batch is not None and item.path is not None:
             folder = batch.stage(item.path, outcome.output, got.seen)
             if got.links > 1:
@@ -272,4 +291,5 @@ def _finish(
         validated_with=used,
         folder=folder,
         notes=notes,
+        defined=defined,
     )

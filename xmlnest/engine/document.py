@@ -167,13 +167,33 @@ def _check_declaration_matches_bom(body: bytes, bom_codec: str) -> None:
         )
 
 
+def human_size(n: int) -> str:
+    """``n`` bytes the way a person reads them: ``512 bytes``, ``20 MiB``, ``1.5 GiB``."""
+    if n < 1024:
+        return f"{n} byte" if n == 1 else f"{n} bytes"
+    units = ("KiB", "MiB", "GiB", "TiB")
+    value, i = n / 1024, 0
+    while value >= 1024 and i < len(units) - 1:
+        value, i = value / 1024, i + 1
+    return f"{f'{value:.1f}'.removesuffix('.0')} {units[i]}"
+
+
+def too_large(max_bytes: int, size: int | None) -> InputError:
+    """The refusal of an input over the size limit. ``size`` is its real size; ``None``
+    for a stream that was read only up to the limit (its size is not known)."""
+    limit = f"the {max_bytes}-byte limit ({human_size(max_bytes)})"
+    problem = (
+        f"input is {size} bytes ({human_size(size)}), over {limit}"
+        if size is not None
+        else f"input is over {limit}: reading stopped there"
+    )
+    return InputError(problem, hint="raise it with --max-bytes if this really is a domain")
+
+
 def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     """Parse and check one input; raise :class:`InputError` with a line where possible."""
     if len(raw) > max_bytes:
-        raise InputError(
-            f"input is {len(raw)} bytes, over the {max_bytes}-byte limit",
-            hint="raise it with --max-bytes if this really is a domain",
-        )
+        raise too_large(max_bytes, len(raw))  # all of it: readers stop at a limit themselves
     if not raw.strip():
         raise InputError(
             "input is empty",

@@ -161,6 +161,11 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "virsh domcapabilities lists {feature} under host-model where the host offers it",
         (),
     ),
+    "XN230": (
+        "keep one <cpu>: libvirt's schema allows one, and libvirt keeps only the first and "
+        "drops the others",
+        (),
+    ),
 }
 
 

@@ -73,19 +73,26 @@ def attr_position(tag: str, existing: list[str], name: str) -> int:
 def child_anchor(parent_tag: str, children: list[str], new_tag: str) -> tuple[str, int] | None:
     """Where a new child goes: ``("after", i)``, ``("before", i)`` or ``None`` (append).
 
-    ``children`` are the local names of the parent's element children in order.
+    ``children`` are the local names of the parent's element children in order. The new
+    child goes after the last sibling libvirt places before it, unless a sibling libvirt
+    places after it comes earlier still (children out of libvirt's order, such as a
+    ``<metadata/>`` after ``</devices>``): then before the first of those, where ``virsh
+    dumpxml`` would show it, rather than after the late one.
     """
     order = CHILD_ORDER.get(parent_tag)
     if order is None or new_tag not in order:
         return ("after", len(children) - 1) if children else None
     rank = order.index(new_tag)
-    after = None
+    after = before = None
     for i, name in enumerate(children):
-        if name in order and order.index(name) <= rank:
+        if name not in order:
+            continue
+        if order.index(name) <= rank:
             after = i
-    if after is not None:
+        elif before is None:
+            before = i
+    if after is not None and (before is None or after < before):
         return ("after", after)
-    for i, name in enumerate(children):
-        if name in order and order.index(name) > rank:
-            return ("before", i)
+    if before is not None:
+        return ("before", before)
     return ("after", len(children) - 1) if children else None

@@ -57,11 +57,12 @@ RULES: dict[str, Rule] = {
         Rule(
             "XN103",
             "error",
-            "--arch, --model or --host-model does not fit the domain",
+            "--arch or --model does not fit the domain",
             "The requested architecture or vendor contradicts the domain: its <os><type "
             "arch>, its <vendor> or its CPU model family. Requiring vmx on an AMD host (or "
-            "svm on Intel) makes the guest fail to start. --model and --host-model choose "
-            "an x86 CPU and do not apply to POWER9 or IBM Z domains.",
+            "svm on Intel) makes the guest fail to start. --model names an x86 CPU model "
+            "and does not apply to POWER9 or IBM Z domains (--host-model, a policy for x86 "
+            "CPUs, leaves those their own edit).",
             "libvirt formatdomain, CPU model and topology (vendor, model); vagrant-libvirt#667",
         ),
         Rule(
@@ -353,6 +354,16 @@ RULES: dict[str, Rule] = {
             "for a domain of another host that may be the wrong one, and the result would "
             "change from machine to machine.",
             "xmlnest (vmx is Intel's extension, svm AMD's: libvirt src/cpu_map/x86_features.xml)",
+        ),
+        Rule(
+            "XN230",
+            "warning",
+            "more than one <cpu>",
+            "The domain has several <cpu> elements (a template with two branches, say). "
+            "libvirt's schema allows one; libvirt itself keeps the first and drops the "
+            "others without a word. xmlnest reads and edits only the first, so a later one "
+            "keeps whatever it says about nesting.",
+            "libvirt formatdomain, CPU model and topology; libvirt's domain.rng (one <cpu>)",
         ),
         Rule(
             "XN218",

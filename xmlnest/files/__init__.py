@@ -9,7 +9,17 @@ from xmlnest.files.atomic import (
     write_atomic,
     write_new,
 )
-from xmlnest.files.inputs import STDIN, STDIN_NAME, Input, Read, _match, _walk, expand, read
+from xmlnest.files.inputs import (
+    STDIN,
+    STDIN_NAME,
+    Input,
+    Read,
+    UnusedGlob,
+    _match,
+    _walk,
+    expand,
+    read,
+)
 from xmlnest.files.outdir import check_output_dir, mirror
 from xmlnest.files.temps import (
     TEMP_PREFIX,
@@ -26,6 +36,7 @@ __all__ = [
     "AtomicBatch",
     "Input",
     "Read",
+    "UnusedGlob",
     "_create_temp",
     "_match",
     "_temp_serial",

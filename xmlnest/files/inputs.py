@@ -8,6 +8,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, NamedTuple
 
+from xmlnest.engine.document import too_large
 from xmlnest.errors import InputError, NotAFile, NothingFound
 
 STDIN = "-"
@@ -43,16 +44,21 @@ def expand(
     folders: Sequence[str] | None = None,
 ) -> Iterator[Input | InputError]:
     """Inputs in order: files as given, folders walked for ``*.xml`` in sorted order.
-    ``folders``: which arguments are folders, when the caller has asked already."""
+    ``folders``: which arguments are folders, when the caller has asked already. After
+    the walks, an :class:`UnusedGlob` for each ``--exclude`` glob that matched no file and
+    no folder in any of them (a typo, or a folder's path where its name would do)."""
     seen: set[object] = set()
     is_folder = set(folders_among(args) if folders is None else folders)
+    excluded: set[str] = set()  # the exclude globs that matched something
+    walked = False
     for arg in args or [STDIN]:
         if arg == STDIN:
             yield Input(STDIN_NAME, None)
             continue
         if arg in is_folder:
+            walked = True
             matched = False
-            for found, key, link, regular in _walk(arg, include, exclude):
+            for found, key, link, regular in _walk(arg, include, exclude, excluded):
                 matched = True
                 if key not in seen:
                     seen.add(key)
@@ -68,6 +74,16 @@ def expand(
             continue
         seen.add(key)
         yield Input(arg, arg)
+    for glob in dict.fromkeys(exclude) if walked else ():
+        if glob not in excluded:
+            yield UnusedGlob(
+                f"--exclude '{glob}' matched no file and no folder",
+                hint="a glob matches the path below the folder, or a file's or folder's name",
+            )
+
+
+class UnusedGlob(InputError):
+    """An ``--exclude`` glob that matched nothing in the folders walked: a warning."""
 
 
 def _nothing_found(folder: str, include: Sequence[str], exclude: Sequence[str]) -> NothingFound:
@@ -96,14 +112,20 @@ def _identity(path: str) -> object:
 
 
 def _walk(
-    root: str, include: Sequence[str], exclude: Sequence[str]
+    root: str,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    excluded: set[str] | None = None,
 ) -> Iterator[tuple[str, object, bool, bool]]:
     """``*.xml`` below ``root`` as ``os.walk`` goes (a folder's files, then its folders,
     each sorted; folders named ``.*`` and links to folders not entered); globs match the
-    path below ``root``. Yields ``(path, identity, is a link, is a regular file)``: a
-    plain file's identity and type come from the listing itself, so a walk costs no stat
-    per file (nor does reading it, see :func:`read`).
+    path below ``root`` or the name, and an ``exclude`` glob that matches a folder (``old``,
+    ``old/``, ``archive/old``) keeps the walk out of it. Yields ``(path, identity, is a
+    link, is a regular file)``: a plain file's identity and type come from the listing
+    itself, so a walk costs no stat per file (nor does reading it, see :func:`read`).
+    ``excluded`` collects the exclude globs that matched something.
     """
+    hits = excluded if excluded is not None else set()
     pending = [(root, "")]
     while pending:
         folder, prefix = pending.pop()
@@ -120,7 +142,8 @@ def _walk(
             except OSError:
                 is_dir = False
             if is_dir:
-                if not e.name.startswith(".") and not e.is_symlink():
+                skip = e.name.startswith(".") or e.is_symlink()
+                if not skip and not _excluded(prefix + e.name, exclude, hits, folder=True):
                     folders.append(e.name)
                 continue
             if not e.name.endswith(".xml"):
@@ -128,7 +151,7 @@ def _walk(
             rel = prefix + e.name
             if include and not any(_match(rel, g) for g in include):
                 continue
-            if any(_match(rel, g) for g in exclude):
+            if _excluded(rel, exclude, hits):
                 continue
             path = os.path.join(folder, e.name)
             link = e.is_symlink()
@@ -137,6 +160,14 @@ def _walk(
             else:
                 yield path, (device, e.inode()), False, e.is_file(follow_symlinks=False)
         pending += [(os.path.join(folder, d), f"{prefix}{d}/") for d in reversed(folders)]
+
+
+def _excluded(rel: str, exclude: Sequence[str], hits: set[str], *, folder: bool = False) -> bool:
+    """Whether an exclude glob matches ``rel`` (a folder's also when written ``old/``);
+    the globs that do are added to ``hits``, as written."""
+    matched = [g for g in exclude if _match(rel, g.rstrip("/") if folder else g)]
+    hits.update(matched)
+    return bool(matched)
 
 
 def _match(rel: str, pattern: str) -> bool:
@@ -160,7 +191,10 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
     is checked again (``fstat``), so a file swapped meanwhile is still refused.
     """
     if inp.path is None:
-        return Read(stdin.read(max_bytes + 1))
+        data = stdin.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise too_large(max_bytes, None)  # a stream: how much more there was is not known
+        return Read(data)
     try:
         regular = inp.regular
         if not regular:
@@ -175,6 +209,8 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
             st = os.fstat(fd)  # the file as opened
             if regular and not stat.S_ISREG(st.st_mode):
                 _refuse_special(inp, st.st_mode, True)
+            if regular and st.st_size > max_bytes:
+                raise too_large(max_bytes, st.st_size)  # its real size, and nothing read
             # Ask for what the file holds (plus one byte, to see it grow past the limit),
             # not for max_bytes: a 16 MiB request costs a buffer per small file.
             want = min(st.st_size, max_bytes) + 1 if regular else max_bytes + 1
@@ -183,6 +219,8 @@ def read(inp: Input, max_bytes: int, stdin: BinaryIO, *, writing: bool = False) 
                 data += _read_upto(fd, max_bytes + 1 - want)
         finally:
             os.close(fd)
+        if len(data) > max_bytes:  # a FIFO, or a file that grew while it was read
+            raise too_large(max_bytes, None)
         return Read(data, identity_of(st), st.st_nlink)  # as opened
     except FileNotFoundError:
         raise InputError("no such file", hint="check the path") from None

@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
-from xmlnest.engine import core
+from xmlnest.engine import core, document
+from xmlnest.engine.transforms import FAMILY_OF_ARCH
 from xmlnest.errors import LibvirtError, XmlnestError
 from xmlnest.files import Input
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Connection, DomainInfo, Feature, redefine
 from xmlnest.model import HostOffer, Options, Vendor
+
+
+class DefinedDomain(NamedTuple):
+    """What ``-i`` did to one domain: defined, and whether a restart is pending."""
+
+    name: str
+    restart_pending: bool
+    notes: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """``NAME: defined`` or ``NAME: defined (restart pending)``, as virsh and virt-xml
+        say what they defined."""
+        return f"{self.name}: defined" + (" (restart pending)" if self.restart_pending else "")
 
 
 class DomainSource:
@@ -83,9 +98,12 @@ class DomainSource:
             return None
         return frozenset(f.name for f in features if status.host_offers(features, f.name))
 
-    def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> tuple[str, ...]:
+    def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> DefinedDomain:
         """Define ``new`` (validated) unless the stored definition changed since it was
-        read as ``seen``; raise if libvirt did not keep the nesting edit; return notes."""
+        read as ``seen``; raise if libvirt did not keep the nesting edit. Says whether a
+        restart is pending: the domain runs, and its running definition is not yet what
+        the edit made the stored one (a host-model guest on a host that offers vmx runs
+        nested already: no restart for nothing)."""
         dom = self._domain(item)
         done = redefine(self.conn, dom, seen, new)
         kept = core.process(done.stored, options, host_vendor=self.conn.host_vendor)
@@ -96,9 +114,27 @@ class DomainSource:
                 "defined, but the stored definition libvirt kept lacks the nesting edit",
                 hint="see 'virsh dumpxml --inactive " + dom.name + "'; please report this",
             )
-        if done.domain.active:
-            return (f"{self.conn.uri}: note: {status.running_note(dom.name)}",)
-        return ()
+        if not done.domain.active:
+            return DefinedDomain(dom.name, False)
+        stored = status.NOT_NESTED if options.disable else status.NESTED
+        pending = status.restart_pending(stored, self._running(done.domain))
+        note = f"{self.conn.uri}: note: {status.running_note(dom.name)}"
+        return DefinedDomain(dom.name, pending, (note,) if pending else ())
+
+    def _running(self, dom: DomainInfo) -> str | None:
+        """The running definition's verdict (``status.running_verdict``), or ``None`` when
+        the domain stopped meanwhile."""
+        live = self.conn.live_xml(dom)
+        if live is None:
+            return None
+        root = document.parse(live).root
+        cpu = status.cpu_to_expand(root)
+        arch = status.arch_of(root)
+        features = self.conn.cpu_features(cpu, arch, root.get("type") or "kvm") if cpu else None
+        host = self._features(arch) if FAMILY_OF_ARCH.get(arch) == "x86" else None
+        return status.running_verdict(
+            root, host_vendor=self.conn.host_vendor(), host_features=host, cpu_features=features
+        )
 
     def _domain(self, item: Input) -> DomainInfo:
         assert item.domain is not None

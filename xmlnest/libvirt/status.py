@@ -15,8 +15,12 @@ The running definition is ``nested`` when
 - POWER9: ``<features><nested-hv state='on'/>``;
 - IBM Z: a host CPU mode (or none) that does not disable ``sief2``, or a required ``sief2``;
 
-and ``not nested`` otherwise. ``restart pending``: the stored and the running definition
-disagree about nesting, so only a full power-off (not a reboot) settles it.
+and ``not nested`` otherwise. ``restart pending``: an edit made the stored definition
+what the run asks for (nested; with ``--disable``, not nested) and the running definition
+is still the other way, so only a full power-off (not a reboot) settles it. A stored
+definition that ``would change`` is never pending: a restart would not change what the
+guest gets (a running host-model guest on a host that offers vmx is nested before and
+after), the edit is missing.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ NESTED = "nested"
 NOT_NESTED = "not nested"
 WOULD_CHANGE = "would change"
 REFUSED = "refused"
+SKIPPED = "skipped"  # --skip-unsupported: cannot nest by type or arch (XN101, XN102, XN109)
+HOST_SETTING = "host setting"  # --disable on IBM Z: no XML turns nesting off (XN221)
 
 
 _OFF = ("disable", "forbid")
@@ -43,11 +49,26 @@ _ON = ("require", "force")
 _HOST_MODES = ("host-passthrough", "maximum", "host-model")
 
 
-def stored_verdict(*, changed: bool, refused: str | None = None) -> str:
-    """``nested``, ``would change`` or ``refused XNnnn`` for the stored definition."""
+def stored_verdict(
+    *,
+    changed: bool,
+    refused: str | None = None,
+    skipped: str | None = None,
+    disable: bool = False,
+    host_setting: bool = False,
+) -> str:
+    """The stored definition's verdict: ``would change``, ``refused XNnnn``, ``skipped
+    XNnnn`` (``--skip-unsupported``), or what it is already: ``nested`` (with ``disable``:
+    ``not nested``; ``host setting`` where the XML cannot turn nesting off, IBM Z)."""
     if refused:
         return f"{REFUSED} {refused}"
-    return WOULD_CHANGE if changed else NESTED
+    if skipped:
+        return f"{SKIPPED} {skipped}"
+    if changed:
+        return WOULD_CHANGE
+    if disable:
+        return HOST_SETTING if host_setting else NOT_NESTED
+    return NESTED
 
 
 def _cpu(live: etree._Element) -> etree._Element | None:
@@ -157,11 +178,13 @@ def running_verdict(
 
 
 def restart_pending(stored: str, running: str | None) -> bool:
-    """The stored and the running definition disagree about nesting (a refused stored
-    definition, or a domain that is not running, settles nothing)."""
-    if running is None or stored.startswith(REFUSED):
+    """The stored definition is already what the run asks for (``nested``, or with
+    ``--disable`` ``not nested``) and the running one is not. A stored definition that
+    would change, was refused or leaves nesting to the host, or a domain that is not
+    running, is never pending: a restart would change nothing."""
+    if running is None or stored not in (NESTED, NOT_NESTED):
         return False
-    return (stored == NESTED) != (running == NESTED)
+    return stored != running
 
 
 class StatusRow(NamedTuple):

@@ -63,6 +63,11 @@ FAMILY_OF_ARCH = {
 }
 _ARM = ("aarch64", "armv6l", "armv7l", "armv7b", "arm")
 
+# Refusals of a domain that cannot nest by what it is, whatever its configuration: its
+# architecture (XN101), its type (XN102: TCG, Xen, LXC...) or its machine (XN109: powernv).
+# --skip-unsupported skips and counts these; every other refusal stays an error.
+CANNOT_NEST = frozenset({"XN101", "XN102", "XN109"})
+
 
 def plan(
     root: etree._Element,
@@ -81,16 +86,17 @@ def plan(
     """
     ctx = Context(root, options, host_vendor)
     live.refuse_live(ctx)
+    check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)
-    check_domain_type(ctx)
-    for flag, given in (("--model", options.model), ("--host-model", options.host_model)):
-        if given and FAMILY_OF_TARGET[target] != "x86":
-            raise RuleError(
-                f"{flag} applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
-                hint=rule_hint("XN103", "flag", flag=flag),
-                line=line(ctx.os_type),
-                rule="XN103",
-            )
+    # --host-model is a policy for a fleet's x86 domains: the others get their own edit.
+    # --model names one x86 CPU model: it cannot mean a POWER or IBM Z domain.
+    if options.model and FAMILY_OF_TARGET[target] != "x86":
+        raise RuleError(
+            f"--model applies to Intel and AMD CPUs, not to this {ctx.arch} domain",
+            hint=rule_hint("XN103", "flag", flag="--model"),
+            line=line(ctx.os_type),
+            rule="XN103",
+        )
     if options.level == "l2" and target != "power9":
         raise RuleError(
             "--level l2: an L2 used as a hypervisor (L3 guests) is not expected to work",

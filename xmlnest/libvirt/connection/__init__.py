@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from xmlnest.errors import LibvirtError
+from xmlnest.errors import LibvirtError, UsageError
 from xmlnest.libvirt.connection.base import (
     Connection,
     DomainInfo,
@@ -73,12 +73,16 @@ __all__ = [
 
 def choose_backend(requested: str | None = None) -> str:
     """``python`` or ``virsh``: as requested (argument, then ``$XMLNEST_LIBVIRT_BACKEND``),
-    else libvirt-python when it can be imported, else virsh."""
+    else libvirt-python when it can be imported, else virsh. An unknown value is a
+    :class:`UsageError` (the CLI's exit 2), never a traceback."""
     wanted = (requested or os.environ.get(BACKEND_ENV, "") or "auto").strip().lower()
     if wanted in BACKENDS:
         return wanted
     if wanted != "auto":
-        raise ValueError(f"{BACKEND_ENV}={wanted}: expected python, virsh or auto")
+        shown = " ".join(wanted.split())[:40]  # one line, however odd the value
+        raise UsageError(
+            f"{BACKEND_ENV}={shown!r} is not a libvirt backend: expected python, virsh or auto"
+        )
     return "python" if libvirt_python_available() else "virsh"
 
 
