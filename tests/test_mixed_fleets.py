@@ -81,7 +81,7 @@ def test_a_fleet_of_nested_and_unsupported_domains_passes(tmp_path: Path) -> Non
     assert run_cli(["-i", "--skip-unsupported", str(folder)]).code == 0
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     one = run_cli(["--skip-unsupported", str(folder / "xen.xml")])
-    assert (one.code, one.out, one.err) == (0, b"", "")
+    assert (one.code, one.out, one.err) == (0, before["xen.xml"], "")  # handed on as it is
 
 
 def test_live_xml_of_an_unsupported_domain_stays_an_error(tmp_path: Path) -> None:
@@ -133,3 +133,18 @@ def test_host_model_gives_other_arches_their_own_edit(tmp_path: Path) -> None:
     }
     assert r.code == 1, r.err
     assert run_cli(["--host-model", "--arch", "power9", str(folder / "p.xml")]).code == 2
+
+
+@pytest.mark.parametrize("case", ["other/aarch64", "amd/domain-type-xen", "intel/domain-type-qemu"])
+def test_a_skipped_domain_on_stdout_is_handed_on_untouched(case: str) -> None:
+    """The pipe into ``virsh define`` gets the document back, not an empty one."""
+    raw = (GOLDEN / case / "input.xml").read_bytes()
+    r = run_cli(["--skip-unsupported"], stdin=raw)
+    assert (r.code, r.out) == (0, raw)
+    assert run_cli([], stdin=raw).out == b""  # refused without the flag: nothing on stdout
+
+
+def test_a_skipped_non_domain_on_stdout_is_handed_on_untouched() -> None:
+    raw = b"<network><name>default</name></network>\n"
+    r = run_cli(["--skip-non-domain"], stdin=raw)
+    assert (r.code, r.out) == (0, raw)

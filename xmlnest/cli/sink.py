@@ -169,7 +169,7 @@ class Sink:
             status = "would change" if r.status == Status.CHANGED and not self.writes else r.status
             self._emit(json_record(r.name, status, r.errors + r.findings))
             self.out.flush()
-        if r.status in (Status.REJECTED, Status.SKIPPED):
+        if r.status == Status.REJECTED or (r.status == Status.SKIPPED and not r.output):
             return
         if r.diff or r.output:
             if r.diff:

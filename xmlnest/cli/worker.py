@@ -51,13 +51,15 @@ def error_finding(exc: XmlnestError) -> Finding:
     return Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.ERROR)
 
 
-def unsupported(item: Input, exc: XmlnestError) -> FileResult:
+def unsupported(item: Input, exc: XmlnestError, passed_on: bytes = b"") -> FileResult:
     """``--skip-unsupported``: a domain that cannot nest by what it is, skipped with its
-    rule as an info finding (said with ``-v``; in ``--json``, the reason it was skipped)."""
+    rule as an info finding (said with ``-v``; in ``--json``, the reason it was skipped).
+    ``passed_on``: what stdout gets (a pipe hands the input on untouched)."""
     return FileResult(
         item.name,
         Status.SKIPPED,
         findings=(Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.INFO),),
+        output=passed_on,
     )
 
 
@@ -199,7 +201,9 @@ def _transform(
     item: Input, config: RunConfig, w: _Worker, source: DomainSource | None = None
 ) -> _Transformed | FileResult:
     """Read and transform one input: what :func:`_finish` validates, or its result
-    already (refused or skipped)."""
+    already (refused or skipped). A skipped input on stdout is handed on as it came, so
+    that a pipe into ``virsh define`` gets the document back, not an empty one."""
+    got: Read | None = None
     try:
         if source is not None:
             got = Read(source.read(item))
@@ -215,15 +219,22 @@ def _transform(
         )
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
-            return FileResult(item.name, Status.SKIPPED, not_a_domain=True)
+            return FileResult(
+                item.name, Status.SKIPPED, not_a_domain=True, output=_passed_on(got, config)
+            )
         return rejected(item, exc)
     except RuleError as exc:
         if config.skip_unsupported and exc.rule in CANNOT_NEST:
-            return unsupported(item, exc)
+            return unsupported(item, exc, _passed_on(got, config))
         return rejected(item, exc)
     except XmlnestError as exc:
         return rejected(item, exc)
     return _Transformed(item, got, outcome)
+
+
+def _passed_on(got: Read | None, config: RunConfig) -> bytes:
+    """A skipped input's bytes for stdout (the pipe's one document), else nothing."""
+    return got.data if got is not None and config.output is Output.STDOUT else b""
 
 
 def _finish(
