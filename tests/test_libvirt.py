@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, libvirt_tool, need, run_cli
+from tests.conftest import REPO, consent_to_system_daemon, libvirt_tool, need, run_cli
 
 SAMPLES = {
     "intel": ("intel-l1.xml", "<cpu mode='host-passthrough'"),
@@ -119,6 +119,7 @@ def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
 
 
 def _qemu_system(virsh: str) -> str:
+    consent_to_system_daemon("define domains named xmlnest-test-*")
     uri = "qemu:///system"
     probe = subprocess.run([virsh, "-c", uri, "version"], capture_output=True, check=False)
     if probe.returncode != 0:
