@@ -90,7 +90,7 @@ def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) 
     assert len(refused.err_lines) == 1
     line = refused.err_lines[0]
     assert line.startswith("<stdin>:1: XN113 this is the live XML of a running domain (id='")
-    assert f"virsh dumpxml --inactive {name}'" in line
+    assert f"virsh dumpxml --inactive --security-info {name}'" in line
     stored = subprocess.run(
         [virsh, "-c", uri, "dumpxml", "--inactive", name], capture_output=True, check=True
     ).stdout
