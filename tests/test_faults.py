@@ -533,28 +533,47 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
     ]
 
 
-def test_without_the_right_to_give_a_file_away_its_group_is_still_kept(
+def test_a_rewrite_that_cannot_keep_the_owner_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Where the temp file cannot be given the file's owner and group (root squashed on
+    NFS, say), the file is left alone rather than handed to the user."""
     if os.geteuid() != 0:
         pytest.skip("needs root to make a file owned by someone else")
     vm = tmp_path / "vm.xml"
     vm.write_bytes(_plain())
     os.chown(vm, 4242, 4343)
     calls: list[tuple[int, int]] = []
-    real = os.fchown
 
     def fchown(fd: int, uid: int, gid: int) -> None:
         calls.append((uid, gid))
-        if uid != -1:
-            raise PermissionError(1, "Operation not permitted")  # as for a normal user
-        real(fd, uid, gid)
+        raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "fchown", fchown)
     r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 3 and r.out == b""
+    assert r.err_lines == [
+        f"{vm}: not written: a rewrite cannot keep its owner and group (uid 4242, gid 4343), "
+        "the file is unchanged; run xmlnest as root or as a member of the file's group, or "
+        "use --output-dir"
+    ]
+    assert calls == [(4242, 4343)]
+    assert vm.read_bytes() == _plain() and (vm.stat().st_uid, vm.stat().st_gid) == (4242, 4343)
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_as_root_a_rewrite_keeps_owner_and_group(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file owned by someone else")
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    os.chown(vm, 4242, 4343)
+    vm.chmod(0o640)
+    r = run_cli([*ARGS, "-i", str(vm)])
     assert r.code == 0, r.err
-    assert calls == [(4242, 4343), (-1, 4343)]
-    assert vm.stat().st_gid == 4343
+    st = vm.stat()
+    assert vm.read_bytes() == _nested()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (4242, 4343, 0o640)
 
 
 def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
@@ -599,3 +618,123 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         _wait_group_gone(proc.pid)
     _state(tmp_path / "vms", files)  # and still: every file old or new
+
+
+def test_a_read_only_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """0444: no one may write it (root could, by overriding the mode): -i refuses it with
+    one line and exit 3, and the batch goes on with the others."""
+    ro, rw = tmp_path / "a-ro.xml", tmp_path / "b-rw.xml"
+    for f in (ro, rw):
+        f.write_bytes(_plain())
+    ro.chmod(0o444)
+    before = ro.stat()
+    r = run_cli([*ARGS, "-q", "-i", str(tmp_path)])
+    assert r.code == 3 and r.out == b""
+    assert r.err_lines == [
+        f"{ro}: not written: it is read-only (mode 0444), the file is unchanged; make it "
+        "writable (chmod u+w) if it should change, or use --output-dir"
+    ]
+    after = ro.stat()
+    assert ro.read_bytes() == _plain()
+    assert (after.st_ino, after.st_mtime_ns, after.st_mode) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_mode,
+    )
+    assert rw.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+# The CLI as another user: Python starts as root (its install may be root's alone), runs
+# the command once on a scratch copy so that every module the run needs is loaded, then
+# drops to UID (no supplementary groups) and runs it for real.
+AS_USER = """
+import os, sys
+from xmlnest.cli import main
+uid, gid, scratch, args = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+main([*args[:-1], scratch])
+print("--- as the user ---", file=sys.stderr, flush=True)
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)
+sys.exit(main(args))
+"""
+NOBODY = 65534
+
+
+def _as_user(uid: int, gid: int, path: Path, scratch: Path) -> tuple[int, list[str]]:
+    r = subprocess.run(
+        [sys.executable, "-c", AS_USER, str(uid), str(gid), str(scratch), *ARGS, "-i", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = r.stderr.partition("--- as the user ---\n")[2]
+    return r.returncode, [ln for ln in err.splitlines() if ln]
+
+
+@pytest.mark.parametrize(
+    ("owner", "mode", "problem"),
+    [
+        (
+            (0, 0),
+            0o644,
+            "not written: you may not write it (permission denied), the file is unchanged; "
+            "run xmlnest as a user who may write it, or use --output-dir",
+        ),
+        (
+            (0, 0),
+            0o666,
+            "not written: it is owned by uid 0 and a rewrite would make it yours, the file "
+            "is unchanged; run xmlnest as its owner (or as root, which keeps owner and "
+            "group), or use --output-dir",
+        ),
+        (
+            (NOBODY, 0),
+            0o644,
+            f"not written: a rewrite cannot keep its group (uid {NOBODY}, gid 0), the file "
+            "is unchanged; run xmlnest as root or as a member of the file's group, or use "
+            "--output-dir",
+        ),
+    ],
+    ids=["root-owned", "root-owned-world-writable", "foreign-group"],
+)
+def test_another_user_cannot_take_over_a_file_in_a_folder_they_may_write(
+    owner: tuple[int, int], mode: int, problem: str
+) -> None:
+    """A user who may write the folder could replace any file in it; -i does not: a file
+    the user may not write, or whose owner or group the rewrite would change, is refused
+    (exit 3, one line) and keeps its bytes, inode, owner and mode."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make files owned by root and to run as another user")
+    folder = Path(tempfile.mkdtemp(prefix="xmlnest-owner-"))
+    try:
+        folder.chmod(0o777)  # anyone may write it, no sticky bit: may replace any file
+        vm, scratch = folder / "vm.xml", folder / "scratch.xml"
+        for f in (vm, scratch):
+            f.write_bytes(_plain())
+        os.chown(vm, *owner)
+        vm.chmod(mode)
+        before = vm.stat()
+        code, lines = _as_user(NOBODY, NOBODY, vm, scratch)
+        assert (code, lines) == (3, [f"{vm}: {problem}"])
+        after = vm.stat()
+        assert vm.read_bytes() == _plain()
+        assert (after.st_ino, after.st_uid, after.st_gid, after.st_mode) == (
+            before.st_ino,
+            before.st_uid,
+            before.st_gid,
+            before.st_mode,
+        )
+        assert sources.stale_temp_files(folder) == []
+        # the same user rewrites a file that is theirs, in the same way
+        os.chown(vm, NOBODY, NOBODY)
+        assert _as_user(NOBODY, NOBODY, vm, scratch) == (0, [])
+        assert vm.read_bytes() == _nested() and vm.stat().st_uid == NOBODY
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
