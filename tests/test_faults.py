@@ -603,7 +603,7 @@ def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
 
 
 def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
-    files = _populate(tmp_path / "vms", _corpus_pairs(), 800)
+    files = _populate(tmp_path / "vms", _sample_pairs(), 800)
     proc = _start_and_wait_for(tmp_path / "vms", 20, "--jobs", "2")
     try:
         assert proc.poll() is None, "the run ended before the kill"
@@ -738,3 +738,97 @@ def test_another_user_cannot_take_over_a_file_in_a_folder_they_may_write(
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sample_pairs() -> tuple[Pair, ...]:
+    """The samples xmlnest converts under ARGS (no corpus needed)."""
+    old = (REPO / "samples" / "intel-l1.xml").read_bytes()
+    return (Pair(old, core.process(old, Options(arch="intel")).output),)
+
+
+def _writer_of(temp: str) -> int | None:
+    """The writing process's pid in a temp name (``.LEADER-START-WRITER-N.tmp``, or
+    ``.WRITER-N.tmp`` as named before issue 20)."""
+    suffix = re.escape(sources.TEMP_SUFFIX) + "$"
+    m = re.search(r"\.\d+-\d+-(\d+)-\d+" + suffix, temp) or re.search(r"\.(\d+)-\d+" + suffix, temp)
+    return int(m.group(1)) if m else None
+
+
+def test_a_kill_9_of_a_jobs_run_leaves_temp_files_the_next_run_removes_at_once(
+    tmp_path: Path,
+) -> None:
+    """`kill -9` of `xmlnest -i --jobs 2` over 3,000 files while its worker holds temp
+    files: the worker dies with it, and the run started right after removes every temp
+    file the killed run left (the worker's too: they name the run's leader, which is
+    gone) and converts everything; no file is ever half-written."""
+    folder = tmp_path / "vms"
+    files = _populate(folder, _sample_pairs(), 3000)
+    proc = _xmlnest(*ARGS, "-q", "-i", "--jobs", "2", str(folder))
+    leader = proc.pid
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            with os.scandir(folder) as it:
+                temps = [e.name for e in it if TEMP.match(e.name)]
+            if any(_writer_of(t) not in (None, leader) for t in temps):
+                os.kill(leader, signal.SIGKILL)  # the leader only, as a user's kill -9 does
+                seen.update(temps)
+                break
+            time.sleep(0.001)
+        assert seen, "no worker temp file was seen before the run ended"
+        proc.wait(10)  # reaped, as a shell reaps what it started
+        gone = time.monotonic() + 2
+        while _live_in_group(leader) and time.monotonic() < gone:
+            time.sleep(0.01)
+        assert _live_in_group(leader) == [], "the worker outlived its leader"
+    finally:
+        if proc.poll() is None:
+            os.killpg(leader, signal.SIGKILL)
+    _, _, left = _state(folder, files)
+    assert any(_writer_of(t) != leader for t in left), "the kill left no worker temp file"
+    after = _xmlnest(*ARGS, "-i", str(folder))  # at once: no waiting for anything to age
+    _, err = after.communicate(timeout=300)
+    said = [ln for ln in err.decode().splitlines() if " XN203 " not in ln]
+    assert after.returncode == 0, said
+    removed = [ln for ln in said if "a temp file left by an interrupted run" in ln]
+    assert len(removed) == len(left), (left, said)
+    old, new, temps = _state(folder, files)
+    assert (old, new, temps) == (0, 3000, [])
+
+
+def test_a_temp_file_is_stale_exactly_when_its_run_is_over(tmp_path: Path) -> None:
+    """Temp names carry the run leader's pid and start time: a live leader's temp file is
+    kept however old (the run may rename it any moment); a dead leader's, a zombie's, and
+    one whose pid now belongs to another process (another start time) go at once."""
+    from xmlnest.sources.temps import process_tag, temp_name
+
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    me = process_tag(os.getpid())
+    assert me is not None and me.startswith(f"{os.getpid()}-")
+    pid, start = me.split("-")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while process_tag(zombie.pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited, not yet reaped
+    names = {
+        "live": temp_name("vm.xml", me, 1, 0),
+        "dead": temp_name("vm.xml", f"{_dead_pid()}-{start}", 1, 1),
+        "reused": temp_name("vm.xml", f"{pid}-{int(start) + 1}", 1, 2),
+        "zombie": temp_name("vm.xml", f"{zombie.pid}-{start}", 1, 3),
+    }
+    an_hour_ago = time.time() - 3600
+    for name in names.values():
+        (tmp_path / name).write_bytes(_plain()[:40])
+    os.utime(tmp_path / names["live"], (an_hour_ago, an_hour_ago))
+    try:
+        r = run_cli([*ARGS, "-i", str(vm)])
+    finally:
+        zombie.wait()
+    assert r.code == 0, r.err
+    assert sorted(r.err_lines) == sorted(
+        f"xmlnest: removed {tmp_path / names[k]}, a temp file left by an interrupted run"
+        for k in ("dead", "reused", "zombie")
+    )
+    assert sources.stale_temp_files(tmp_path) == [tmp_path / names["live"]]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from xmlnest.errors import WriteError
 from xmlnest.files.inputs import identity_of
-from xmlnest.files.temps import temp_name
+from xmlnest.files.temps import run_leader, temp_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -137,12 +137,13 @@ _temp_serial = itertools.count()
 
 
 def _create_temp(folder: str, name: str, claim: _Staged | None = None) -> tuple[int, str]:
-    """A new file ``.xmlnest-NAME.PID-N.tmp`` beside ``name``, private until chmod'ed
-    (what tempfile.mkstemp does, at a fifth of its cost: it runs once per rewrite).
-    ``claim`` holds each name while its open is tried, so that an interrupt between the
-    open and the caller's bookkeeping cannot lose the file."""
+    """A new file ``.xmlnest-NAME.LEADER-PID-N.tmp`` beside ``name`` (see ``temp_name``),
+    private until chmod'ed (what tempfile.mkstemp does, at a fifth of its cost: it runs
+    once per rewrite). ``claim`` holds each name while its open is tried, so that an
+    interrupt between the open and the caller's bookkeeping cannot lose the file."""
+    leader, pid = run_leader(), os.getpid()
     while True:
-        tmp = os.path.join(folder, temp_name(name, os.getpid(), next(_temp_serial)))
+        tmp = os.path.join(folder, temp_name(name, leader, pid, next(_temp_serial)))
         if claim is not None:
             claim.tmp = tmp
         try:
