@@ -17,7 +17,7 @@ DOC = REPO / "docs" / "host-capture.md"
 
 
 def capture_script() -> str:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     scripts = [b for b in blocks if "copy /proc/cpuinfo" in b]
     assert len(scripts) == 1, scripts
     return scripts[0]
