@@ -42,7 +42,9 @@ GUEST = """<domain type='{kind}'>
 
 def readme_pipe() -> str:
     """The shell code block of README.md that holds the virsh pipe."""
-    blocks = re.findall(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
+    blocks: list[str] = re.findall(
+        r"```sh\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL
+    )
     pipes = [b for b in blocks if "virsh define" in b and "xmlnest" in b and "dumpxml" in b]
     assert len(pipes) == 1, pipes
     return pipes[0]
