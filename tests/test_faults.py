@@ -801,7 +801,7 @@ def test_a_temp_file_is_stale_exactly_when_its_run_is_over(tmp_path: Path) -> No
     """Temp names carry the run leader's pid and start time: a live leader's temp file is
     kept however old (the run may rename it any moment); a dead leader's, a zombie's, and
     one whose pid now belongs to another process (another start time) go at once."""
-    from xmlnest.sources.temps import process_tag, temp_name
+    from xmlnest.files.temps import process_tag, temp_name
 
     vm = tmp_path / "vm.xml"
     vm.write_bytes(_plain())

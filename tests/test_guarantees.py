@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_connection import FLEET, node_file
-from xmlnest import connection
+from xmlnest.libvirt import connection
 
 SAMPLES = REPO / "samples"
 

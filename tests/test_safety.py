@@ -762,7 +762,7 @@ def test_a_temp_name_left_by_an_earlier_run_is_skipped(tmp_path: Path) -> None:
     name is neither reused nor followed; the next name is taken."""
     vm = tmp_path / "vm.xml"
     vm.write_bytes(PLAIN)
-    from xmlnest.sources.temps import run_leader, temp_name
+    from xmlnest.files.temps import run_leader, temp_name
 
     serial = next(sources._temp_serial) + 1  # the number the next temp file will use
     stale = tmp_path / temp_name("vm.xml", run_leader(), os.getpid(), serial)

@@ -25,7 +25,7 @@ def results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileRe
     and half the results need no pickling."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from xmlnest.sources.temps import run_leader
+    from xmlnest.files.temps import run_leader
 
     chunks = list(_chunks(items, jobs))
     pool = ProcessPoolExecutor(
@@ -71,7 +71,7 @@ def _init_worker(leader: str) -> None:
     soon as the leader is gone, see ``sources.temps``)."""
     import signal
 
-    from xmlnest.sources.temps import follow, leader_gone
+    from xmlnest.files.temps import follow, leader_gone
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
