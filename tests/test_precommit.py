@@ -356,3 +356,38 @@ def test_offline_the_hook_tests_skip_at_once_when_the_index_is_unreachable() -> 
                 assert " 3 error" in out, out[-3000:]
             else:
                 assert r.returncode == 0 and "3 skipped" in out, out[-3000:]
+
+
+def test_the_documented_local_hook_runs_the_installed_xmlnest(tmp_path: Path) -> None:
+    """docs/pre-commit.md's ``repo: local`` block (``language: system``), word for word:
+    it runs the xmlnest on PATH, needs no package index, and fails on a domain that would
+    change, showing the diff."""
+    import re
+
+    text = (REPO / "docs" / "pre-commit.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "repo: local" in b]
+    assert len(blocks) == 1, blocks
+    repo = tmp_path / "user"
+    repo.mkdir()
+    _init_repo(repo)
+    (repo / ".pre-commit-config.yaml").write_text(blocks[0])
+    (repo / "needs.xml").write_bytes(SAMPLE.read_bytes())
+    (repo / "pom.xml").write_bytes(b"<project/>\n")
+    _commit_all(repo, "domains")
+    bin_dir = str(Path(sys.executable).parent)  # where this checkout's xmlnest is installed
+    env = _env(
+        PRE_COMMIT_HOME=str(tmp_path / "home"), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "+++ b/needs.xml" in out and "+  <cpu mode='host-passthrough' check='partial'/>" in out
+    assert "pom.xml" not in out  # not a domain: skipped, not named
+    assert (repo / "needs.xml").read_bytes() == SAMPLE.read_bytes()
