@@ -44,6 +44,7 @@ END = "XMLNEST-E2E-END"
 COUNT = "XMLNEST-E2E-FLAGCOUNT"  # how many flags /proc/cpuinfo listed: proves grep read it
 FLAG = "XMLNEST-E2E-FLAG"
 HANG = "XMLNEST-E2E-HANG"
+PREFIX = "xmlnest-e2e-"  # every domain a session defines starts with it
 MIN_FLAGS = 10  # every x86 CPU QEMU models lists far more (fpu, tsc, msr, ...)
 
 # The guest's whole userland. `no5lvl` on the kernel command line matters: with QEMU 7.2's
@@ -350,7 +351,7 @@ def open_session(prefix: str | None = None) -> Iterator[RealVirt]:
     folder.chmod(0o755)
     virt = RealVirt(
         folder,
-        prefix or f"xmlnest-e2e-{os.getpid()}-",
+        prefix or f"{PREFIX}{os.getpid()}-",
         folder / "vmlinuz",
         folder / "initrd.img",
     )
@@ -389,7 +390,7 @@ def capture(out: Path) -> None:
     lack = missing()
     if lack is not None:
         raise SystemExit(f"needs {lack[0]}: {lack[1]}")
-    with open_session(prefix="xmlnest-e2e-capture-") as virt:
+    with open_session(prefix=f"{PREFIX}capture-") as virt:
         xml = to_tcg(virt.guest_xml("amd", CAPTURE_CPU))
         live, inactive = virt.running_domain_xml(xml)
         stable = str(virt.folder).encode()

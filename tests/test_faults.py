@@ -533,28 +533,47 @@ def test_interrupted_before_results_are_reported_still_syncs_the_folders(
     ]
 
 
-def test_without_the_right_to_give_a_file_away_its_group_is_still_kept(
+def test_a_rewrite_that_cannot_keep_the_owner_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Where the temp file cannot be given the file's owner and group (root squashed on
+    NFS, say), the file is left alone rather than handed to the user."""
     if os.geteuid() != 0:
         pytest.skip("needs root to make a file owned by someone else")
     vm = tmp_path / "vm.xml"
     vm.write_bytes(_plain())
     os.chown(vm, 4242, 4343)
     calls: list[tuple[int, int]] = []
-    real = os.fchown
 
     def fchown(fd: int, uid: int, gid: int) -> None:
         calls.append((uid, gid))
-        if uid != -1:
-            raise PermissionError(1, "Operation not permitted")  # as for a normal user
-        real(fd, uid, gid)
+        raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "fchown", fchown)
     r = run_cli([*ARGS, "-i", str(vm)])
+    assert r.code == 3 and r.out == b""
+    assert r.err_lines == [
+        f"{vm}: not written: a rewrite cannot keep its owner and group (uid 4242, gid 4343), "
+        "the file is unchanged; run xmlnest as root or as a member of the file's group, or "
+        "use --output-dir"
+    ]
+    assert calls == [(4242, 4343)]
+    assert vm.read_bytes() == _plain() and (vm.stat().st_uid, vm.stat().st_gid) == (4242, 4343)
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+def test_as_root_a_rewrite_keeps_owner_and_group(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file owned by someone else")
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    os.chown(vm, 4242, 4343)
+    vm.chmod(0o640)
+    r = run_cli([*ARGS, "-i", str(vm)])
     assert r.code == 0, r.err
-    assert calls == [(4242, 4343), (-1, 4343)]
-    assert vm.stat().st_gid == 4343
+    st = vm.stat()
+    assert vm.read_bytes() == _nested()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (4242, 4343, 0o640)
 
 
 def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
@@ -584,7 +603,7 @@ def test_a_batch_starts_writeback_early_on_linux(tmp_path: Path) -> None:
 
 
 def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
-    files = _populate(tmp_path / "vms", _corpus_pairs(), 800)
+    files = _populate(tmp_path / "vms", _sample_pairs(), 800)
     proc = _start_and_wait_for(tmp_path / "vms", 20, "--jobs", "2")
     try:
         assert proc.poll() is None, "the run ended before the kill"
@@ -599,3 +618,217 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         _wait_group_gone(proc.pid)
     _state(tmp_path / "vms", files)  # and still: every file old or new
+
+
+def test_a_read_only_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """0444: no one may write it (root could, by overriding the mode): -i refuses it with
+    one line and exit 3, and the batch goes on with the others."""
+    ro, rw = tmp_path / "a-ro.xml", tmp_path / "b-rw.xml"
+    for f in (ro, rw):
+        f.write_bytes(_plain())
+    ro.chmod(0o444)
+    before = ro.stat()
+    r = run_cli([*ARGS, "-q", "-i", str(tmp_path)])
+    assert r.code == 3 and r.out == b""
+    assert r.err_lines == [
+        f"{ro}: not written: it is read-only (mode 0444), the file is unchanged; make it "
+        "writable (chmod u+w) if it should change, or use --output-dir"
+    ]
+    after = ro.stat()
+    assert ro.read_bytes() == _plain()
+    assert (after.st_ino, after.st_mtime_ns, after.st_mode) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_mode,
+    )
+    assert rw.read_bytes() == _nested()
+    assert sources.stale_temp_files(tmp_path) == []
+
+
+# The CLI as another user: Python starts as root (its install may be root's alone), runs
+# the command once on a scratch copy so that every module the run needs is loaded, then
+# drops to UID (no supplementary groups) and runs it for real.
+AS_USER = """
+import os, sys
+from xmlnest.cli import main
+uid, gid, scratch, args = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+main([*args[:-1], scratch])
+print("--- as the user ---", file=sys.stderr, flush=True)
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)
+sys.exit(main(args))
+"""
+NOBODY = 65534
+
+
+def _as_user(uid: int, gid: int, path: Path, scratch: Path) -> tuple[int, list[str]]:
+    r = subprocess.run(
+        [sys.executable, "-c", AS_USER, str(uid), str(gid), str(scratch), *ARGS, "-i", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = r.stderr.partition("--- as the user ---\n")[2]
+    return r.returncode, [ln for ln in err.splitlines() if ln]
+
+
+@pytest.mark.parametrize(
+    ("owner", "mode", "problem"),
+    [
+        (
+            (0, 0),
+            0o644,
+            "not written: you may not write it (permission denied), the file is unchanged; "
+            "run xmlnest as a user who may write it, or use --output-dir",
+        ),
+        (
+            (0, 0),
+            0o666,
+            "not written: it is owned by uid 0 and a rewrite would make it yours, the file "
+            "is unchanged; run xmlnest as its owner (or as root, which keeps owner and "
+            "group), or use --output-dir",
+        ),
+        (
+            (NOBODY, 0),
+            0o644,
+            f"not written: a rewrite cannot keep its group (uid {NOBODY}, gid 0), the file "
+            "is unchanged; run xmlnest as root or as a member of the file's group, or use "
+            "--output-dir",
+        ),
+    ],
+    ids=["root-owned", "root-owned-world-writable", "foreign-group"],
+)
+def test_another_user_cannot_take_over_a_file_in_a_folder_they_may_write(
+    owner: tuple[int, int], mode: int, problem: str
+) -> None:
+    """A user who may write the folder could replace any file in it; -i does not: a file
+    the user may not write, or whose owner or group the rewrite would change, is refused
+    (exit 3, one line) and keeps its bytes, inode, owner and mode."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make files owned by root and to run as another user")
+    folder = Path(tempfile.mkdtemp(prefix="xmlnest-owner-"))
+    try:
+        folder.chmod(0o777)  # anyone may write it, no sticky bit: may replace any file
+        vm, scratch = folder / "vm.xml", folder / "scratch.xml"
+        for f in (vm, scratch):
+            f.write_bytes(_plain())
+        os.chown(vm, *owner)
+        vm.chmod(mode)
+        before = vm.stat()
+        code, lines = _as_user(NOBODY, NOBODY, vm, scratch)
+        assert (code, lines) == (3, [f"{vm}: {problem}"])
+        after = vm.stat()
+        assert vm.read_bytes() == _plain()
+        assert (after.st_ino, after.st_uid, after.st_gid, after.st_mode) == (
+            before.st_ino,
+            before.st_uid,
+            before.st_gid,
+            before.st_mode,
+        )
+        assert sources.stale_temp_files(folder) == []
+        # the same user rewrites a file that is theirs, in the same way
+        os.chown(vm, NOBODY, NOBODY)
+        assert _as_user(NOBODY, NOBODY, vm, scratch) == (0, [])
+        assert vm.read_bytes() == _nested() and vm.stat().st_uid == NOBODY
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sample_pairs() -> tuple[Pair, ...]:
+    """The samples xmlnest converts under ARGS (no corpus needed)."""
+    old = (REPO / "samples" / "intel-l1.xml").read_bytes()
+    return (Pair(old, core.process(old, Options(arch="intel")).output),)
+
+
+def _writer_of(temp: str) -> int | None:
+    """The writing process's pid in a temp name (``.LEADER-START-WRITER-N.tmp``, or
+    ``.WRITER-N.tmp`` as named before issue 20)."""
+    suffix = re.escape(sources.TEMP_SUFFIX) + "$"
+    m = re.search(r"\.\d+-\d+-(\d+)-\d+" + suffix, temp) or re.search(r"\.(\d+)-\d+" + suffix, temp)
+    return int(m.group(1)) if m else None
+
+
+def test_a_kill_9_of_a_jobs_run_leaves_temp_files_the_next_run_removes_at_once(
+    tmp_path: Path,
+) -> None:
+    """`kill -9` of `xmlnest -i --jobs 2` over 3,000 files while its worker holds temp
+    files: the worker dies with it, and the run started right after removes every temp
+    file the killed run left (the worker's too: they name the run's leader, which is
+    gone) and converts everything; no file is ever half-written."""
+    folder = tmp_path / "vms"
+    files = _populate(folder, _sample_pairs(), 3000)
+    proc = _xmlnest(*ARGS, "-q", "-i", "--jobs", "2", str(folder))
+    leader = proc.pid
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            with os.scandir(folder) as it:
+                temps = [e.name for e in it if TEMP.match(e.name)]
+            if any(_writer_of(t) not in (None, leader) for t in temps):
+                os.kill(leader, signal.SIGKILL)  # the leader only, as a user's kill -9 does
+                seen.update(temps)
+                break
+            time.sleep(0.001)
+        assert seen, "no worker temp file was seen before the run ended"
+        proc.wait(10)  # reaped, as a shell reaps what it started
+        gone = time.monotonic() + 2
+        while _live_in_group(leader) and time.monotonic() < gone:
+            time.sleep(0.01)
+        assert _live_in_group(leader) == [], "the worker outlived its leader"
+    finally:
+        if proc.poll() is None:
+            os.killpg(leader, signal.SIGKILL)
+    _, _, left = _state(folder, files)
+    assert any(_writer_of(t) != leader for t in left), "the kill left no worker temp file"
+    after = _xmlnest(*ARGS, "-i", str(folder))  # at once: no waiting for anything to age
+    _, err = after.communicate(timeout=300)
+    said = [ln for ln in err.decode().splitlines() if " XN203 " not in ln]
+    assert after.returncode == 0, said
+    removed = [ln for ln in said if "a temp file left by an interrupted run" in ln]
+    assert len(removed) == len(left), (left, said)
+    old, new, temps = _state(folder, files)
+    assert (old, new, temps) == (0, 3000, [])
+
+
+def test_a_temp_file_is_stale_exactly_when_its_run_is_over(tmp_path: Path) -> None:
+    """Temp names carry the run leader's pid and start time: a live leader's temp file is
+    kept however old (the run may rename it any moment); a dead leader's, a zombie's, and
+    one whose pid now belongs to another process (another start time) go at once."""
+    from xmlnest.files.temps import process_tag, temp_name
+
+    vm = tmp_path / "vm.xml"
+    vm.write_bytes(_plain())
+    me = process_tag(os.getpid())
+    assert me is not None and me.startswith(f"{os.getpid()}-")
+    pid, start = me.split("-")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while process_tag(zombie.pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited, not yet reaped
+    names = {
+        "live": temp_name("vm.xml", me, 1, 0),
+        "dead": temp_name("vm.xml", f"{_dead_pid()}-{start}", 1, 1),
+        "reused": temp_name("vm.xml", f"{pid}-{int(start) + 1}", 1, 2),
+        "zombie": temp_name("vm.xml", f"{zombie.pid}-{start}", 1, 3),
+    }
+    an_hour_ago = time.time() - 3600
+    for name in names.values():
+        (tmp_path / name).write_bytes(_plain()[:40])
+    os.utime(tmp_path / names["live"], (an_hour_ago, an_hour_ago))
+    try:
+        r = run_cli([*ARGS, "-i", str(vm)])
+    finally:
+        zombie.wait()
+    assert r.code == 0, r.err
+    assert sorted(r.err_lines) == sorted(
+        f"xmlnest: removed {tmp_path / names[k]}, a temp file left by an interrupted run"
+        for k in ("dead", "reused", "zombie")
+    )
+    assert sources.stale_temp_files(tmp_path) == [tmp_path / names["live"]]

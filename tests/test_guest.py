@@ -20,7 +20,7 @@ import pytest
 from lxml import etree
 
 from tests import realvirt as realvirt_module
-from tests.conftest import REPO, Run, libvirt_tool, need, run_cli
+from tests.conftest import REPO, Run, consent_to_system_daemon, libvirt_tool, need, run_cli
 from tests.realvirt import (
     BEGIN,
     CAPTURE_CPU,
@@ -220,6 +220,7 @@ def test_test_driver_capture_is_what_virsh_prints(file: str) -> None:
 def test_missing_libvirtd_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the skip (or, under XMLNEST_REQUIRE_REAL=1, the failure) says when libvirtd
     does not answer."""
+    consent_to_system_daemon("ask its version")
     lack = realvirt_module.missing()
     if lack is not None:
         need(*lack)

@@ -65,7 +65,7 @@ def test_in_place_json_says_changed_and_rules_carry_errors(tmp_path: Path) -> No
     assert recs["e-live.xml"]["status"] == "rejected"
     err = recs["e-live.xml"]["findings"][0]  # type: ignore[index]
     assert err["rule"] == "XN113" and err["level"] == "error"
-    assert err["hint"] == "read the stored definition with 'virsh dumpxml --inactive intel-l1'"
+    assert err["hint"] == "read the stored definition with 'virsh dumpxml --inactive --security-info intel-l1'"
     assert b"svm" in (folder / "a-amd.xml").read_bytes()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, libvirt_tool, need, run_cli
+from tests.conftest import REPO, consent_to_system_daemon, libvirt_tool, need, run_cli
 
 SAMPLES = {
     "intel": ("intel-l1.xml", "<cpu mode='host-passthrough'"),
@@ -90,7 +90,7 @@ def test_the_live_xml_of_a_running_domain_is_refused(arch: str, tmp_path: Path) 
     assert len(refused.err_lines) == 1
     line = refused.err_lines[0]
     assert line.startswith("<stdin>:1: XN113 this is the live XML of a running domain (id='")
-    assert f"virsh dumpxml --inactive {name}'" in line
+    assert f"virsh dumpxml --inactive --security-info {name}'" in line
     stored = subprocess.run(
         [virsh, "-c", uri, "dumpxml", "--inactive", name], capture_output=True, check=True
     ).stdout
@@ -119,6 +119,7 @@ def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
 
 
 def _qemu_system(virsh: str) -> str:
+    consent_to_system_daemon("define domains named xmlnest-test-*")
     uri = "qemu:///system"
     probe = subprocess.run([virsh, "-c", uri, "version"], capture_output=True, check=False)
     if probe.returncode != 0:

@@ -35,7 +35,7 @@ def test_a_running_qemu_domains_live_xml_is_refused_naming_its_runtime_state() -
         "<stdin>:1: XN113 this is the live XML of a running domain (id='6'); defining it "
         "would store its runtime state: an expanded CPU (check='full', fallback='forbid'), "
         "device aliases (usb, pci.0, serial0, …), a dynamic dac security label, a runtime "
-        "<resource> partition; read the stored definition with 'virsh dumpxml --inactive "
+        "<resource> partition; read the stored definition with 'virsh dumpxml --inactive --security-info "
         "xmlnest-e2e-capture-amd'"
     )
     # refused whatever else is asked of it, and as a kvm domain too
@@ -47,7 +47,7 @@ def test_a_running_qemu_domains_live_xml_is_refused_naming_its_runtime_state() -
 def test_the_test_drivers_running_domain_is_refused() -> None:
     line = _refused((LIVE / "test-driver-running.xml").read_bytes())
     assert line.startswith("<stdin>:1: XN113 this is the live XML of a running domain (id='1')")
-    assert line.endswith("read the stored definition with 'virsh dumpxml --inactive test'")
+    assert line.endswith("read the stored definition with 'virsh dumpxml --inactive --security-info test'")
 
 
 @pytest.mark.parametrize("name", ["qemu-system-inactive.xml", "test-driver-inactive.xml"])

@@ -450,26 +450,40 @@ def test_svm_sub_features_are_libvirts_cpuid_leaf_0x8000000a() -> None:
 
 
 def _dumpxml_commands(text: str) -> list[str]:
-    """Every ``virsh dumpxml`` command in a text (prose that merely names it is left out)."""
-    found = re.findall(r"virsh dumpxml +(\S+)", text)
-    return [word for word in found if word != "prints"]
+    """The options of every ``virsh dumpxml`` command in a text (prose that merely names
+    it, "what virsh dumpxml prints", is left out)."""
+    found = re.findall(r"virsh dumpxml\s((?:\s*--[a-z-]+)*)\s*(\S*)", text)
+    return [" ".join(opts.split()) for opts, word in found if word != "prints"]
 
 
-def test_every_pipe_shown_to_users_reads_the_stored_definition() -> None:
+def test_every_pipe_shown_to_users_reads_the_stored_definition_with_its_secrets() -> None:
+    """Every ``virsh dumpxml`` a user is told to run reads the stored definition
+    (``--inactive``) with its secrets (``--security-info``: without it VNC/SPICE
+    passwords are left out of the dump, and a define afterwards erases them); the
+    recipes lead with xmlnest's own by-name run, and the pipe defines only after xmlnest
+    succeeded."""
     from xmlnest.cli.options import HELP
     from xmlnest.engine.rules import explain
 
     texts = {"README.md": (REPO / "README.md").read_text(), "--help": HELP}
     texts.update({f"--explain {r}": explain(r) or "" for r in RULES})
+    texts.update({f"{r} hint": RULES[r].hint for r in RULES})
+    live = run_cli(["-"], (REPO / "tests/libvirt-xml/live/test-driver-running.xml").read_bytes())
+    texts["XN113 at run time"] = live.err
+    for src in sorted((REPO / "xmlnest").rglob("*.py")):  # hints and messages in the code
+        texts[str(src.relative_to(REPO))] = src.read_text()
     shown = run_cli(["--help"]).out.decode()
-    assert "virsh dumpxml --inactive NAME | xmlnest" in shown
+    assert "xmlnest -c qemu:///system --domain NAME -i" in shown
+    assert "xml=$(virsh dumpxml --inactive --security-info NAME | xmlnest) &&" in shown
     assert "set -o pipefail" in shown and "full power-off" in shown
     commands = 0
     for where, text in texts.items():
-        for word in _dumpxml_commands(text):
+        for opts in _dumpxml_commands(text):
             commands += 1
-            assert word == "--inactive", f"{where}: virsh dumpxml {word}"
-    assert commands >= 3
+            assert opts == "--inactive --security-info", f"{where}: virsh dumpxml {opts}"
+    assert commands >= 6
+    assert "XN113" in live.err and "--security-info" in live.err
+
 
 
 def test_every_rule_hint_in_the_engine_comes_from_the_rules_table() -> None:

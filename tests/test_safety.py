@@ -758,12 +758,14 @@ def test_utf7_and_other_markup_hiding_encodings_are_refused() -> None:
 
 
 def test_a_temp_name_left_by_an_earlier_run_is_skipped(tmp_path: Path) -> None:
-    """Temp names are the writer's pid and a serial number: a stale one with the same
+    """Temp names are the run's, the writer's pid and a serial number: a stale one with the same
     name is neither reused nor followed; the next name is taken."""
     vm = tmp_path / "vm.xml"
     vm.write_bytes(PLAIN)
+    from xmlnest.files.temps import run_leader, temp_name
+
     serial = next(sources._temp_serial) + 1  # the number the next temp file will use
-    stale = tmp_path / f"{sources.TEMP_PREFIX}vm.xml.{os.getpid()}-{serial}{sources.TEMP_SUFFIX}"
+    stale = tmp_path / temp_name("vm.xml", run_leader(), os.getpid(), serial)
     stale.symlink_to(tmp_path / "elsewhere")
     sources.write_atomic(vm, NESTED)
     assert vm.read_bytes() == NESTED

@@ -23,8 +23,11 @@ the files in place (-i), a diff (--diff) or only a verdict (--check).
 
 \b
 Convert a VM's stored definition (never the live XML of a running VM):
+  xmlnest -c qemu:///system --domain NAME -i
+or, defining nothing when xmlnest refuses (--security-info keeps passwords):
   set -o pipefail
-  virsh dumpxml --inactive NAME | xmlnest | virsh define --validate /dev/stdin
+  xml=$(virsh dumpxml --inactive --security-info NAME | xmlnest) &&
+    printf '%s\\n' "$xml" | virsh define --validate /dev/stdin
 The new CPU takes effect after a full power-off (virsh shutdown NAME, then
 virsh start NAME); a reboot or reset keeps the old one.
 """

@@ -25,8 +25,12 @@ def results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileRe
     and half the results need no pickling."""
     from concurrent.futures import ProcessPoolExecutor
 
+    from xmlnest.files.temps import run_leader
+
     chunks = list(_chunks(items, jobs))
-    pool = ProcessPoolExecutor(max_workers=jobs - 1, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs - 1, initializer=_init_worker, initargs=(run_leader(),)
+    )
     try:
         theirs = {
             k: pool.submit(process_chunk, chunk, config)
@@ -61,9 +65,13 @@ def _chunks(items: list[Input], jobs: int) -> Iterator[list[Input]]:
         k += size
 
 
-def _init_worker() -> None:
-    """Workers leave Ctrl-C to the parent, and die with it if it is killed outright."""
+def _init_worker(leader: str) -> None:
+    """Workers leave Ctrl-C to the parent, die with it if it is killed outright, and name
+    their temp files after the run's leader (so that a later run can tell them stale as
+    soon as the leader is gone, see ``sources.temps``)."""
     import signal
+
+    from xmlnest.files.temps import follow, leader_gone
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
@@ -75,5 +83,6 @@ def _init_worker() -> None:
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    follow(leader)
+    if os.getppid() == 1 or leader_gone(leader):  # the parent died before prctl took effect
         os._exit(1)

@@ -197,7 +197,7 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
     if not raw.strip():
         raise InputError(
             "input is empty",
-            hint="give libvirt domain XML, e.g. from virsh dumpxml --inactive NAME",
+            hint="give libvirt domain XML, e.g. from virsh dumpxml --inactive --security-info NAME",
         )
     bom, codec, text = decode(raw)
     nul = text.find("\x00")
@@ -229,8 +229,8 @@ def parse(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
         what = f"<{localname}> in namespace {namespace}" if namespace else f"<{localname}>"
         raise NotADomain(
             f"root element is {what}, not a libvirt <domain>",
-            hint="xmlnest edits domain XML (virsh dumpxml --inactive NAME); networks, pools "
-            "and others are not domains",
+            hint="xmlnest edits domain XML (virsh dumpxml --inactive --security-info NAME); "
+            "networks, pools and others are not domains",
             line=root.sourceline,
         )
     return Source(raw=raw, bom=bom, encoding=codec, text=text, root=root)

@@ -62,7 +62,7 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (),
     ),
     "XN113": (
-        "read the stored definition with 'virsh dumpxml --inactive {name}'",
+        "read the stored definition with 'virsh dumpxml --inactive --security-info {name}'",
         (),
     ),
     "XN201": (
@@ -132,8 +132,8 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (),
     ),
     "XN216": (
-        "virsh define the converted file, or convert with "
-        "virsh dumpxml --inactive NAME | xmlnest | virsh define /dev/stdin",
+        "virsh define the converted file, or convert the domain by name "
+        "(xmlnest -c URI --domain NAME -i)",
         (),
     ),
     "XN217": (

@@ -148,12 +148,14 @@ RULES: dict[str, Rule] = {
             "the host-model CPU expanded into a pinned custom model (check='full', "
             "fallback='forbid'), device aliases, dynamic security labels. Defining it back "
             "stores that state for good. Convert the stored definition instead: "
-            "virsh dumpxml --inactive NAME | xmlnest | virsh define --validate /dev/stdin; the "
-            "new CPU "
-            "takes effect after a full power-off (virsh shutdown NAME, then virsh start "
-            "NAME), not after a reboot.",
+            "xmlnest -c URI --domain NAME -i, or "
+            "xml=$(virsh dumpxml --inactive --security-info NAME | xmlnest) && "
+            "printf '%s\\n' \"$xml\" | virsh define --validate /dev/stdin "
+            "(--security-info keeps VNC/SPICE passwords; && defines nothing when xmlnest "
+            "refuses); the new CPU takes effect after a full power-off (virsh shutdown NAME, "
+            "then virsh start NAME), not after a reboot.",
             "libvirt formatdomain, Element and attribute overview (id: running guests only); "
-            "virsh(1), dumpxml --inactive",
+            "virsh(1), dumpxml --inactive --security-info",
         ),
         Rule(
             "XN201",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from xmlnest.errors import WriteError
 from xmlnest.files.inputs import identity_of
-from xmlnest.files.temps import temp_name
+from xmlnest.files.temps import run_leader, temp_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,6 +72,7 @@ class AtomicBatch:
         target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
         folder, name = os.path.split(target)
         st = _regular_file(target)
+        _may_replace(st, target)
         # Tracked before the temp file exists, its name claimed before each open: a Ctrl-C
         # at any point, even just after the open returns, leaves __exit__ a name to remove.
         staged = _Staged(str(path), target, seen or identity_of(st), "", -1)
@@ -84,21 +85,18 @@ class AtomicBatch:
         fd = staged.fd
         try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
-            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.fchown(fd, st.st_uid, st.st_gid)
-                except OSError:  # not root: at least keep the group, where we are in it
-                    with contextlib.suppress(OSError):
-                        os.fchown(fd, -1, st.st_gid)
+            _keep_owner(fd, st)
             _copy_xattrs(target, fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
             if self._start is not None:
                 self._start(fd)
-        except OSError as exc:
+        except (OSError, WriteError) as exc:
             self._staged.remove(staged)
             _drop(staged)
+            if isinstance(exc, WriteError):
+                raise
             raise _not_written(exc) from None
         return folder or "."
 
@@ -139,12 +137,13 @@ _temp_serial = itertools.count()
 
 
 def _create_temp(folder: str, name: str, claim: _Staged | None = None) -> tuple[int, str]:
-    """A new file ``.xmlnest-NAME.PID-N.tmp`` beside ``name``, private until chmod'ed
-    (what tempfile.mkstemp does, at a fifth of its cost: it runs once per rewrite).
-    ``claim`` holds each name while its open is tried, so that an interrupt between the
-    open and the caller's bookkeeping cannot lose the file."""
+    """A new file ``.xmlnest-NAME.LEADER-PID-N.tmp`` beside ``name`` (see ``temp_name``),
+    private until chmod'ed (what tempfile.mkstemp does, at a fifth of its cost: it runs
+    once per rewrite). ``claim`` holds each name while its open is tried, so that an
+    interrupt between the open and the caller's bookkeeping cannot lose the file."""
+    leader, pid = run_leader(), os.getpid()
     while True:
-        tmp = os.path.join(folder, temp_name(name, os.getpid(), next(_temp_serial)))
+        tmp = os.path.join(folder, temp_name(name, leader, pid, next(_temp_serial)))
         if claim is not None:
             claim.tmp = tmp
         try:
@@ -205,6 +204,49 @@ def _regular_file(target: str) -> os.stat_result:
             hint="write the output elsewhere (stdout or --output-dir)",
         )
     return st
+
+
+def _may_replace(st: os.stat_result, target: str) -> None:
+    """Refuse a file this run could not open for writing, or whose owner a rewrite would
+    change: replacing it works through the folder's permission, not the file's, and the
+    new file would be the user's. A file no one may write (no w bit, 0444) is read-only
+    by intent and refused even for root, who could override the mode."""
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o222:
+        raise WriteError(
+            f"not written: it is read-only (mode {mode:04o}), the file is unchanged",
+            hint="make it writable (chmod u+w) if it should change, or use --output-dir",
+        )
+    if not os.access(target, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+        raise WriteError(
+            "not written: you may not write it (permission denied), the file is unchanged",
+            hint="run xmlnest as a user who may write it, or use --output-dir",
+        )
+    if st.st_uid != os.geteuid() and os.geteuid() != 0:
+        raise WriteError(
+            f"not written: it is owned by uid {st.st_uid} and a rewrite would make it "
+            "yours, the file is unchanged",
+            hint="run xmlnest as its owner (or as root, which keeps owner and group), or "
+            "use --output-dir",
+        )
+
+
+def _keep_owner(fd: int, st: os.stat_result) -> None:
+    """Give the temp file the replaced file's owner and group, or refuse the rewrite:
+    root keeps both; another user owns the file already (:func:`_may_replace`) and keeps
+    its group only where the user is in that group."""
+    made = os.fstat(fd)
+    if (st.st_uid, st.st_gid) == (made.st_uid, made.st_gid):
+        return
+    try:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    except OSError:
+        who = "owner and group" if st.st_uid != os.geteuid() else "group"
+        raise WriteError(
+            f"not written: a rewrite cannot keep its {who} (uid {st.st_uid}, gid "
+            f"{st.st_gid}), the file is unchanged",
+            hint="run xmlnest as root or as a member of the file's group, or use --output-dir",
+        ) from None
 
 
 def _identity_now(target: str) -> tuple[int, ...] | None:

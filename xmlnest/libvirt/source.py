@@ -112,7 +112,8 @@ class DomainSource:
                 self.conn.uri,
                 dom.name,
                 "defined, but the stored definition libvirt kept lacks the nesting edit",
-                hint="see 'virsh dumpxml --inactive " + dom.name + "'; please report this",
+                hint=f"see 'virsh dumpxml --inactive --security-info {dom.name}'; "
+                "please report this",
             )
         if not done.domain.active:
             return DefinedDomain(dom.name, False)
