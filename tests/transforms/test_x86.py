@@ -11,7 +11,7 @@ import pytest
 
 from xmlnest.engine import document, transforms
 from xmlnest.engine.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.model import Options
+from xmlnest.model import Options, Vendor
 
 INTEL = Options(arch="intel")
 AMD = Options(arch="amd")
@@ -165,3 +165,21 @@ def test_noop(options: Options, cpu: str) -> None:
 @pytest.mark.parametrize(("options", "cpu", "expected"), FIX)
 def test_fix(options: Options, cpu: str, expected: tuple[Edit, ...]) -> None:
     assert edits(cpu, options) == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "host", "feature"),
+    [("Haswell", "amd", "vmx"), ("EPYC", "intel", "svm"), ("Haswell", "intel", "vmx")],
+)
+def test_a_model_asked_for_names_the_vendor_even_without_a_cpu(
+    model: str, host: str, feature: str
+) -> None:
+    """--model with --arch auto on a domain without <cpu>: the model's family decides the
+    feature, not the machine running xmlnest (a second run would read the model and flip
+    it: 'a second run would change the output again')."""
+    from xmlnest.engine import core
+
+    vendor: Vendor = "amd" if host == "amd" else "intel"
+    out = core.process(domain(""), Options(model=model), host_vendor=lambda: vendor)
+    assert f"name='{feature}'".encode() in out.output
+    assert core.process(out.output, Options(model=model), host_vendor=lambda: vendor).plan.empty

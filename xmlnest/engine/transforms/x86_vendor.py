@@ -57,12 +57,12 @@ def model_vendor(name: str) -> Vendor | None:
 
 def xml_vendor(ctx: Context) -> tuple[Vendor, str, int | None] | None:
     """What the domain itself says about the CPU vendor: (vendor, evidence, line)."""
+    if ctx.options.model:  # the model asked for replaces (or makes) the <cpu>
+        v = model_vendor(ctx.options.model)
+        return (v, f"--model {ctx.options.model}", None) if v else None
     cpu = ctx.cpu
     if cpu is None or ctx.options.passthrough:
         return None
-    if ctx.options.model:
-        v = model_vendor(ctx.options.model)
-        return (v, f"--model {ctx.options.model}", None) if v else None
     vendor_el = ctx.child(cpu, "vendor")
     v = VENDOR_TEXT.get(text_of(vendor_el).lower())
     if v:
