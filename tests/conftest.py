@@ -150,6 +150,20 @@ def realvirt() -> Iterator[RealVirt]:
     yield from session()
 
 
+@pytest.fixture(scope="session")
+def power9(realvirt: RealVirt) -> RealVirt:
+    """:func:`realvirt` that can also boot POWER9 pseries guests: Debian's ppc64el kernel
+    and busybox, downloaded once into a cache (tests/realvirt.py ``power9_files``); skips
+    without qemu-system-ppc64 or ppc64el packages in apt, fails under XMLNEST_REQUIRE_REAL=1."""
+    from tests.realvirt import missing_power9, power9_files
+
+    lack = missing_power9()
+    if lack is not None:
+        need(*lack)
+    realvirt.prepare_power9(power9_files())
+    return realvirt
+
+
 @pytest.fixture(params=("python", "virsh"))
 def backend(request: pytest.FixtureRequest) -> str:
     from xmlnest.libvirt import connection
