@@ -22,6 +22,10 @@ class Options(NamedTuple):
     host_is_the_domains: bool = False
     disable: bool = False  # the inverse edit: turn nesting off
     host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
+    windows: bool = False  # x86: ready the L1 for the Windows hypervisor (Hyper-V, WSL2, VBS)
+    # The <hyperv> children the target libvirt accepts (its schema, or its domain
+    # capabilities); None: not known, every one of the --windows profile is written.
+    hyperv_accepted: frozenset[str] | None = None
 
 
 class HostOffer(NamedTuple):
