@@ -506,3 +506,99 @@ def test_corpus_windows_domains() -> None:
             again = run_cli(["--windows", "--arch", vendor, "--no-validate", "--check", "-"], r.out)
             assert again.code == 0, (path, again.err)
     assert changed >= 10 and refused >= 1
+
+
+# With a libvirt connection: what the host's domain capabilities list, too.
+
+DOMCAPS = """<domainCapabilities><features>
+  <hyperv supported='yes'>
+    <enum name='features'>
+      <value>relaxed</value><value>vapic</value><value>spinlocks</value>
+      <value>vpindex</value><value>synic</value><value>stimer</value>
+      <value>vendor_id</value>
+    </enum>
+  </hyperv>
+</features></domainCapabilities>"""
+
+
+def test_hyperv_from_domain_capabilities() -> None:
+    from xmlnest.libvirt.connection.base import hyperv_from_domcaps
+
+    assert hyperv_from_domcaps(DOMCAPS) == {
+        "relaxed", "vapic", "spinlocks", "vpindex", "synic", "stimer", "vendor_id"
+    }  # fmt: skip
+    assert hyperv_from_domcaps("<domainCapabilities><features/></domainCapabilities>") is None
+    off = "<domainCapabilities><features><hyperv supported='no'/></features></domainCapabilities>"
+    assert hyperv_from_domcaps(off) == frozenset()
+
+
+def test_only_what_the_host_offers_is_written() -> None:
+    from xmlnest.engine import core
+    from xmlnest.model import HostOffer, Options
+    from xmlnest.libvirt.connection.base import hyperv_from_domcaps
+
+    offered = hyperv_from_domcaps(DOMCAPS)
+    host = HostOffer("qemu:///system", lambda arch: None, lambda arch: offered)
+    case = WIN / "intel-win2k16-no-hyperv-no-cpu"
+    options = Options(arch="intel", windows=True)
+    out = core.process((case / "input.xml").read_bytes(), options, host=host)
+    text = out.output.decode()
+    assert "<stimer state='on'>\n        <direct state='on'/>" in text
+    for gone in ("runtime", "frequencies", "tlbflush", "ipi", "evmcs"):
+        assert f"<{gone} " not in text, gone
+    (xn228,) = [f for f in out.findings if f.rule == "XN228"]
+    assert "runtime, frequencies, tlbflush, ipi, evmcs" in xn228.message
+    again = core.process(out.output, options, host=host)
+    assert not again.changed
+    # Without the host's word, the same input gets the whole profile: the test can fail.
+    assert b"<evmcs state='on'/>" in core.process(out.output, options).output
+
+
+def test_by_name_on_the_real_daemon_uses_its_domain_capabilities(tmp_path: Path) -> None:
+    """-c qemu:///system --domain NAME --windows -i: defined back, and what this host's
+    domain capabilities leave out is named (XN228) rather than written."""
+    if os.environ.get(DEFINE_ON_SYSTEM, "") in ("", "0"):
+        pytest.skip(f"defines on qemu:///system only when {DEFINE_ON_SYSTEM}=1 (.ci/run sets it)")
+    virsh = _system_virsh()
+    from xmlnest.libvirt.connection.base import hyperv_from_domcaps
+
+    caps = subprocess.run(
+        [virsh, "-c", "qemu:///system", "domcapabilities", "--virttype", "kvm", "--arch", "x86_64"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    offered = hyperv_from_domcaps(caps)
+    name = f"xn-win-{os.getpid()}-byname"
+    case = WIN / "intel-win2k16-no-hyperv-no-cpu"
+    path = tmp_path / "d.xml"
+    path.write_bytes(_named((case / "input.xml").read_bytes(), name))
+    subprocess.run(
+        [virsh, "-c", "qemu:///system", "define", str(path)], check=True, capture_output=True
+    )
+    try:
+        r = run_cli(
+            ["-c", "qemu:///system", "--domain", name, "--windows", "--arch", "intel", "-i"]
+        )
+        assert r.code == 0, r.err
+        stored = subprocess.run(
+            [virsh, "-c", "qemu:///system", "dumpxml", "--inactive", name],
+            capture_output=True,
+            check=True,
+        ).stdout
+        hyperv = etree.fromstring(stored).find("features/hyperv")
+        assert hyperv is not None
+        written = {el.tag for el in hyperv}
+        assert written
+        if offered is not None:
+            assert written <= offered | {"stimer"}
+            left_out = {"relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer",
+                        "frequencies", "tlbflush", "ipi", "evmcs"} - offered  # fmt: skip
+            assert ("XN228" in r.err) is bool(left_out), r.err
+        again = run_cli(
+            ["-c", "qemu:///system", "--domain", name, "--windows", "--arch", "intel", "--check"]
+        )
+        assert again.code == 0, again.err
+    finally:
+        subprocess.run(
+            [virsh, "-c", "qemu:///system", "undefine", "--nvram", name], capture_output=True
+        )

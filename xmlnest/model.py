@@ -31,10 +31,13 @@ class Options(NamedTuple):
 class HostOffer(NamedTuple):
     """What the host behind a libvirt connection offers its guests: the URI, and for an
     arch the CPU features its host-model CPU requires (``None``: the driver cannot say,
-    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache."""
+    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache.
+    ``hyperv``: for an arch, the ``<hyperv>`` children its domain capabilities list
+    (``None``: not reported), for ``--windows``."""
 
     uri: str
     features: Callable[[str], frozenset[str] | None]
+    hyperv: Callable[[str], frozenset[str] | None] = lambda arch: None
 
 
 class Status(StrEnum):

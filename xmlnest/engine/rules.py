@@ -392,11 +392,14 @@ RULES: dict[str, Rule] = {
             "warning",
             "--windows: enlightenment unknown to the target libvirt",
             "xmlnest writes only what the target libvirt accepts: the <hyperv> children its "
-            "RelaxNG schema (domaincommon.rng) allows. An enlightenment of the profile it "
-            "does not know is left out rather than written invalid, and nested Hyper-V may "
-            "then fail to start.",
+            "RelaxNG schema (domaincommon.rng) allows and, with a libvirt connection, those "
+            "the host's domain capabilities list as supported (<hyperv><enum "
+            "name='features'>). An enlightenment of the profile outside them is left out "
+            "rather than written invalid or unsupported, and nested Hyper-V may then fail "
+            "to start.",
             "libvirt formatdomain, Hypervisor features (the 'since' of each hyperv "
-            "feature); QEMU docs/system/i386/hyperv.rst",
+            "feature); libvirt formatdomaincaps, Hyper-V Enlightenments; QEMU "
+            "docs/system/i386/hyperv.rst",
         ),
         Rule(
             "XN229",

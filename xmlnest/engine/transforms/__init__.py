@@ -90,6 +90,9 @@ def plan(
     advice says when it lacks the nesting feature).
     """
     ctx = Context(root, options, host_vendor)
+    if options.windows and not options.disable and host is not None:
+        # --windows writes only what the host's domain capabilities list as well.
+        ctx = Context(root, windows.host_accepts(options, host.hyperv(ctx.arch or "")), host_vendor)
     live.refuse_live(ctx)
     check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)

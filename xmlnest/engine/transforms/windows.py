@@ -26,7 +26,7 @@ from xmlnest.engine.transforms.x86 import (
     unknown_mode,
 )
 from xmlnest.errors import RuleError
-from xmlnest.model import Vendor
+from xmlnest.model import Options, Vendor
 
 LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 WINDOWS_PREFIX = "http://microsoft.com/win/"
@@ -229,6 +229,17 @@ def _new_cpu(ctx: Context, feat: str, tsx: tuple[str, ...]) -> NewElement:
     return NewElement("cpu", attrs, children=features)
 
 
+def host_accepts(options: Options, offered: frozenset[str] | None) -> Options:
+    """``options`` with the enlightenments a host's domain capabilities list (``offered``;
+    ``None``: not reported) taken into what the target accepts. libvirt reports no
+    ``<stimer><direct>`` there: it goes with ``stimer``."""
+    if offered is None:
+        return options
+    offered = offered | ({"stimer.direct"} if "stimer" in offered else set())
+    accepted = options.hyperv_accepted
+    return options._replace(hyperv_accepted=offered if accepted is None else accepted & offered)
+
+
 def wanted(vendor: Vendor, accepted: frozenset[str] | None) -> list[Enlightenment]:
     """The profile for ``vendor``, less what the target libvirt does not accept."""
     return [
@@ -314,9 +325,9 @@ def _not_accepted(ctx: Context, names: list[str]) -> Finding:
     element that would make the output invalid)."""
     return Finding(
         "XN228",
-        "the target libvirt does not accept <hyperv> "
-        + ", ".join(names)
-        + ": left out, and nested Hyper-V may not start without it",
+        "the target libvirt (its schema, or the host's domain capabilities) does not "
+        "accept <hyperv> " + ", ".join(names) + ": left out, and nested Hyper-V may not "
+        "start without it",
         hint=rule_hint("XN228"),
         line=line(hyperv_of(ctx)) or line(ctx.child(ctx.root, "features")),
     )
