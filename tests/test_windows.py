@@ -524,9 +524,9 @@ DOMCAPS = """<domainCapabilities><features>
 def test_hyperv_from_domain_capabilities() -> None:
     from xmlnest.libvirt.connection.base import hyperv_from_domcaps
 
-    assert hyperv_from_domcaps(DOMCAPS) == {
-        "relaxed", "vapic", "spinlocks", "vpindex", "synic", "stimer", "vendor_id"
-    }  # fmt: skip
+    assert hyperv_from_domcaps(DOMCAPS) == frozenset(
+        ("relaxed", "vapic", "spinlocks", "vpindex", "synic", "stimer", "vendor_id")
+    )
     assert hyperv_from_domcaps("<domainCapabilities><features/></domainCapabilities>") is None
     off = "<domainCapabilities><features><hyperv supported='no'/></features></domainCapabilities>"
     assert hyperv_from_domcaps(off) == frozenset()
