@@ -602,3 +602,11 @@ def test_by_name_on_the_real_daemon_uses_its_domain_capabilities(tmp_path: Path)
         subprocess.run(
             [virsh, "-c", "qemu:///system", "undefine", "--nvram", name], capture_output=True
         )
+
+
+def test_xn225_on_an_old_windows_on_amd_says_why_not_windows() -> None:
+    src = (WIN / "amd-win10-refused" / "input.xml").read_bytes()
+    r = run_cli(["--arch", "amd", "-"], src)
+    assert r.code == 0, r.err
+    (line,) = [ln for ln in r.err_lines if " XN225 " in ln]
+    assert "Windows 10 on AMD" in line and "use xmlnest --windows" not in line

@@ -76,12 +76,13 @@ def _windows(ctx: Context, target: str, edits: bool, vendor_known: bool) -> list
     missing = windows.missing_for_windows(ctx, vendor, vendor_known)
     if missing is None:
         return []
+    what, refused = missing
     return [
         Finding(
             "XN225",
             "a Windows guest: Hyper-V, WSL2, Windows Sandbox or VBS inside it need more than "
-            f"vmx/svm: {missing}",
-            hint=rule_hint("XN225"),
+            f"vmx/svm: {what}",
+            hint=rule_hint("XN225", "refused" if refused else ""),
             line=line(windows.hyperv_of(ctx)) or line(ctx.os_type),
         )
     ]

@@ -393,33 +393,50 @@ def notes(ctx: Context) -> Finding:
     )
 
 
-def missing_for_windows(ctx: Context, vendor: Vendor, vendor_known: bool) -> str | None:
+def missing_for_windows(
+    ctx: Context, vendor: Vendor, vendor_known: bool
+) -> tuple[str, bool] | None:
     """For XN225: what ``--windows`` would still change (beyond the plain edit), in a few
-    words, or why it would refuse; ``None`` when nothing."""
+    words, or why it would refuse (then ``True``); ``None`` when nothing."""
     opts = ctx.options._replace(windows=True)
     scratch = Context(ctx.root, opts, ctx.host_vendor)
-    b = Builder(scratch)
     try:
         check_guest(scratch, vendor)
     except RuleError as exc:
         if exc.rule == "XN114" and vendor_known:
-            return exc.problem
+            return exc.problem, True
         if exc.rule == "XN116":
             return None
     intel = vendor == "intel" and vendor_known
     said: list[str] = []
+    b = Builder(scratch)
     plan_cpu(scratch, vendor, b)
     if b.edits:
-        said.append("vmx/svm required" + (" with TSX off" if intel else ""))
-    cut = len(b.edits)
-    plan_hyperv(scratch, vendor if vendor_known else "amd", b)
-    if len(b.edits) > cut:
-        said.append(
-            "the enlightenments nested Hyper-V needs (stimer direct"
-            + (", evmcs)" if intel else ")")
-        )
-    cut = len(b.edits)
+        said.append("the CPU's vmx/svm required" + (" with TSX (hle, rtm) off" if intel else ""))
+    names = missing_enlightenments(scratch, vendor if vendor_known else "amd")
+    if names:
+        said.append("the enlightenments " + ", ".join(names))
+    b = Builder(scratch)
     plan_clock(scratch, b)
-    if len(b.edits) > cut:
+    if b.edits:
         said.append("the hypervclock timer")
-    return ", ".join(said) if said else None
+    return ("; ".join(said), False) if said else None
+
+
+def missing_enlightenments(ctx: Context, vendor: Vendor) -> list[str]:
+    """The profile's enlightenments absent or off in ``<hyperv>`` (none for a
+    passthrough set: the hypervisor gives them all)."""
+    hyperv = hyperv_of(ctx)
+    if hyperv is not None and hyperv.get("mode") in HOST_HYPERV_MODES:
+        return []
+    accepted = ctx.options.hyperv_accepted
+    out: list[str] = []
+    for e in wanted(vendor, accepted):
+        el = ctx.child(hyperv, e.name)
+        if el is None or el.get("state") != "on":
+            out.append(e.name)
+        elif e.name == "stimer" and stimer_direct_accepted(accepted):
+            direct = ctx.child(el, "direct")
+            if direct is None or direct.get("state") != "on":
+                out.append("stimer direct")
+    return out
