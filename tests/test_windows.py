@@ -534,8 +534,8 @@ def test_hyperv_from_domain_capabilities() -> None:
 
 def test_only_what_the_host_offers_is_written() -> None:
     from xmlnest.engine import core
-    from xmlnest.model import HostOffer, Options
     from xmlnest.libvirt.connection.base import hyperv_from_domcaps
+    from xmlnest.model import HostOffer, Options
 
     offered = hyperv_from_domcaps(DOMCAPS)
     host = HostOffer("qemu:///system", lambda arch: None, lambda arch: offered)
