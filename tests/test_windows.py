@@ -3,7 +3,8 @@
 Goldens in tests/golden/windows/ (test_golden.py runs them); here: their coverage, the
 no-op and fix tables of the transform, what the target libvirt accepts, --disable on a
 Windows L1, the plain edit's XN225, the real daemon (``virsh define --validate`` and
-``virsh domxml-to-native qemu-argv``) and the Windows XML of the shared corpus.
+``virsh domxml-to-native qemu-argv``; only with ``XMLNEST_SYSTEM_DAEMON=1``, domains named
+``xn-win-*``, undefined after) and the Windows XML of the shared corpus.
 
 QEMU refuses the ``hv-*`` flags under TCG, so no Windows guest is booted here: the real
 daemon's word is its validation and the QEMU command line it would run.
@@ -21,7 +22,15 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.conftest import REPO, SCHEMA_DIR, libvirt_tool, need, require_corpus, run_cli
+from tests.conftest import (
+    REPO,
+    SCHEMA_DIR,
+    consent_to_system_daemon,
+    libvirt_tool,
+    need,
+    require_corpus,
+    run_cli,
+)
 from xmlnest import api
 from xmlnest.engine.transforms.windows import windows_release
 from xmlnest.engine.validate import hyperv_children
@@ -29,7 +38,6 @@ from xmlnest.engine.validate import hyperv_children
 WIN = REPO / "tests" / "golden" / "windows"
 CASES = sorted(p for p in WIN.iterdir() if (p / "input.xml").is_file())
 OUTPUTS = [c for c in CASES if (c / "expected.xml").is_file()]
-DEFINE_ON_SYSTEM = "XMLNEST_DEFINE_ON_SYSTEM"  # .ci/run sets it: define on qemu:///system
 
 
 def _args(case: Path) -> list[str]:
@@ -409,8 +417,7 @@ def _named(xml: bytes, name: str) -> bytes:
 
 @pytest.mark.parametrize("case", OUTPUTS, ids=_ids)
 def test_real_daemon_defines_every_output(case: Path, tmp_path: Path) -> None:
-    if os.environ.get(DEFINE_ON_SYSTEM, "") in ("", "0"):
-        pytest.skip(f"defines on qemu:///system only when {DEFINE_ON_SYSTEM}=1 (.ci/run sets it)")
+    consent_to_system_daemon("define domains named xn-win-*")
     virsh = _system_virsh()
     name = f"xn-win-{os.getpid()}-{case.name}"[:60]
     path = tmp_path / "d.xml"
@@ -435,6 +442,7 @@ def _argv_input(xml: bytes) -> bytes:
 
 
 def cpu_argv(xml: bytes, tmp_path: Path) -> str:
+    consent_to_system_daemon("ask libvirtd for QEMU command lines (domxml-to-native)")
     virsh = _system_virsh()
     path = tmp_path / "argv.xml"
     path.write_bytes(_argv_input(xml))
@@ -557,8 +565,7 @@ def test_only_what_the_host_offers_is_written() -> None:
 def test_by_name_on_the_real_daemon_uses_its_domain_capabilities(tmp_path: Path) -> None:
     """-c qemu:///system --domain NAME --windows -i: defined back, and what this host's
     domain capabilities leave out is named (XN228) rather than written."""
-    if os.environ.get(DEFINE_ON_SYSTEM, "") in ("", "0"):
-        pytest.skip(f"defines on qemu:///system only when {DEFINE_ON_SYSTEM}=1 (.ci/run sets it)")
+    consent_to_system_daemon("define domains named xn-win-*")
     virsh = _system_virsh()
     from xmlnest.libvirt.connection.base import hyperv_from_domcaps
 
