@@ -16,10 +16,10 @@ SAMPLES = REPO / "samples"
 SURFACE = {
     "transform": "(xml: 'bytes | str', *, arch: 'str' = 'auto', model: 'str | None' = None, "
     "passthrough: 'bool' = False, level: 'str' = 'l1', validate: 'str' = 'auto', "
-    "host_vendor: 'HostVendor | None' = None) -> 'Result'",
+    "host_vendor: 'HostVendor | None' = None, windows: 'bool' = False) -> 'Result'",
     "check": "(xml: 'bytes | str', *, arch: 'str' = 'auto', model: 'str | None' = None, "
     "passthrough: 'bool' = False, level: 'str' = 'l1', validate: 'str' = 'auto', "
-    "host_vendor: 'HostVendor | None' = None) -> 'bool'",
+    "host_vendor: 'HostVendor | None' = None, windows: 'bool' = False) -> 'bool'",
     "host_check": "(root: 'str' = '/') -> 'HostReport'",
     "explain": "(rule: 'str') -> 'str'",
 }
@@ -109,3 +109,14 @@ def test_import_xmlnest_is_cheap() -> None:
     code = "import sys, xmlnest; print(sorted(m for m in ('lxml', 'click') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_windows_via_the_api_matches_the_cli() -> None:
+    case = REPO / "tests" / "golden" / "windows" / "amd-win11-virt-manager"
+    result = xmlnest.transform((case / "input.xml").read_bytes(), arch="amd", windows=True)
+    assert result.output == (case / "expected.xml").read_bytes()
+    assert "XN227" in {f.rule for f in result.findings}
+    assert xmlnest.check(result.output, arch="amd", windows=True)
+    with pytest.raises(xmlnest.RuleError, match="XN114|AMD"):
+        older = (case / "input.xml").read_text().replace("win/11", "win/10")
+        xmlnest.transform(older, arch="amd", windows=True)

@@ -207,7 +207,12 @@ def _expected(raw: bytes, target: str) -> str:
         return "refused XN102"
     cpu = root.find("cpu")
     if target in ("intel", "amd"):
-        return _expected_x86(cpu, target)
+        verdict = _expected_x86(cpu, target)
+        security = root.find("launchSecurity")
+        confidential = security is not None and security.get("type") in ("sev", "sev-snp", "tdx")
+        if confidential and verdict not in ("refused XN103", "refused XN108"):
+            return "refused XN115"  # KVM cannot nest in a confidential guest (issue 24)
+        return verdict
     if target == "power9":
         return _expected_power9(root, cpu)
     return _expected_ibmz(root, cpu)

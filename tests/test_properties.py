@@ -1,5 +1,5 @@
 """Properties over generated domains: idempotence, untouched lines, validity, --check; the
-same for --disable and --host-model, and enable-disable-enable round trips."""
+same for --disable, --host-model and --windows, and enable-disable-enable round trips."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def test_host_model_is_idempotent_and_keeps_untouched_lines(g: Generated) -> Non
     out = _holds(g, Options(arch=g.target, host_model=True), refusals={"XN104"})
     if out is not None:
         assert b"host-passthrough" not in out.split(b"<cpu", 1)[-1].split(b">", 1)[0]
+
+
+@SETTINGS
+@given(domains(targets=("intel", "amd")), st.sampled_from(["", "passthrough", "host_model"]))
+def test_windows_is_idempotent_and_keeps_untouched_lines(g: Generated, form: str) -> None:
+    """--windows over the same generated domains (each CPU form): idempotent, untouched
+    lines identical, valid where the input was; refusals only the forbid rule's."""
+    options = Options(
+        arch=g.target,
+        windows=True,
+        passthrough=form == "passthrough",
+        host_model=form == "host_model",
+    )
+    _holds(g, options, refusals={"XN104"})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

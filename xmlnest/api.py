@@ -46,6 +46,7 @@ def transform(
     level: str = "l1",
     validate: str = "auto",
     host_vendor: HostVendor | None = None,
+    windows: bool = False,
 ) -> Result:
     """Make the nesting edit one domain needs; raise ``XmlnestError`` to refuse it.
 
@@ -53,9 +54,11 @@ def transform(
     ``validate``: auto (libvirt's domain.rng if installed, else the bundled XSD), rng, xsd
     or none. ``host_vendor``: what an x86 domain that names no vendor is taken to run on
     (``"local"`` reads this machine's CPU); ``None`` refuses such a domain (XN108) rather
-    than guess.
+    than guess. ``windows``: ready the L1 to run the Windows hypervisor (Hyper-V, WSL2,
+    Windows Sandbox, VBS): also TSX off on Intel, the Hyper-V enlightenments and clock
+    (only those the installed libvirt's schema accepts).
     """
-    options = _options(arch, model, passthrough, level)
+    options = _options(arch, model, passthrough, level, windows, validate)
     raw = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     outcome = core.process(
         raw,
@@ -76,6 +79,7 @@ def check(
     level: str = "l1",
     validate: str = "auto",
     host_vendor: HostVendor | None = None,
+    windows: bool = False,
 ) -> bool:
     """True when the domain is already nested (``transform`` would change nothing)."""
     result = transform(
@@ -86,6 +90,7 @@ def check(
         level=level,
         validate=validate,
         host_vendor=host_vendor,
+        windows=windows,
     )
     return not result.changed
 
@@ -112,7 +117,9 @@ def explain(rule: str) -> str:
     return text
 
 
-def _options(arch: str, model: str | None, passthrough: bool, level: str) -> Options:
+def _options(
+    arch: str, model: str | None, passthrough: bool, level: str, windows: bool, validate: str
+) -> Options:
     target = ARCH_ALIASES.get(arch)
     if target is None:
         choices = ", ".join(sorted(ARCH_ALIASES))
@@ -123,7 +130,23 @@ def _options(arch: str, model: str | None, passthrough: bool, level: str) -> Opt
         raise UsageError("model needs a CPU model name")
     if model and passthrough:
         raise UsageError("model and passthrough contradict each other; pick one")
-    return Options(arch=target, model=model, passthrough=passthrough, level=level)
+    if windows and target in ("power9", "ibmz"):
+        raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
+    accepted = None
+    if windows and validate != "none":
+        import os
+
+        from xmlnest.engine.validate import hyperv_children
+
+        accepted = hyperv_children(None, os.environ)
+    return Options(
+        arch=target,
+        model=model,
+        passthrough=passthrough,
+        level=level,
+        windows=windows,
+        hyperv_accepted=accepted,
+    )
 
 
 def _vendor_reader(host_vendor: HostVendor | None) -> Callable[[], Vendor | None]:

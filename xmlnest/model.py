@@ -22,15 +22,22 @@ class Options(NamedTuple):
     host_is_the_domains: bool = False
     disable: bool = False  # the inverse edit: turn nesting off
     host_model: bool = False  # x86: keep (or make) host-model and require the feature in it
+    windows: bool = False  # x86: ready the L1 for the Windows hypervisor (Hyper-V, WSL2, VBS)
+    # The <hyperv> children the target libvirt accepts (its schema, or its domain
+    # capabilities); None: not known, every one of the --windows profile is written.
+    hyperv_accepted: frozenset[str] | None = None
 
 
 class HostOffer(NamedTuple):
     """What the host behind a libvirt connection offers its guests: the URI, and for an
     arch the CPU features its host-model CPU requires (``None``: the driver cannot say,
-    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache."""
+    e.g. libvirt's test driver). Asked lazily, once per arch by the caller's cache.
+    ``hyperv``: for an arch, the ``<hyperv>`` children its domain capabilities list
+    (``None``: not reported), for ``--windows``."""
 
     uri: str
     features: Callable[[str], frozenset[str] | None]
+    hyperv: Callable[[str], frozenset[str] | None] = lambda arch: None
 
 
 class Status(StrEnum):

@@ -105,6 +105,7 @@ def configure(
     domains: tuple[str, ...] = (),
     all_domains: bool = False,
     status: bool = False,
+    windows: bool = False,
 ) -> RunConfig:
     """The options of a run over files or domains as one immutable configuration; raise
     ``UsageError``."""
@@ -153,6 +154,8 @@ def configure(
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
     if host_model and target in ("power9", "ibmz"):
         raise UsageError(f"--host-model applies to Intel and AMD CPUs, not to --arch {arch}")
+    if windows and target in ("power9", "ibmz"):
+        raise UsageError(f"--windows readies Intel and AMD L1s, not --arch {arch}")
     output = _output(check=check, diff=diff_format, in_place=in_place, output_dir=output_dir)
     args = [] if libvirt else (list(paths) or [STDIN])
     folders = folders_among(args)
@@ -168,6 +171,11 @@ def configure(
         )
     if output in (Output.IN_PLACE, Output.OUTPUT_DIR) and STDIN in args:
         raise UsageError("--in-place and --output-dir need named files, not stdin")
+    hyperv_accepted = None
+    if windows and not disable:
+        from xmlnest.engine.validate import hyperv_children
+
+        hyperv_accepted = hyperv_children(schema_dir, os.environ)
     known_models = None
     if model is not None:
         from xmlnest.engine.cpumap import x86_models
@@ -182,6 +190,8 @@ def configure(
             known_models=known_models,
             disable=disable,
             host_model=host_model,
+            windows=windows,
+            hyperv_accepted=hyperv_accepted,
             host_is_the_domains=libvirt,  # the vendor comes from the host behind the URI
         ),
         output=output,

@@ -75,6 +75,14 @@ OPTIONS: tuple[Opt, ...] = (
         "host-passthrough; POWER9 and IBM Z domains get their own edit.",
     ),
     Opt(
+        ("--windows",),
+        "windows",
+        "flag",
+        "x86: ready the L1 to run the Windows hypervisor (Hyper-V, WSL2, Sandbox, VBS): "
+        "also TSX off on Intel, the Hyper-V enlightenments and clock it needs "
+        "(docs/windows.md).",
+    ),
+    Opt(
         ("--disable",),
         "disable",
         "flag",

@@ -68,7 +68,8 @@ def transform(
     output = document.encode(source, text)
     rendered = document.reparse(source, output, text)
     verify.check_meaning(source, plan, rendered)
-    verify.check_idempotent(transforms.plan(rendered.root, options, host_vendor, advice=False))
+    replan = transforms.plan(rendered.root, options, host_vendor, advice=False, host=host)
+    verify.check_idempotent(replan)
     return Outcome(source, plan, output, plan.findings, rendered)
 
 

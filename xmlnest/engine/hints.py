@@ -65,6 +65,18 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "read the stored definition with 'virsh dumpxml --inactive --security-info {name}'",
         (),
     ),
+    "XN114": (
+        "upgrade the guest to Windows 11 / Server 2022 or later, or use an Intel host",
+        (),
+    ),
+    "XN115": (
+        "remove <launchSecurity> to nest this guest, or do not nest it",
+        (),
+    ),
+    "XN116": (
+        "drop --windows (it readies a Windows L1), or fix the libosinfo metadata",
+        (("arch", "drop --windows"),),
+    ),
     "XN201": (
         "use check='partial'",
         (),
@@ -93,10 +105,6 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "XN206": (
         "virt-install --os-variant records it",
-        (),
-    ),
-    "XN207": (
-        "add the elements this entry's reason lists to <hyperv> (see xmlnest --explain XN207)",
         (),
     ),
     "XN208": (
@@ -159,6 +167,29 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "XN222": (
         "virsh domcapabilities lists {feature} under host-model where the host offers it",
+        (),
+    ),
+    "XN225": (
+        "use xmlnest --windows (see xmlnest --explain XN225)",
+        (("refused", "a Windows 11 / Server 2022 guest, or an Intel host, is needed for that"),),
+    ),
+    "XN226": (
+        "xmlnest never adds it; remove it unless a passthrough GPU driver needs it",
+        (),
+    ),
+    "XN227": (
+        "if Windows no longer boots (automatic repair loop): from the recovery command prompt "
+        "'bcdedit /set hypervisorlaunchtype off', or xmlnest --disable on the domain",
+        (),
+    ),
+    "XN228": (
+        "upgrade libvirt, QEMU or the kernel (KVM) on that host; QEMU "
+        "docs/system/i386/hyperv.rst lists what nested Hyper-V needs",
+        (),
+    ),
+    "XN229": (
+        "make sure the guest is Windows 11 / Server 2022 or later "
+        "(virt-install --os-variant records it)",
         (),
     ),
     "XN230": (

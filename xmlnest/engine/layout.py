@@ -12,6 +12,8 @@ ATTR_ORDER: dict[str, tuple[str, ...]] = {
     "feature": ("policy", "name"),
     "model": ("fallback", "vendor_id"),
     "nested-hv": ("state",),
+    "spinlocks": ("state", "retries"),
+    "timer": ("name", "track", "tickpolicy", "frequency", "mode", "present"),
 }
 CHILD_ORDER: dict[str, tuple[str, ...]] = {
     "domain": (
@@ -55,6 +57,59 @@ CHILD_ORDER: dict[str, tuple[str, ...]] = {
         "launchSecurity",
     ),
     "cpu": ("model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa"),
+    # libvirt's virDomainFeature order, as virDomainDefFormatFeatures writes it. nested-hv
+    # is left out on purpose: it has always been appended as <features>' last child.
+    "features": (
+        "acpi",
+        "apic",
+        "pae",
+        "hap",
+        "viridian",
+        "privnet",
+        "hyperv",
+        "kvm",
+        "pvspinlock",
+        "capabilities",
+        "pmu",
+        "vmport",
+        "gic",
+        "smm",
+        "ioapic",
+        "hpt",
+        "vmcoreinfo",
+        "htm",
+        "msrs",
+        "ccf-assist",
+        "xen",
+        "cfpc",
+        "sbbc",
+        "ibs",
+        "tcg",
+        "async-teardown",
+        "ras",
+        "ps2",
+        "aia",
+    ),
+    # libvirt's virDomainHyperv order (the <hyperv> children as libvirt writes them).
+    "hyperv": (
+        "relaxed",
+        "vapic",
+        "spinlocks",
+        "vpindex",
+        "runtime",
+        "synic",
+        "stimer",
+        "reset",
+        "vendor_id",
+        "frequencies",
+        "reenlightenment",
+        "tlbflush",
+        "ipi",
+        "evmcs",
+        "avic",
+        "emsr_bitmap",
+        "xmm_input",
+    ),
 }
 
 

@@ -158,6 +158,41 @@ RULES: dict[str, Rule] = {
             "virsh(1), dumpxml --inactive --security-info",
         ),
         Rule(
+            "XN114",
+            "error",
+            "--windows: AMD L1 older than Windows 11 / Server 2022",
+            "Microsoft supports nested virtualization (Hyper-V, WSL2, Sandbox, VBS inside a "
+            "VM) on AMD EPYC/Ryzen processors only when the Windows that runs the Hyper-V "
+            "hypervisor is Windows 11 or Windows Server 2022 or later; on Intel, Windows 10 "
+            "and Windows Server 2016 suffice. The release is read from the domain's "
+            "libosinfo metadata (http://microsoft.com/win/...).",
+            "Microsoft Learn, 'Run Hyper-V in a Virtual Machine with Nested Virtualization' "
+            "(Prerequisites: AMD EPYC / Ryzen processor or later); "
+            "MicrosoftDocs/Virtualization-Documentation enable-nested-virtualization.md",
+        ),
+        Rule(
+            "XN115",
+            "error",
+            "confidential guest cannot nest",
+            "A guest whose memory and state are protected from the host (launchSecurity "
+            "type 'sev', 'sev-snp' or 'tdx') gets no nested virtualization from KVM: SVM "
+            "and VMX are not offered inside SEV/SEV-SNP and TDX guests. Every x86 nesting "
+            "edit is refused for them, --windows or not.",
+            "AMDESE/AMDSEV#63 (kvm_amd in an SEV guest: 'SVM: KVM is unsupported when "
+            "running as an SEV guest') and #169 (no nesting inside an SNP guest, AMD's "
+            "maintainer); libvirt formatdomain, Launch Security (sev, sev-snp, tdx)",
+        ),
+        Rule(
+            "XN116",
+            "error",
+            "--windows on a guest that is not Windows",
+            "--windows readies an x86 L1 for the Windows hypervisor. The domain's libosinfo "
+            "metadata names another OS (or the domain is not x86), so the Windows profile "
+            "(Hyper-V enlightenments, TSX off, the Hyper-V clock) would be wrong for it.",
+            "libosinfo ids (http://microsoft.com/win/...) as virt-install --os-variant "
+            "records them in <metadata>",
+        ),
+        Rule(
             "XN201",
             "warning",
             "check='none' hides a missing nesting feature",
@@ -213,14 +248,6 @@ RULES: dict[str, Rule] = {
             "The domain has no libosinfo metadata, so xmlnest cannot compare the guest OS "
             "with the tested environments.",
             "virt-install(1), --osinfo (libosinfo metadata in <metadata>)",
-        ),
-        Rule(
-            "XN207",
-            "warning",
-            "Windows guest: nested Hyper-V enlightenments",
-            "A Windows L1 that runs Hyper-V or WSL2 wants the nested enlightenments: evmcs "
-            "(Intel only, needs vapic) and stimer with direct mode.",
-            "QEMU docs/system/i386/hyperv.rst (hv-evmcs, hv-stimer-direct)",
         ),
         Rule(
             "XN208",
@@ -313,6 +340,76 @@ RULES: dict[str, Rule] = {
             "libvirt formatdomain (host-model); Linux "
             "Documentation/virt/kvm/x86/running-nested-guests.rst; OpenStack Nova "
             "'Nested guest support'",
+        ),
+        Rule(
+            "XN225",
+            "warning",
+            "Windows guest: Hyper-V, WSL2 and VBS need --windows",
+            "The plain edit exposes vmx/svm, which is all a Linux L1 needs. A Windows L1 "
+            "that runs Hyper-V, WSL2, Windows Sandbox or VBS needs more, or it ends in "
+            "'processor isn't supporting VMX', an automatic-repair loop or "
+            "HCS_E_HYPERV_NOT_INSTALLED (dockur/windows#265 and #1191, "
+            "winboat-org/winboat#880): the enlightenments nested Hyper-V uses "
+            "(synthetic timers in direct mode; evmcs on Intel), the Hyper-V clock, and on "
+            "Intel TSX off (cilium/ebpf#1816). The warning names only what --windows would "
+            "still add: a <hyperv mode='passthrough'/> already gives every enlightenment "
+            "KVM has, so none is advised then. It replaces XN207.",
+            "QEMU docs/system/i386/hyperv.rst (hv-stimer-direct: 'nested Hyper-V can only "
+            "use synthetic timers in direct mode'; hv-evmcs); dockur/windows#265, #1191; "
+            "winboat-org/winboat#880; cilium/ebpf#1816",
+        ),
+        Rule(
+            "XN226",
+            "warning",
+            "--windows: the hypervisor is hidden from Windows",
+            "<hyperv><vendor_id> and <kvm><hidden state='on'/> exist to get past GPU "
+            "drivers that refuse to run in a VM; they change or hide the hypervisor "
+            "Windows sees, and may keep it from starting its own (VBS, Hyper-V). xmlnest "
+            "never adds them and leaves them in place.",
+            "libvirt formatdomain, Hypervisor features (vendor_id, kvm hidden); "
+            "vagrant-libvirt#1867 (a nested Windows setup carrying both)",
+        ),
+        Rule(
+            "XN227",
+            "warning",
+            "--windows: what happens next, and how to recover",
+            "Once vmx/svm is exposed, Windows starts its hypervisor at the next boot "
+            "(Windows 11 turns VBS on by itself). The new CPU takes effect only after a "
+            "full power-off (virsh shutdown, then virsh start). To confirm inside Windows: "
+            "systeminfo says 'A hypervisor has been detected', and msinfo32 shows "
+            "Virtualization-based security 'Running'. A guest that no longer boots "
+            "(automatic repair) recovers with 'bcdedit /set hypervisorlaunchtype off' from "
+            "the recovery prompt, or with xmlnest --disable, which turns off vmx/svm only "
+            "and keeps the enlightenments (they help Windows itself). Said with every edit "
+            "--windows makes; --ignore XN227 silences it.",
+            "dockur/windows#265 (automatic-repair loop after enabling Hyper-V); "
+            "winboat-org/winboat#880; microsoft/openvmm#3646 and #3648 (nesting exposed "
+            "to a Windows guest stops its boot; made opt-in); Microsoft Learn, 'Run "
+            "Hyper-V in a Virtual Machine with Nested Virtualization' (VM off to change it)",
+        ),
+        Rule(
+            "XN228",
+            "warning",
+            "--windows: enlightenment unknown to the target libvirt",
+            "xmlnest writes only what the target libvirt accepts: the <hyperv> children its "
+            "RelaxNG schema (domaincommon.rng) allows and, with a libvirt connection, those "
+            "the host's domain capabilities list as supported (<hyperv><enum "
+            "name='features'>). An enlightenment of the profile outside them is left out "
+            "rather than written invalid or unsupported, and nested Hyper-V may then fail "
+            "to start.",
+            "libvirt formatdomain, Hypervisor features (the 'since' of each hyperv "
+            "feature); libvirt formatdomaincaps, Hyper-V Enlightenments; QEMU "
+            "docs/system/i386/hyperv.rst",
+        ),
+        Rule(
+            "XN229",
+            "warning",
+            "--windows on AMD: Windows release unknown",
+            "The domain has no libosinfo metadata, so xmlnest cannot check that the guest "
+            "is Windows 11 / Server 2022 or later, which Microsoft requires for nested "
+            "virtualization on AMD (XN114).",
+            "Microsoft Learn, 'Run Hyper-V in a Virtual Machine with Nested Virtualization' "
+            "(Prerequisites)",
         ),
         Rule(
             "XN211",

@@ -130,3 +130,56 @@ def choose(kind: str, schema_dir: str | None, env: Mapping[str, str] | None = No
         f"libvirt's domain.rng not found (looked for {tried}); validating against the "
         "bundled XSD (install libvirt's schemas, e.g. Debian's libvirt0, for the full check)",
     )
+
+
+RNG_NS = "{http://relaxng.org/ns/structure/1.0}"
+
+
+def hyperv_children(schema_dir: str | None, env: Mapping[str, str]) -> frozenset[str] | None:
+    """The ``<hyperv>`` children the installed libvirt's RelaxNG accepts (``stimer.direct``
+    when ``<stimer>`` takes ``<direct>``), read from the ``*.rng`` files beside the
+    ``domain.rng`` that validation would use; ``None`` without one (the bundled XSD
+    leaves ``<features>`` open, so nothing is known to be refused)."""
+    rng = find_domain_rng(schema_dir, env)
+    if rng is None:
+        return None
+    defines: dict[str, etree._Element] = {}
+    todo, seen = [rng], set()
+    while todo:  # domain.rng and what it includes (domaincommon.rng, …)
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            tree = etree.parse(path, etree.XMLParser(resolve_entities=False, no_network=True))
+        except (OSError, etree.XMLSyntaxError):
+            continue
+        for inc in tree.getroot().iter(f"{RNG_NS}include"):
+            todo.append(os.path.join(os.path.dirname(path), inc.get("href") or ""))
+        for d in tree.getroot().iter(f"{RNG_NS}define"):
+            defines.setdefault(d.get("name") or "", d)
+    hyperv = defines.get("hyperv")
+    if hyperv is None:
+        return None
+    root = next(hyperv.iter(f"{RNG_NS}element"), None)
+    if root is None:
+        return None
+    out = {el.get("name") or "" for el in root.iter(f"{RNG_NS}element") if el is not root}
+    stimer = next((el for el in root.iter(f"{RNG_NS}element") if el.get("name") == "stimer"), None)
+    if stimer is not None and _names_element(stimer, "direct", defines):
+        out.add("stimer.direct")
+    return frozenset(out)
+
+
+def _names_element(el: etree._Element, name: str, defines: dict[str, etree._Element]) -> bool:
+    """``el``'s content (following ``<ref>``s one level) declares an element ``name``."""
+    for sub in el.iter(f"{RNG_NS}element", f"{RNG_NS}ref"):
+        if sub.tag == f"{RNG_NS}element" and sub.get("name") == name:
+            return True
+        if sub.tag == f"{RNG_NS}ref":
+            target = defines.get(sub.get("name") or "")
+            if target is not None and any(
+                e.get("name") == name for e in target.iter(f"{RNG_NS}element")
+            ):
+                return True
+    return False

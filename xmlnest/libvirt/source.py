@@ -88,7 +88,11 @@ class DomainSource:
 
     def host(self) -> HostOffer:
         """What the host behind the connection offers guests, asked once per arch."""
-        return HostOffer(self.conn.uri, self._offered)
+        return HostOffer(self.conn.uri, self._offered, self._hyperv)
+
+    def _hyperv(self, arch: str) -> frozenset[str] | None:
+        """The Hyper-V enlightenments the host's domain capabilities list for ``arch``."""
+        return self.conn.hyperv_features(arch)
 
     def _offered(self, arch: str) -> frozenset[str] | None:
         """The features the host's host-model CPU requires for ``arch`` (``None``: the
@@ -106,7 +110,9 @@ class DomainSource:
         nested already: no restart for nothing)."""
         dom = self._domain(item)
         done = redefine(self.conn, dom, seen, new)
-        kept = core.process(done.stored, options, host_vendor=self.conn.host_vendor)
+        kept = core.process(
+            done.stored, options, host_vendor=self.conn.host_vendor, host=self.host()
+        )
         if kept.changed:
             raise LibvirtError(
                 self.conn.uri,

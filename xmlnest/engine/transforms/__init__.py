@@ -15,7 +15,7 @@ from lxml import etree
 
 from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Plan
-from xmlnest.engine.transforms import live, power, s390x, x86, x86_vendor
+from xmlnest.engine.transforms import live, power, s390x, windows, x86, x86_vendor
 from xmlnest.engine.transforms.advice import advise
 from xmlnest.engine.transforms.common import Builder, Context, line
 from xmlnest.errors import RuleError
@@ -27,14 +27,19 @@ Transform = Callable[[Context, Builder], None]
 class Transforms(NamedTuple):
     enable: Transform
     disable: Transform
+    windows: Transform | None = None  # --windows: the L1 runs the Windows hypervisor
 
 
 REGISTRY: dict[str, Transforms] = {
     "intel": Transforms(
-        lambda ctx, b: x86.plan(ctx, "intel", b), lambda ctx, b: x86.plan_disable(ctx, "intel", b)
+        lambda ctx, b: x86.plan(ctx, "intel", b),
+        lambda ctx, b: x86.plan_disable(ctx, "intel", b),
+        lambda ctx, b: windows.plan(ctx, "intel", b),
     ),
     "amd": Transforms(
-        lambda ctx, b: x86.plan(ctx, "amd", b), lambda ctx, b: x86.plan_disable(ctx, "amd", b)
+        lambda ctx, b: x86.plan(ctx, "amd", b),
+        lambda ctx, b: x86.plan_disable(ctx, "amd", b),
+        lambda ctx, b: windows.plan(ctx, "amd", b),
     ),
     "power9": Transforms(power.plan, power.plan_disable),
     "ibmz": Transforms(s390x.plan, s390x.plan_disable),
@@ -85,6 +90,9 @@ def plan(
     advice says when it lacks the nesting feature).
     """
     ctx = Context(root, options, host_vendor)
+    if options.windows and not options.disable and host is not None:
+        # --windows writes only what the host's domain capabilities list as well.
+        ctx = Context(root, windows.host_accepts(options, host.hyperv(ctx.arch or "")), host_vendor)
     live.refuse_live(ctx)
     check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)
@@ -104,9 +112,24 @@ def plan(
             line=line(ctx.os_type),
             rule="XN112",
         )
-    b = Builder(ctx)
     transforms = REGISTRY[target]
-    (transforms.disable if options.disable else transforms.enable)(ctx, b)
+    if options.windows and transforms.windows is None:
+        raise RuleError(
+            f"--windows readies an Intel or AMD L1 for the Windows hypervisor, not this "
+            f"{ctx.arch} domain",
+            hint=rule_hint("XN116", "arch"),
+            line=line(ctx.os_type),
+            rule="XN116",
+        )
+    if FAMILY_OF_TARGET[target] == "x86" and not options.disable:
+        windows.refuse_confidential(ctx)
+    b = Builder(ctx)
+    if options.disable:
+        transforms.disable(ctx, b)
+    elif options.windows and transforms.windows is not None:
+        transforms.windows(ctx, b)
+    else:
+        transforms.enable(ctx, b)
     if advice:
         b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host, host)
     return Plan(

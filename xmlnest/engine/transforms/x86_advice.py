@@ -1,6 +1,6 @@
 """The x86 warnings and notes about a domain that is still transformed.
 
-Rules XN201-XN204, XN207, XN208, XN215, XN218, XN219 and XN222; ``advice`` asks for
+Rules XN201-XN204, XN208, XN215, XN218, XN219 and XN222; ``advice`` asks for
 them. Pure: reads the domain and the resolved target, returns findings.
 """
 
@@ -144,24 +144,6 @@ def advise_x86(
     out += cpu_overridden(ctx)
     if lacks and host is not None:
         out.append(_host_lacks(host.uri, feat))
-    hyperv = ctx.child(ctx.child(ctx.root, "features"), "hyperv")
-    if hyperv is not None and level == "l1":
-        missing = []
-        if target == "intel" and vendor_known and ctx.child(hyperv, "evmcs") is None:
-            missing.append("<evmcs state='on'/> (needs <vapic state='on'/>)")
-        stimer = ctx.child(hyperv, "stimer")
-        if stimer is None or ctx.child(stimer, "direct") is None:
-            missing.append("<stimer state='on'><direct state='on'/></stimer>")
-        if missing:
-            out.append(
-                Finding(
-                    "XN207",
-                    "<hyperv> suggests a Windows guest; for Hyper-V or WSL2 "
-                    "inside it add " + " and ".join(missing),
-                    hint=rule_hint("XN207"),
-                    line=line(hyperv),
-                )
-            )
     return out
 
 

@@ -98,7 +98,7 @@ def vendor_neutral(ctx: Context) -> bool:
     maximum (no ``<cpu>``, host-model, no model, ``--passthrough``) and nothing names a
     vendor-specific feature to require."""
     opts = ctx.options
-    if opts.disable or opts.model or opts.host_model:
+    if opts.disable or opts.model or opts.host_model or opts.windows:
         return False
     cpu = ctx.cpu
     if cpu is None or opts.passthrough:

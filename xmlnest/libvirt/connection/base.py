@@ -113,6 +113,11 @@ class Connection(Protocol):
         no emulator for)."""
         ...
 
+    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
+        """The Hyper-V enlightenments domain capabilities list as supported; ``None``
+        where the driver does not report them."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Connection: ...
@@ -132,6 +137,19 @@ def vendor_from_capabilities(caps: bytes | str, uri: str = "") -> Vendor | None:
     """``<capabilities><host><cpu><vendor>`` as our vendor (``Intel``/``AMD``/``Hygon``)."""
     vendor = _parse(caps, uri, "capabilities").findtext("host/cpu/vendor")
     return _VENDORS.get((vendor or "").strip().lower())
+
+
+def hyperv_from_domcaps(domcaps: bytes | str, uri: str = "") -> frozenset[str] | None:
+    """``<features><hyperv supported='yes'><enum name='features'>``'s values (empty when
+    not supported); ``None`` when the domain capabilities do not report ``<hyperv>``."""
+    hyperv = _parse(domcaps, uri, "domain capabilities").find("features/hyperv")
+    if hyperv is None:
+        return None
+    if hyperv.get("supported") != "yes":
+        return frozenset()
+    return frozenset(
+        (v.text or "").strip() for v in hyperv.iterfind("enum[@name='features']/value")
+    )
 
 
 def host_model_cpu(domcaps: bytes | str, uri: str = "") -> str | None:

@@ -21,6 +21,7 @@ from xmlnest.libvirt.connection.base import (
     default_uri_name,
     features_of,
     host_model_cpu,
+    hyperv_from_domcaps,
     is_live,
     transient_error,
     vendor_from_capabilities,
@@ -99,6 +100,7 @@ class LibvirtPython:
         self._uri: str = conn.getURI()
         self._vendor: tuple[Vendor | None] | None = None
         self._host_model: dict[tuple[str, str], frozenset[Feature] | None] = {}
+        self._domcaps: dict[tuple[str, str], str | None] = {}
 
     @classmethod
     def open(cls, uri: str | None = None) -> LibvirtPython:
@@ -256,21 +258,30 @@ class LibvirtPython:
             ) from None
         return features_of(expanded, self._uri)
 
+    def _domain_capabilities(self, arch: str, virttype: str) -> str | None:
+        key = (arch, virttype)
+        if key not in self._domcaps:
+            try:
+                self._domcaps[key] = self._conn.getDomainCapabilities(None, arch, None, virttype, 0)
+            except self._lv.libvirtError as exc:
+                if not self._unsupported(exc):
+                    raise LibvirtError(
+                        self._uri,
+                        None,
+                        f"cannot read the domain capabilities for {virttype} on {arch}",
+                        libvirt_message=exc.get_error_message(),
+                    ) from None
+                self._domcaps[key] = None
+        return self._domcaps[key]
+
     def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
         key = (arch, virttype)
         if key not in self._host_model:
-            try:
-                domcaps = self._conn.getDomainCapabilities(None, arch, None, virttype, 0)
-            except self._lv.libvirtError as exc:
-                if self._unsupported(exc):
-                    self._host_model[key] = None
-                    return None
-                raise LibvirtError(
-                    self._uri,
-                    None,
-                    f"cannot read the domain capabilities for {virttype} on {arch}",
-                    libvirt_message=exc.get_error_message(),
-                ) from None
-            cpu = host_model_cpu(domcaps, self._uri)
+            domcaps = self._domain_capabilities(arch, virttype)
+            cpu = None if domcaps is None else host_model_cpu(domcaps, self._uri)
             self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
         return self._host_model[key]
+
+    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
+        domcaps = self._domain_capabilities(arch, virttype)
+        return None if domcaps is None else hyperv_from_domcaps(domcaps, self._uri)

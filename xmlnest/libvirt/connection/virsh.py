@@ -21,6 +21,7 @@ from xmlnest.libvirt.connection.base import (
     check_same_domain,
     features_of,
     host_model_cpu,
+    hyperv_from_domcaps,
     is_live,
     transient_error,
     vendor_from_capabilities,
@@ -44,6 +45,7 @@ class Virsh:
         self._session = session
         self._vendor: tuple[Vendor | None] | None = None
         self._host_model: dict[tuple[str, str], frozenset[Feature] | None] = {}
+        self._domcaps: dict[tuple[str, str], bytes | None] = {}
 
     @classmethod
     def open(
@@ -249,10 +251,10 @@ class Virsh:
             os.unlink(path)
         return None if expanded is None else features_of(expanded, self.uri)
 
-    def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
+    def _domain_capabilities(self, arch: str, virttype: str) -> bytes | None:
         key = (arch, virttype)
-        if key not in self._host_model:
-            domcaps = self._session.query(
+        if key not in self._domcaps:
+            self._domcaps[key] = self._session.query(
                 f"cannot read the domain capabilities for {virttype} on {arch}",
                 "domcapabilities",
                 "--virttype",
@@ -260,6 +262,16 @@ class Virsh:
                 "--arch",
                 arch,
             )
+        return self._domcaps[key]
+
+    def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
+        key = (arch, virttype)
+        if key not in self._host_model:
+            domcaps = self._domain_capabilities(arch, virttype)
             cpu = None if domcaps is None else host_model_cpu(domcaps, self.uri)
             self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
         return self._host_model[key]
+
+    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
+        domcaps = self._domain_capabilities(arch, virttype)
+        return None if domcaps is None else hyperv_from_domcaps(domcaps, self.uri)
