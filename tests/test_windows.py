@@ -617,3 +617,24 @@ def test_xn225_on_an_old_windows_on_amd_says_why_not_windows() -> None:
     assert r.code == 0, r.err
     (line,) = [ln for ln in r.err_lines if " XN225 " in ln]
     assert "Windows 10 on AMD" in line and "use xmlnest --windows" not in line
+
+
+def test_the_windows_notes_are_said_without_v_and_never_refuse_under_strict(
+    tmp_path: Path,
+) -> None:
+    """XN227 is a note: shown unless -q, but --strict does not turn it into a refusal (it
+    comes with every --windows edit, so --strict --windows would otherwise never edit)."""
+    from xmlnest.engine.plan import Level
+    from xmlnest.engine.rules import RULES
+
+    assert RULES["XN227"].level == Level.NOTE.value
+    case = WIN / "intel-win11-virt-manager-dquote"
+    args = (case / "args").read_text().split()
+    f = tmp_path / "win.xml"
+    f.write_bytes((case / "input.xml").read_bytes())
+    r = run_cli([*args, "--strict", "-i", str(f)])
+    assert r.code == 0, r.err
+    assert ": note: XN227 " in r.err
+    assert f.read_bytes() == (case / "expected.xml").read_bytes()
+    quiet = run_cli([*args, "-q", "--check", str(case / "input.xml")])
+    assert quiet.err_lines == [f"{case / 'input.xml'}: would change"]  # -q: the verdict only

@@ -54,6 +54,7 @@ Edit = SetAttr | RemoveAttr | SetText | Insert | Remove
 class Level(Enum):
     ERROR = "error"  # only in reports of refused inputs (--json); plans never carry one
     WARNING = "warning"
+    NOTE = "note"  # said unless -q, like a warning, but never a refusal under --strict
     INFO = "info"
 
 

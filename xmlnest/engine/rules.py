@@ -1,7 +1,8 @@
 """Every rule xmlnest applies: a stable id, its level, the reference's reason and a hint.
 
 Errors (XN1xx) refuse an input; warnings (XN2xx) are printed and the input is still
-transformed (``--strict`` makes them errors); info (XN3xx) is shown only with ``-v``.
+transformed (``--strict`` makes them errors); notes are printed with the edit unless -q
+and never refuse; info is shown only with ``-v``.
 ``xmlnest --explain ID`` prints an entry; the README lists them all.
 """
 
@@ -371,7 +372,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "XN227",
-            "warning",
+            "note",
             "--windows: what happens next, and how to recover",
             "Once vmx/svm is exposed, Windows starts its hypervisor at the next boot "
             "(Windows 11 turns VBS on by itself). The new CPU takes effect only after a "

@@ -389,7 +389,7 @@ NOTES = (
 def notes(ctx: Context) -> Finding:
     """XN227: what happens next and how to recover; said with every ``--windows`` edit."""
     return Finding(
-        "XN227", NOTES, hint=rule_hint("XN227"), line=line(ctx.os_type), level=Level.WARNING
+        "XN227", NOTES, hint=rule_hint("XN227"), line=line(ctx.os_type), level=Level.NOTE
     )
 
 
