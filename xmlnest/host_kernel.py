@@ -227,8 +227,8 @@ def _vulnerable_reason(
 def _unsure_reason(kernel: Kernel) -> str:
     if kernel.kind == "backport":
         return (
-            f"kernel {kernel.shown} carries fixes under an old version number, so its "
-            "version says nothing; ask the distribution's advisory for these CVEs"
+            f"kernel {kernel.shown} is a distribution's, which carries fixes under an old "
+            "version number"
         )
     if kernel.release is None:
         return "cannot read /proc/version"
@@ -242,14 +242,18 @@ def applicable(arch: str, advisories: Iterable[Advisory] = ADVISORIES) -> tuple[
     return tuple(a for a in advisories if a.arch == arch)
 
 
-def read_verdict(root: Path, arch: str = "x86") -> KernelVerdict:
+def read_kernel(root: Path) -> Kernel:
     """Read ``/proc/version``, ``/proc/version_signature`` and ``/etc/os-release`` under
-    ``root`` and judge them against the advisories of ``arch``."""
+    ``root`` (the one reader here)."""
     from xmlnest import host_probe as probe
 
-    kernel = identify(
+    return identify(
         probe.read_host(root, "/proc/version"),
         probe.read_host(root, "/proc/version_signature"),
         probe.os_release(root),
     )
-    return verdict(kernel, applicable(arch))
+
+
+def read_verdict(root: Path, arch: str = "x86") -> KernelVerdict:
+    """The kernel under ``root`` judged against the advisories of ``arch``."""
+    return verdict(read_kernel(root), applicable(arch))

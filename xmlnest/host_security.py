@@ -1,0 +1,93 @@
+"""``--host-check``'s Security item: the kernel verdict weighed against the nested parameter.
+
+Nesting on with a vulnerable kernel is ``action needed``, with both ways out: upgrade to
+the branch's first fixed release, or turn nesting off until then (the reference's own
+steps with ``nested=0``: stop every VM, reload the module, keep it in modprobe.d).
+Nesting off with a vulnerable kernel, and a kernel xmlnest cannot judge, are notes. An L1
+that runs KVM for guests of its own is a KVM host too: the same check applies inside it.
+"""
+
+from __future__ import annotations
+
+from xmlnest.host_assess import is_on
+from xmlnest.host_kernel import CANNOT_TELL, VULNERABLE, KernelVerdict
+from xmlnest.host_model import STOP_VMS, Security
+from xmlnest.host_modprobe import Setting
+
+
+def _names(cves: tuple[str, ...]) -> str:
+    return " and ".join(cves)
+
+
+def escapes(cves: tuple[str, ...]) -> str:
+    """``"CVE-A and CVE-B, guest-to-host escapes reachable only through nesting"``."""
+    what = "guest-to-host escapes" if len(cves) > 1 else "a guest-to-host escape"
+    return f"{_names(cves)}, {what} reachable only through nesting"
+
+
+def _off(
+    module: str, loaded: bool, config: Setting | None, cmdline: Setting | None
+) -> tuple[tuple[str, ...], str | None, str]:
+    """Turning nesting off now and keeping it off after a reboot, as the reference's own
+    enabling steps with nested=0."""
+    now = ((f"modprobe -r {module}",) if loaded else ()) + (f"modprobe {module} nested=0",)
+    line = f"options {module} nested=0"
+    set_off = next((s for s in (cmdline, config) if s is not None), None)
+    if set_off is not None and is_on(set_off.value) is False:
+        keep = f"{set_off.source} already has {set_off.text} for the next load"
+    elif cmdline is not None:
+        keep = (
+            f"the kernel command line's {cmdline.text} wins over modprobe.d at every boot: "
+            f"replace it with {module}.nested=0 in the boot loader's configuration"
+        )
+    elif config is not None:
+        keep = f"in {config.source}, replace '{config.text}' with '{line}'"
+    else:
+        keep = (
+            f"add '{line}' to /etc/modprobe.d/kvm.conf "
+            f"(or {module}.nested=0 to the kernel command line)"
+        )
+    return now, STOP_VMS if loaded else None, keep
+
+
+def assess(
+    verdict: KernelVerdict,
+    *,
+    module: str | None,
+    enabled: bool,
+    loaded: bool,
+    config: Setting | None = None,
+    cmdline: Setting | None = None,
+) -> Security:
+    """The Security item for a kernel ``verdict`` and the vendor module's nested state."""
+    if verdict.state == VULNERABLE:
+        fixed = verdict.fixed_in
+        upgrade = f"upgrade the kernel to {fixed} or later and reboot" if fixed else None
+        if enabled and module is not None:
+            now, caution, keep = _off(module, loaded, config, cmdline)
+            return Security(
+                level="action needed",
+                message=f"nesting is on and the kernel has {escapes(verdict.cves)}",
+                kernel=verdict,
+                upgrade=upgrade,
+                off_now=now,
+                off_caution=caution,
+                off_keep=keep,
+            )
+        return Security(
+            level="note",
+            message=f"the kernel has {_names(verdict.cves)}; nesting is off, which keeps "
+            "them unreachable: upgrade before turning it on",
+            kernel=verdict,
+            upgrade=upgrade,
+        )
+    if verdict.state == CANNOT_TELL:
+        when = "keeping nesting on" if enabled else "turning nesting on"
+        said = "does not say" if verdict.release else "cannot be read, so xmlnest cannot tell"
+        return Security(
+            level="note",
+            message=f"the kernel's version {said} whether it has the fixes for "
+            f"{_names(verdict.cves)}; check the distribution's advisories before {when}",
+            kernel=verdict,
+        )
+    return Security(level="ok", message=verdict.reason, kernel=verdict)
