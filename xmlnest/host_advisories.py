@@ -112,3 +112,25 @@ ADVISORIES: tuple[Advisory, ...] = (
         sources=(ANSIBLE_61, COZY_3240, COZY_3269, FCOS_2183),
     ),
 )
+
+
+def describe(advisories: tuple[Advisory, ...] = ADVISORIES) -> str:
+    """The advisories as ``--explain XN223`` and the docs list them: each version with the
+    source that gives it."""
+    lines = ["Advisories:"]
+    for a in advisories:
+        lines += [
+            f"  {a.label}: {a.summary}.",
+            f"    needs: {'; '.join(a.needs)}",
+            f"    fixing commit: {', '.join(a.commits)}",
+        ]
+        for fix in a.stable:
+            lines.append(
+                f"    first fixed on {fix.version.rsplit('.', 1)[0]}: {fix.version} ({fix.source})"
+            )
+        if a.mainline is not None:
+            lines.append(
+                f"    first fixed mainline release: {a.mainline.version} ({a.mainline.source})"
+            )
+        lines += [f"    source: {source}" for source in a.sources]
+    return "\n".join(lines) + "\n"

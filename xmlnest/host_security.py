@@ -13,6 +13,9 @@ from xmlnest.host_assess import is_on
 from xmlnest.host_kernel import CANNOT_TELL, VULNERABLE, KernelVerdict
 from xmlnest.host_model import STOP_VMS, Security
 from xmlnest.host_modprobe import Setting
+from xmlnest.plan import Finding, Level
+
+ENABLING_HINT = "upgrade the host kernel first, or keep nesting off (xmlnest --host-check)"
 
 
 def _names(cves: tuple[str, ...]) -> str:
@@ -91,3 +94,29 @@ def assess(
             kernel=verdict,
         )
     return Security(level="ok", message=verdict.reason, kernel=verdict)
+
+
+def enabling_warning(verdict: KernelVerdict) -> Finding | None:
+    """XN223, said once by an enabling run whose host's kernel is vulnerable."""
+    if not verdict.vulnerable:
+        return None
+    fixed = ""
+    if verdict.fixed_in:
+        fixed = f"; fixed in {verdict.fixed_in}"
+        if verdict.branch_eol and verdict.release:
+            fixed += " (this kernel's branch is end-of-life and gets no fix)"
+    return Finding(
+        "XN223", f"the host's kernel {verdict.kernel} has {escapes(verdict.cves)}{fixed}",
+        hint=ENABLING_HINT,
+    )  # fmt: skip
+
+
+def remote_note(uri: str) -> Finding:
+    """XN224: the kernel behind a remote URI cannot be read from here."""
+    return Finding(
+        "XN224",
+        f"xmlnest cannot read the kernel of the host behind {uri}, so it cannot say whether "
+        "it has a guest-to-host escape reachable only through nesting (XN223)",
+        hint="run xmlnest --host-check on that host",
+        level=Level.INFO,
+    )

@@ -52,6 +52,7 @@ class RunConfig(NamedTuple):
     strict: bool = False
     ignore: frozenset[str] = frozenset()
     host_root: str = "/"
+    host_root_given: bool = False  # --host-root: also the host behind a local libvirt URI
     skip_non_domain: bool = False
     skip_unsupported: bool = False  # domains that cannot nest by type or arch: skipped
     jobs: int = 0
@@ -120,10 +121,10 @@ def configure(
             stdout=not (check or diff_format or in_place),
             status=status,
         )
-    if host_root is not None and arch != "auto":
+    if host_root is not None and arch != "auto" and not libvirt:
         raise UsageError(
-            "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
-            "guess it reads); drop it"
+            "--host-root goes with --host-check, with domains by name (the host behind a "
+            "local URI) or with --arch auto (whose x86 vendor guess it reads); drop it"
         )
     if host_root is not None and not os.path.isdir(host_root):
         raise UsageError(f"--host-root {host_root} is not a folder")
@@ -206,6 +207,7 @@ def configure(
         strict=strict,
         ignore=_ignored(ignore),
         host_root=host_root or "/",
+        host_root_given=host_root is not None,
         skip_non_domain=skip_non_domain,
         skip_unsupported=skip_unsupported,
         jobs=jobs,

@@ -137,8 +137,9 @@ OPTIONS: tuple[Opt, ...] = (
         ("--host-root",),
         "host_root",
         "text",
-        "With --host-check (or --arch auto's vendor guess): read the host's /proc, /sys "
-        "and /etc under DIR (captured hosts, tests) instead of /.",
+        "With --host-check, domains by name on a local URI (the host's kernel) or --arch "
+        "auto's vendor guess: read the host's /proc, /sys and /etc under DIR (captured "
+        "hosts, tests) instead of /.",
         metavar="DIR",
     ),
     Opt(
