@@ -1,4 +1,4 @@
-"""xmlnest.host_kernel: the kernel verdict as tables of real-world version strings, and the
+"""xmlnest.hostcheck.kernel: the kernel verdict as tables of real-world version strings, and the
 advisory data's own consistency."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from xmlnest import host_kernel
-from xmlnest.host_advisories import ADVISORIES, Advisory, Fixed, PackageFix
-from xmlnest.host_kernel import CANNOT_TELL, PATCHED, VULNERABLE, identify, verdict
+from xmlnest.hostcheck import kernel as host_kernel
+from xmlnest.hostcheck.advisories import ADVISORIES, Advisory, Fixed, PackageFix
+from xmlnest.hostcheck.kernel import CANNOT_TELL, PATCHED, VULNERABLE, identify, verdict
 
 BOTH = ("CVE-2026-53359", "CVE-2026-46113")
 J = ("CVE-2026-53359",)

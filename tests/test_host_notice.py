@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_connection import FLEET, node_file
-from xmlnest import connection
-from xmlnest.config import RunConfig
-from xmlnest.output import Sink
-from xmlnest.runs import _host_kernel_allows, kernel_root
+from xmlnest.cli.config import RunConfig
+from xmlnest.cli.run import _host_kernel_allows, kernel_root
+from xmlnest.cli.sink import Sink
+from xmlnest.libvirt import connection
 
 pytestmark = pytest.mark.usefixtures("backend_env")
 

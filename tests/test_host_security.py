@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.test_host_checks import tree
-from xmlnest.host import host_check, render_json, render_text
-from xmlnest.host_model import STOP_VMS
+from xmlnest.hostcheck.check import host_check, render_json, render_text
+from xmlnest.hostcheck.report import STOP_VMS
 
 HOSTS = Path(__file__).parent / "hosts"
 BOTH = ["CVE-2026-53359", "CVE-2026-46113"]

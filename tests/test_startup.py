@@ -129,7 +129,11 @@ def test_relaxng_is_not_compiled_when_nothing_changes(
 
 def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
     sample = str(REPO / "samples" / "intel-l1.xml")
-    advisories = ("xmlnest.hostcheck.advisories", "xmlnest.hostcheck.kernel", "xmlnest.hostcheck.security")
+    advisories = (
+        "xmlnest.hostcheck.advisories",
+        "xmlnest.hostcheck.kernel",
+        "xmlnest.hostcheck.security",
+    )
     # the host's kernel (advisories) is no business of a file or a pipe
     watch = (
         "libvirt",

@@ -124,10 +124,10 @@ def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
     from pathlib import Path
 
-    from xmlnest import host_security
     from xmlnest.errors import XmlnestError
-    from xmlnest.host_cpu import detect_arch, read_cpuinfo
-    from xmlnest.host_kernel import read_verdict
+    from xmlnest.hostcheck import security as host_security
+    from xmlnest.hostcheck.cpu import detect_arch, read_cpuinfo
+    from xmlnest.hostcheck.kernel import read_verdict
 
     root = kernel_root(uri, config)
     if root is None:

@@ -272,7 +272,8 @@ def _security(
     cmdline: modprobe.Setting | None,
 ) -> tuple[Security, ...]:
     """The kernel against the nesting advisories of this arch (x86 only, so far)."""
-    from xmlnest import host_kernel, host_security
+    from xmlnest.hostcheck import kernel as host_kernel
+    from xmlnest.hostcheck import security as host_security
 
     advisories = host_kernel.applicable(arch.value)
     if not advisories:

@@ -14,7 +14,7 @@ from xmlnest.errors import ExitCode
 from xmlnest.model import Vendor
 
 if TYPE_CHECKING:
-    from xmlnest.host_kernel import KernelVerdict
+    from xmlnest.hostcheck.kernel import KernelVerdict
 
 FirmwareState = Literal["enabled", "disabled", "unknown"]
 PlaceKind = Literal["bare-metal", "vm", "unknown"]
@@ -108,7 +108,7 @@ class OsInfo:
 
 @dataclass(frozen=True)
 class Security:
-    """The kernel against the nesting advisories, and what to do (``host_security``)."""
+    """The kernel against the nesting advisories, and what to do (``hostcheck.security``)."""
 
     level: Literal["ok", "note", "action needed"]
     message: str

@@ -9,11 +9,11 @@ that runs KVM for guests of its own is a KVM host too: the same check applies in
 
 from __future__ import annotations
 
-from xmlnest.host_assess import is_on
-from xmlnest.host_kernel import CANNOT_TELL, VULNERABLE, KernelVerdict
-from xmlnest.host_model import STOP_VMS, Security
-from xmlnest.host_modprobe import Setting
-from xmlnest.plan import Finding, Level
+from xmlnest.engine.plan import Finding, Level
+from xmlnest.hostcheck.assess import is_on
+from xmlnest.hostcheck.kernel import CANNOT_TELL, VULNERABLE, KernelVerdict
+from xmlnest.hostcheck.modprobe import Setting
+from xmlnest.hostcheck.report import STOP_VMS, Security
 
 ENABLING_HINT = "upgrade the host kernel first, or keep nesting off (xmlnest --host-check)"
 

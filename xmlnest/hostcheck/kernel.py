@@ -1,7 +1,7 @@
 """The host kernel's verdict on the nesting advisories: patched, vulnerable or cannot tell.
 
 Pure functions of three texts (``/proc/version``, ``/proc/version_signature``,
-``/etc/os-release``) and the advisory table (``host_advisories``); ``read_verdict`` is the
+``/etc/os-release``) and the advisory table (``hostcheck.advisories``); ``read_verdict`` is the
 one reader, under a host root. It never claims more than it knows:
 
 - a kernel is compared only when its version is the upstream stable version: Debian's
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from xmlnest.host_advisories import ADVISORIES, Advisory
+from xmlnest.hostcheck.advisories import ADVISORIES, Advisory
 
 State = Literal["patched", "vulnerable", "cannot tell"]
 PATCHED: Final = "patched"
@@ -245,7 +245,7 @@ def applicable(arch: str, advisories: Iterable[Advisory] = ADVISORIES) -> tuple[
 def read_kernel(root: Path) -> Kernel:
     """Read ``/proc/version``, ``/proc/version_signature`` and ``/etc/os-release`` under
     ``root`` (the one reader here)."""
-    from xmlnest import host_probe as probe
+    from xmlnest.hostcheck import probe
 
     return identify(
         probe.read_host(root, "/proc/version"),

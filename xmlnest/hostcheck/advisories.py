@@ -4,7 +4,7 @@ One ``Advisory`` per CVE whose vulnerable path a guest reaches only through nest
 it needs, the commits that fix it, the first fixed release of each stable branch, the
 first fixed mainline release, the packaged releases of distributions that backport (none
 known yet) and the public sources. Each version carries the source that states it. The
-kernel verdict (``host_kernel``) reads only this table, so the next advisory is one more
+kernel verdict (``hostcheck.kernel``) reads only this table, so the next advisory is one more
 entry in ``ADVISORIES`` and nothing else.
 
 Left out on purpose: CVE-2026-64561 ("Zapscape", fixed in 7.1.6 / 7.2-rc5,
