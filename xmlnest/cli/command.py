@@ -114,7 +114,8 @@ def run(**kw: Any) -> int:
             raise UsageError("--status reports on libvirt domains; drop the PATH arguments")
         from xmlnest.cli.fleet import run_status
 
-        config = configure(**{**_run_options(kw), "check": True, "all_domains": not kw["domains"]})
+        every = not kw["domains"] and kw["domains_from"] is None
+        config = configure(**{**_run_options(kw), "check": True, "all_domains": every})
         return run_status(config, out, sys.stderr)
     config = configure(**_run_options(kw))
     if config.libvirt:

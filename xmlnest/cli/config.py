@@ -60,13 +60,19 @@ class RunConfig(NamedTuple):
     verbose: bool = False
     as_json: bool = False
     connect: str | None = None  # libvirt URI (None: libvirt's default)
-    domains: tuple[str, ...] = ()  # --domain NAME...
+    domains: tuple[str, ...] = ()  # --domain NAME..., or the names --domains-from read
     all_domains: bool = False
+    domains_from: str | None = None  # --domains-from FILE (its names are in ``domains``)
 
     @property
     def libvirt(self) -> bool:
         """Inputs are libvirt domains, read and defined through a connection."""
-        return self.connect is not None or bool(self.domains) or self.all_domains
+        return (
+            self.connect is not None
+            or bool(self.domains)
+            or self.all_domains
+            or self.domains_from is not None
+        )
 
     @property
     def check(self) -> bool:
@@ -107,16 +113,27 @@ def configure(
     all_domains: bool = False,
     status: bool = False,
     windows: bool = False,
+    domains_from: str | None = None,
+    where: tuple[str, ...] = (),
 ) -> RunConfig:
     """The options of a run over files or domains as one immutable configuration; raise
     ``UsageError``."""
-    libvirt = connect is not None or bool(domains) or all_domains
+    if where and domains_from is None:
+        raise UsageError("--where filters the records of --domains-from FILE; add it")
+    if domains_from is not None:
+        if domains or all_domains:
+            other = "--domain" if domains else "--all-domains"
+            raise UsageError(f"--domains-from and {other} contradict each other; pick one")
+        from xmlnest.cli.names import read_names
+
+        domains = read_names(domains_from, where)
+    libvirt = connect is not None or bool(domains) or all_domains or domains_from is not None
     if libvirt:
         _check_libvirt_options(
             paths=paths,
             connect=connect,
-            domains=domains,
-            all_domains=all_domains,
+            domains=domains if domains_from is None else (),
+            all_domains=all_domains or domains_from is not None,  # a list of any length
             output_dir=output_dir,
             stdout=not (check or diff_format or in_place),
             status=status,
@@ -217,6 +234,7 @@ def configure(
         connect=connect,
         domains=domains,
         all_domains=all_domains,
+        domains_from=domains_from,
     )
 
 

@@ -207,6 +207,22 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(("--all-domains",), "all_domains", "flag", "Every persistent domain on the connection."),
     Opt(
+        ("--domains-from",),
+        "domains_from",
+        "text",
+        "The domains named in FILE ('-': stdin): one name per line, or JSON Lines with a "
+        "'name' key as --status --json prints them.",
+        metavar="FILE",
+    ),
+    Opt(
+        ("--where",),
+        "where",
+        "multiple",
+        "With --domains-from JSON Lines: only records whose KEY is VALUE (repeatable), e.g. "
+        "--where stored=nested.",
+        metavar="KEY=VALUE",
+    ),
+    Opt(
         ("--status",),
         "status",
         "flag",

@@ -102,7 +102,8 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
         report.add(Status.REJECTED, config.check)
     finally:
         conn.close()
-    if (config.all_domains or len(config.domains) > 1) and not config.quiet:
+    many = config.all_domains or config.domains_from is not None or len(config.domains) > 1
+    if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
     return report.exit_code
 
@@ -122,22 +123,23 @@ def kernel_root(uri: str, config: RunConfig) -> str | None:
 def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     """An enabling run over a host whose kernel is readable says XN223 once when it has a
     nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
+    root = kernel_root(uri, config)
+    if root is None:
+        if not uri.startswith("test:") and "XN224" not in config.ignore:
+            from xmlnest.hostcheck.security import remote_note
+
+            sink.finding(uri, remote_note(uri))
+        return True
     from pathlib import Path
 
     from xmlnest.errors import XmlnestError
-    from xmlnest.hostcheck import security as host_security
     from xmlnest.hostcheck.cpu import detect_arch, read_cpuinfo
     from xmlnest.hostcheck.kernel import read_verdict
+    from xmlnest.hostcheck.security import enabling_warning
 
-    root = kernel_root(uri, config)
-    if root is None:
-        remote = not uri.startswith("test:")
-        if remote and "XN224" not in config.ignore:
-            sink.finding(uri, host_security.remote_note(uri))
-        return True
     info = read_cpuinfo(Path(root))
     arch = detect_arch(info).value if info is not None else "x86"
-    warning = host_security.enabling_warning(read_verdict(Path(root), arch))
+    warning = enabling_warning(read_verdict(Path(root), arch))
     if warning is None or warning.rule in config.ignore:
         return True
     if config.strict:

@@ -1,4 +1,5 @@
-"""``--host-check``'s Security item: the kernel verdict weighed against the nested parameter.
+"""The kernel verdict weighed against the nested parameter: ``--host-check``'s Security item,
+an enabling run's XN223/XN224, ``--status``'s host line.
 
 Nesting on with a vulnerable kernel is ``action needed``, with both ways out: upgrade to
 the branch's first fixed release, or turn nesting off until then (the reference's own
@@ -8,6 +9,10 @@ that runs KVM for guests of its own is a KVM host too: the same check applies in
 """
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.hostcheck.assess import is_on
@@ -120,3 +125,49 @@ def remote_note(uri: str) -> Finding:
         hint="run xmlnest --host-check on that host",
         level=Level.INFO,
     )
+
+
+@dataclass(frozen=True)
+class HostExposure:
+    """``--status``'s host line: the kernel's verdict and the vendor module's nested value."""
+
+    kernel: KernelVerdict
+    module: str | None  # kvm_intel, kvm_amd (None: the vendor is unknown)
+    nested: str | None  # the parameter's value; None when the module is not loaded
+
+    def line(self) -> str:
+        k = self.kernel
+        if k.state == VULNERABLE:
+            fixed = f" (fixed in {k.fixed_in})" if k.fixed_in else ""
+            state = f"vulnerable to {_names(k.cves)}{fixed}"
+        elif k.state == CANNOT_TELL:
+            state = f"cannot tell (check {_names(k.cves)})"
+        else:
+            state = "patched" if k.cves == () and k.sources else "no known nesting advisory"
+        if self.module is None:
+            nested = "nested: unknown vendor"
+        elif self.nested is None:
+            nested = f"{self.module} not loaded"
+        else:
+            nested = f"{self.module} nested={self.nested}"
+        return f"host: kernel {k.kernel}: {state}; {nested}"
+
+    def json_line(self) -> str:
+        import json
+
+        record = {"record": "host", **dataclasses.asdict(self)}
+        return json.dumps(record, sort_keys=True)
+
+
+def host_exposure(root: Path) -> HostExposure:
+    """Read the kernel, the CPU's vendor and its module's nested parameter under ``root``."""
+    from xmlnest.hostcheck import probe
+    from xmlnest.hostcheck.cpu import read_cpuinfo, vendor_from
+    from xmlnest.hostcheck.kernel import applicable, read_kernel, verdict
+
+    info = read_cpuinfo(root)
+    vendor = vendor_from(info) if info is not None else None
+    module = {"intel": "kvm_intel", "amd": "kvm_amd"}.get(vendor or "")
+    nested = probe.read_param(root, module, "nested") if module else None
+    advisories = applicable("x86") if module else ()
+    return HostExposure(verdict(read_kernel(root), advisories), module, nested)
