@@ -83,6 +83,11 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
         return ExitCode.REJECTED
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)
+        if not names and config.domains_from is not None:
+            sink.note(
+                f"{config.domains_from} names no domain (none kept by --where?); nothing to do"
+            )
+            return ExitCode.OK
         source = DomainSource(conn, read_ahead=config.output is not Output.IN_PLACE)
         items: list[Input] = []
         try:
