@@ -107,3 +107,18 @@ def test_other_arches_have_no_advisory() -> None:
         report = host_check(HOSTS / name)
         assert report.security == ()
         assert "no nesting advisory xmlnest knows of applies" in render_text(report)
+
+
+def test_the_docs_show_what_the_code_prints() -> None:
+    """docs/host-security.md: the captured host's report and --explain XN223, byte for byte."""
+    from tests.conftest import REPO
+    from xmlnest.api import explain
+
+    doc = (REPO / "docs" / "host-security.md").read_text()
+    name = "sec-debian12-unpatched-on"
+    report = render_text(host_check(HOSTS / name))
+    assert f"```\n$ xmlnest --host-check --host-root tests/hosts/{name}\n{report}```" in doc
+    assert f"```\n$ xmlnest --explain XN223\n{explain('XN223')}```" in doc
+    for cve in ("CVE-2026-53359", "CVE-2026-46113", "CVE-2026-64561"):
+        assert cve in doc
+    assert "docs/host-security.md" in (REPO / "README.md").read_text()
