@@ -14,13 +14,12 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.hostcheck.assess import is_on
 from xmlnest.hostcheck.kernel import CANNOT_TELL, VULNERABLE, KernelVerdict
 from xmlnest.hostcheck.modprobe import Setting
 from xmlnest.hostcheck.report import STOP_VMS, Security
-
-ENABLING_HINT = "upgrade the host kernel first, or keep nesting off (xmlnest --host-check)"
 
 
 def _names(cves: tuple[str, ...]) -> str:
@@ -112,7 +111,7 @@ def enabling_warning(verdict: KernelVerdict) -> Finding | None:
             fixed += " (this kernel's branch is end-of-life and gets no fix)"
     return Finding(
         "XN223", f"the host's kernel {verdict.kernel} has {escapes(verdict.cves)}{fixed}",
-        hint=ENABLING_HINT,
+        hint=rule_hint("XN223"),
     )  # fmt: skip
 
 
@@ -122,7 +121,7 @@ def remote_note(uri: str) -> Finding:
         "XN224",
         f"xmlnest cannot read the kernel of the host behind {uri}, so it cannot say whether "
         "it has a guest-to-host escape reachable only through nesting (XN223)",
-        hint="run xmlnest --host-check on that host",
+        hint=rule_hint("XN224"),
         level=Level.INFO,
     )
 
