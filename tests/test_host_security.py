@@ -122,3 +122,14 @@ def test_the_docs_show_what_the_code_prints() -> None:
     for cve in ("CVE-2026-53359", "CVE-2026-46113", "CVE-2026-64561"):
         assert cve in doc
     assert "docs/host-security.md" in (REPO / "README.md").read_text()
+
+
+def test_pvm_reaches_the_shadow_mmu_without_nesting(tmp_path: Path) -> None:
+    """virt-pvm/linux#24: PVM runs its guests on the shadow MMU, so nesting off does not
+    close the path; the note says so where the kernel is not known to be fixed."""
+    version = (HOSTS / "sec-fedora-7.1.2-on" / "proc" / "version").read_text()
+    vulnerable = tree(tmp_path / "v", "pvm-guest", {"proc/version": version})
+    assert any("virt-pvm/linux#24" in note for note in host_check(vulnerable).notes)
+    fixed = (HOSTS / "sec-fedora-7.1.3-on" / "proc" / "version").read_text()
+    patched = tree(tmp_path / "p", "pvm-guest", {"proc/version": fixed})
+    assert not any("virt-pvm/linux#24" in note for note in host_check(patched).notes)

@@ -57,6 +57,11 @@ __all__ = [
 ]
 
 TECH_PREVIEW = "Nested virtualization is a Technology Preview in RHEL 8 (unsupported)."
+PVM_SHADOW = (
+    "kvm_pvm runs every guest of this machine on KVM's shadow MMU, so the Security "
+    "advisories' path is reachable from its guests with nesting off too (virt-pvm/linux#24): "
+    "only a fixed kernel closes it."
+)
 _GUEST_FLAG = {"kvm_intel": "vmx", "kvm_amd": "svm", "kvm": "sie", "kvm_hv": "nested-hv"}
 
 
@@ -233,6 +238,9 @@ def _report(
         )
     if verdict.supported and assess.is_rhel8(os_info):
         notes.append(TECH_PREVIEW)
+    dev_kvm = devkvm.dev_kvm(root, module, loaded)
+    if dev_kvm.served_by == "kvm_pvm" and any(i.kernel.state != "patched" for i in security):
+        notes.append(PVM_SHADOW)
     speed = assess.speed(root, module, in_vm)
     return HostReport(
         arch=arch,
@@ -252,7 +260,7 @@ def _report(
         persistent_cmdline=cmdline.text if cmdline and assess.is_on(cmdline.value) else None,
         hpage=hpage,
         place=where,
-        dev_kvm=devkvm.dev_kvm(root, module, loaded),
+        dev_kvm=dev_kvm,
         firmware=firmware,
         speed=speed,
         slow=any(param.slow for param in speed),
