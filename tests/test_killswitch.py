@@ -110,10 +110,9 @@ def test_the_kill_switch_names_each_domain_it_defined(tmp_path: Path) -> None:
     uri = node_file(tmp_path, FLEET)
     r = run_cli(["-c", uri, "--all-domains", "--disable", "-i"])
     assert r.code == 3  # arm and tcg cannot be judged; the others are done
-    assert "intel-run: defined" in r.err_lines and "power9-run: defined" in r.err_lines
-    defined = sorted(ln.split(":")[0] for ln in r.err_lines if ln.endswith(": defined"))
+    defined = sorted(ln.split(":")[0] for ln in r.err_lines if ": defined" in ln)
     assert defined == ["intel-run", "power9-run"]  # amd-off and ibmz-off had nothing to do
-    assert r.err_lines[-1].startswith("xmlnest: 2 changed, 2 already nested, 0 skipped, 3 rejected")
+    assert r.err_lines[-1].startswith("xmlnest: 2 changed, 1 already off, 1 left to the host")
 
 
 @pytest.mark.usefixtures("backend_env")
@@ -247,19 +246,14 @@ def test_off_and_on_again_on_the_real_daemon_byte_for_byte(
     nested = sorted(n for n, was in guests.items() if was)
     nocpu = next(n for n in guests if n.endswith("-nocpu"))
     changed = sorted([*nested, nocpu])
-    assert (
-        sorted(ln[: -len(": defined")] for ln in off.err_lines if ln.endswith(": defined"))
-        == changed
-    )
+    assert sorted(ln.split(": defined")[0] for ln in off.err_lines if ": defined" in ln) == changed
     for name in guests:
         assert (_stored(name) == original[name]) is (name not in changed), name
     check = run_cli(["-c", SYSTEM, "--status", "--domains-from", str(names)])
     assert check.out.decode().splitlines()[-1].startswith(f"0 of {len(guests)} domains expose")
     on = run_cli(["-c", SYSTEM, "--domains-from", str(before), "--where", "stored=nested", "-i"])
     assert on.code == 0, on.err
-    assert (
-        sorted(ln[: -len(": defined")] for ln in on.err_lines if ln.endswith(": defined")) == nested
-    )
+    assert sorted(ln.split(": defined")[0] for ln in on.err_lines if ": defined" in ln) == nested
     after = {n: _stored(n) for n in guests}
     assert {n: after[n] for n in guests if n != nocpu} == {
         n: original[n] for n in guests if n != nocpu
@@ -305,7 +299,7 @@ def test_every_domain_of_the_daemon_off_and_on_again(
     before = tmp_path / "before.jsonl"
     before.write_bytes(run_cli(["-c", SYSTEM, "--status", "--json"]).out)
     off = run_cli(["-c", SYSTEM, "--all-domains", "--disable", "-i"])
-    defined = {ln[: -len(": defined")] for ln in off.err_lines if ln.endswith(": defined")}
+    defined = {ln.split(": defined")[0] for ln in off.err_lines if ": defined" in ln}
     assert {n for n, was in guests.items() if was} <= defined
     on = run_cli(["-c", SYSTEM, "--domains-from", str(before), "--where", "stored=nested", "-i"])
     assert on.code in (0, 3), on.err  # 3: someone else's domain xmlnest refuses

@@ -328,3 +328,5 @@ def test_exposure_counts_stored_running_and_pending() -> None:
         "running_nested": 1, "restart_pending": 1,
     }  # fmt: skip
     assert status.exposure([]).line().startswith("0 of 0 domains")
+    # under --disable, a stored definition that still exposes it is one that would change
+    assert status.exposure(rows, disable=True).stored_nested == 1

@@ -47,7 +47,7 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
             out.flush()
     finally:
         conn.close()
-    counts = status.exposure(rows)
+    counts = status.exposure(rows, disable=config.options.disable)
     out.write(((counts.json_line() if config.as_json else counts.line()) + "\n").encode())
     code = status.exit_code(rows)
     return max(code, ExitCode.REJECTED if failed else ExitCode.OK)

@@ -243,12 +243,14 @@ class Exposure(NamedTuple):
         return json.dumps({"record": "summary", **self._asdict()}, sort_keys=True)
 
 
-def exposure(rows: Iterable[StatusRow]) -> Exposure:
-    """Count the rows: how many expose nesting stored, running now, or wait for a restart."""
+def exposure(rows: Iterable[StatusRow], *, disable: bool = False) -> Exposure:
+    """Count the rows: how many expose nesting stored, running now, or wait for a restart
+    (under ``--disable`` a stored definition that exposes it is one that would change)."""
     rows = list(rows)
+    exposed = WOULD_CHANGE if disable else NESTED
     return Exposure(
         domains=len(rows),
-        stored_nested=sum(r.stored == NESTED for r in rows),
+        stored_nested=sum(r.stored == exposed for r in rows),
         running=sum(r.running is not None for r in rows),
         running_nested=sum(r.running == NESTED for r in rows),
         restart_pending=sum(r.restart_pending for r in rows),
