@@ -3,10 +3,10 @@ then --domains-from before.jsonl --where stored=nested -i. Names files as a tabl
 CLI on libvirt's test driver; and on the real qemu:///system daemon, both backends, byte
 for byte, with the XN223 warning once per run where --host-root stands for the host.
 
-Tests that define domains on qemu:///system run only under XMLNEST_REQUIRE_REAL=1 (set
-by .ci/run); the one that turns nesting off in *every* domain of the daemon also needs
-XMLNEST_REAL_FLEET=1 (.ci/run's machine has no domains but the tests'), and puts back
-any domain it did not make exactly as it found it."""
+Tests that define domains on qemu:///system run only with XMLNEST_SYSTEM_DAEMON=1 (the
+``daemon`` fixture; .ci/run sets it); the one that turns nesting off in *every* domain of
+the daemon also needs XMLNEST_REAL_FLEET=1 (.ci/run's machine has no domains but the
+tests'), and puts back any domain it did not make exactly as it found it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import real_required, run_cli
+from tests.conftest import run_cli
 from tests.test_connection import FLEET, SYSTEM, node_file
 from xmlnest.cli.names import names_from
 from xmlnest.errors import UsageError
@@ -151,7 +151,7 @@ def test_the_documented_jq_line_agrees_with_where(tmp_path: Path) -> None:
 
 # --- on the real daemon ---------------------------------------------------------------------
 
-PREFIX = "xn-hostsec-"
+PREFIX = "xmlnest-test-hostsec-"
 GUESTS = {
     # suffix: (<cpu> element, nested before?)
     "pass": ("<cpu mode='host-passthrough' check='none' migratable='on'/>", True),
@@ -195,18 +195,10 @@ def _stored(name: str) -> bytes:
     return r.stdout
 
 
-def _system_allowed() -> None:
-    if not real_required():
-        pytest.skip(
-            "defines domains on qemu:///system: runs under XMLNEST_REQUIRE_REAL=1 (.ci/run)"
-        )
-
-
 @pytest.fixture
 def guests(daemon: None, tmp_path: Path) -> Iterator[dict[str, bool]]:
     """Four shut-off x86 KVM domains of this test's own, two nested and two not; {name:
     nested before}. Undefined after, whatever happened."""
-    _system_allowed()
     from tests.test_connection import _local_vendor
 
     vendor = _local_vendor()
