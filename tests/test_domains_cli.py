@@ -163,12 +163,21 @@ def test_status_over_the_fleet(uri: str) -> None:
     assert r.code == 3  # arm and tcg are refused
     lines = r.out.decode().splitlines()
     assert lines[0].split() == ["NAME", "ARCH", "STATE", "STORED", "RUNNING"]
-    rows = {ln.split()[0]: ln for ln in lines[1:]}
+    rows = {ln.split()[0]: ln for ln in lines[1:-1]}
+    assert lines[-1] == (
+        "2 of 7 domains expose vmx/svm in their stored definition; 1 of 3 running domains "
+        "have it now; 0 restart pending"
+    )
     assert "shut off" in rows["amd-off"] and "would change" in rows["amd-off"]
     assert "refused XN101" in rows["arm-run"] and " aarch64 " in rows["arm-run"]  # arch kept
     j = run_cli(["-c", uri, "--status", "--json", "--domain", "amd-off", "--domain", "power9-run"])
     assert j.code == 1
-    recs = {x["name"]: x for x in map(json.loads, j.out.decode().splitlines())}
+    *rows_json, summary = map(json.loads, j.out.decode().splitlines())
+    recs = {x["name"]: x for x in rows_json}
+    assert summary == {
+        "record": "summary", "domains": 2, "stored_nested": 1, "running": 1,
+        "running_nested": 1, "restart_pending": 0,
+    }  # fmt: skip
     assert recs["amd-off"] == {
         "arch": "x86_64", "name": "amd-off", "restart_pending": False, "running": None,
         "state": "shut off", "stored": "would change",
@@ -235,7 +244,8 @@ def test_convert_a_shut_off_domain_on_qemu_system_by_name(system_domain: str) ->
     again = run_cli(["-c", SYSTEM, "--domain", system_domain, "--check"])
     assert again.code == 0, again.err  # idempotent against what libvirt stored
     st = run_cli(["-c", SYSTEM, "--status", "--json", "--domain", system_domain])
-    (rec,) = [json.loads(ln) for ln in st.out.decode().splitlines()]
+    host, rec, summary = [json.loads(ln) for ln in st.out.decode().splitlines()]
+    assert (host["record"], summary["record"], summary["stored_nested"]) == ("host", "summary", 1)
     assert rec["stored"] == "nested" and rec["state"] == "shut off" and rec["running"] is None
 
 
@@ -375,7 +385,7 @@ def test_status_says_restart_pending_only_where_an_edit_waits_for_a_power_off(
         },
     )
     r = run_cli(["-c", uri, "--status", "--json", "--arch", "auto", "--domain", "hm-run"])
-    (rec,) = map(json.loads, r.out.decode().splitlines())
+    rec, _summary = map(json.loads, r.out.decode().splitlines())
     assert (rec["stored"], rec["running"], rec["restart_pending"]) == (
         "would change",
         "nested",
@@ -385,7 +395,7 @@ def test_status_says_restart_pending_only_where_an_edit_waits_for_a_power_off(
     got = {}
     for args in (["--arch", "intel", "--domain", "hm-run", "--domain", "off-run"], ["--domain", "z-run"]):
         d = run_cli(["-c", uri, "--status", "--disable", "--json", *args])
-        got.update({x["name"]: x for x in map(json.loads, d.out.decode().splitlines())})
+        got.update({x["name"]: x for x in map(json.loads, d.out.decode().splitlines()) if "name" in x})
         assert d.code == (1 if "hm-run" in args else 0), d.err
     assert {n: (x["stored"], x["running"], x["restart_pending"]) for n, x in got.items()} == {
         "hm-run": ("would change", "nested", False),

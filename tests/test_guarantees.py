@@ -67,8 +67,9 @@ def test_a_status_read_failure_exits_3(
     assert alone.code == 1, alone.err
     r = run_cli(["-c", uri, "--status", "--domain", "amd-off", "--domain", "no-such-domain"])
     assert r.code == 3, r.err
-    rows = r.out.decode().splitlines()
+    *rows, counts = r.out.decode().splitlines()  # the exposure counts come last
     assert [ln.split()[0] for ln in rows] == ["NAME", "amd-off"]
+    assert counts.startswith("0 of 1 domains expose vmx/svm")
     assert len(r.err_lines) == 1 and "no-such-domain" in r.err_lines[0], r.err
     as_json = run_cli(
         ["-c", uri, "--status", "--json", "--domain", "no-such-domain", "--domain", "amd-off"]

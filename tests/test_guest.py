@@ -475,7 +475,8 @@ def _status(name: str) -> dict[str, object]:
     import json
 
     r = run_cli(["-c", "qemu:///system", "--status", "--json", "--domain", name])
-    (line,) = r.out.decode().splitlines()
+    host, line, summary = r.out.decode().splitlines()  # the host record, the row, the counts
+    assert '"record": "host"' in host and '"record": "summary"' in summary
     record: dict[str, object] = json.loads(line)
     return record
 

@@ -129,7 +129,24 @@ def test_relaxng_is_not_compiled_when_nothing_changes(
 
 def test_the_pipe_path_never_imports_libvirt_nor_what_it_does_not_use() -> None:
     sample = str(REPO / "samples" / "intel-l1.xml")
-    watch = ("libvirt", "xmlnest.libvirt.connection", "xmlnest.libvirt.source", "xmlnest.engine.rules", *LIGHT)
+    advisories = (
+        "xmlnest.hostcheck.advisories",
+        "xmlnest.hostcheck.kernel",
+        "xmlnest.hostcheck.security",
+    )
+    # the host's kernel (advisories) is no business of a file or a pipe
+    watch = (
+        "libvirt",
+        "xmlnest.libvirt.connection",
+        "xmlnest.libvirt.source",
+        "xmlnest.engine.rules",
+        *LIGHT,
+        *advisories,
+    )
     assert loaded_by(["--arch", "intel", "--check", sample], watch) == []
+    assert loaded_by(["--arch", "intel", "--no-validate"], watch) == []  # stdin: a pipe
     # The probe can fail: --ignore reads the rule table.
     assert "xmlnest.engine.rules" in loaded_by(["--check", "--ignore", "XN203", sample], watch)
+    # ... and the probe sees the advisories where a run does read them
+    host = ["--host-check", "--host-root", str(REPO / "tests" / "hosts" / "intel-on")]
+    assert set(advisories) <= set(loaded_by(host, watch))

@@ -307,3 +307,26 @@ def test_row_is_frozen() -> None:
     r = StatusRow("a", "x86_64", "running", "nested", "nested", False)
     with pytest.raises(AttributeError):
         r.name = "b"  # type: ignore[misc]
+
+
+def test_exposure_counts_stored_running_and_pending() -> None:
+    rows = [
+        status.row("a", "x86_64", "running", NESTED, NESTED),
+        status.row("b", "x86_64", "running", NESTED, NOT_NESTED),  # restart pending
+        status.row("c", "x86_64", "shut off", NESTED, None),
+        status.row("d", "x86_64", "shut off", "would change", None),
+        status.row("e", "x86_64", "running", "refused XN102", NOT_NESTED),
+    ]
+    counts = status.exposure(rows)
+    assert counts == status.Exposure(5, 3, 3, 1, 1)
+    assert counts.line() == (
+        "3 of 5 domains expose vmx/svm in their stored definition; 1 of 3 running domains "
+        "have it now; 1 restart pending"
+    )
+    assert json.loads(counts.json_line()) == {
+        "record": "summary", "domains": 5, "stored_nested": 3, "running": 3,
+        "running_nested": 1, "restart_pending": 1,
+    }  # fmt: skip
+    assert status.exposure([]).line().startswith("0 of 0 domains")
+    # under --disable, a stored definition that still exposes it is one that would change
+    assert status.exposure(rows, disable=True).stored_nested == 1

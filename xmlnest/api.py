@@ -108,12 +108,17 @@ def host_check(root: str = "/") -> HostReport:
 
 
 def explain(rule: str) -> str:
-    """A rule's full text: level, title, reason, hint and public source."""
+    """A rule's full text: level, title, reason, hint and public source (for XN223, the
+    advisories it checks, each version with its source)."""
     from xmlnest.engine.rules import explain as explain_rule
 
     text = explain_rule(rule)
     if text is None:
         raise UsageError(f"no rule {rule!r}; xmlnest --list-rules lists them")
+    if rule.strip().upper() == "XN223":
+        from xmlnest.hostcheck.advisories import describe
+
+        text += "\n" + describe()
     return text
 
 

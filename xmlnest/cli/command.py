@@ -114,7 +114,8 @@ def run(**kw: Any) -> int:
             raise UsageError("--status reports on libvirt domains; drop the PATH arguments")
         from xmlnest.cli.fleet import run_status
 
-        config = configure(**{**_run_options(kw), "check": True, "all_domains": not kw["domains"]})
+        every = not kw["domains"] and kw["domains_from"] is None
+        config = configure(**{**_run_options(kw), "check": True, "all_domains": every})
         return run_status(config, out, sys.stderr)
     config = configure(**_run_options(kw))
     if config.libvirt:
@@ -130,12 +131,9 @@ def _list_rules(out: BinaryIO) -> int:
 
 
 def _explain(rule_id: str, out: BinaryIO) -> int:
-    from xmlnest.engine.rules import explain
+    from xmlnest.api import explain
 
-    text = explain(rule_id)
-    if text is None:
-        raise UsageError(f"no rule {rule_id!r}; xmlnest --list-rules lists them")
-    out.write(text.encode())
+    out.write(explain(rule_id).encode())
     return ExitCode.OK
 
 

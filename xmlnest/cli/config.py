@@ -52,6 +52,7 @@ class RunConfig(NamedTuple):
     strict: bool = False
     ignore: frozenset[str] = frozenset()
     host_root: str = "/"
+    host_root_given: bool = False  # --host-root: also the host behind a local libvirt URI
     skip_non_domain: bool = False
     skip_unsupported: bool = False  # domains that cannot nest by type or arch: skipped
     jobs: int = 0
@@ -59,13 +60,19 @@ class RunConfig(NamedTuple):
     verbose: bool = False
     as_json: bool = False
     connect: str | None = None  # libvirt URI (None: libvirt's default)
-    domains: tuple[str, ...] = ()  # --domain NAME...
+    domains: tuple[str, ...] = ()  # --domain NAME..., or the names --domains-from read
     all_domains: bool = False
+    domains_from: str | None = None  # --domains-from FILE (its names are in ``domains``)
 
     @property
     def libvirt(self) -> bool:
         """Inputs are libvirt domains, read and defined through a connection."""
-        return self.connect is not None or bool(self.domains) or self.all_domains
+        return (
+            self.connect is not None
+            or bool(self.domains)
+            or self.all_domains
+            or self.domains_from is not None
+        )
 
     @property
     def check(self) -> bool:
@@ -106,24 +113,35 @@ def configure(
     all_domains: bool = False,
     status: bool = False,
     windows: bool = False,
+    domains_from: str | None = None,
+    where: tuple[str, ...] = (),
 ) -> RunConfig:
     """The options of a run over files or domains as one immutable configuration; raise
     ``UsageError``."""
-    libvirt = connect is not None or bool(domains) or all_domains
+    if where and domains_from is None:
+        raise UsageError("--where filters the records of --domains-from FILE; add it")
+    if domains_from is not None:
+        if domains or all_domains:
+            other = "--domain" if domains else "--all-domains"
+            raise UsageError(f"--domains-from and {other} contradict each other; pick one")
+        from xmlnest.cli.names import read_names
+
+        domains = read_names(domains_from, where)
+    libvirt = connect is not None or bool(domains) or all_domains or domains_from is not None
     if libvirt:
         _check_libvirt_options(
             paths=paths,
             connect=connect,
-            domains=domains,
-            all_domains=all_domains,
+            domains=domains if domains_from is None else (),
+            all_domains=all_domains or domains_from is not None,  # a list of any length
             output_dir=output_dir,
             stdout=not (check or diff_format or in_place),
             status=status,
         )
-    if host_root is not None and arch != "auto":
+    if host_root is not None and arch != "auto" and not libvirt:
         raise UsageError(
-            "--host-root goes with --host-check (or with --arch auto, whose x86 vendor "
-            "guess it reads); drop it"
+            "--host-root goes with --host-check, with domains by name (the host behind a "
+            "local URI) or with --arch auto (whose x86 vendor guess it reads); drop it"
         )
     if host_root is not None and not os.path.isdir(host_root):
         raise UsageError(f"--host-root {host_root} is not a folder")
@@ -206,6 +224,7 @@ def configure(
         strict=strict,
         ignore=_ignored(ignore),
         host_root=host_root or "/",
+        host_root_given=host_root is not None,
         skip_non_domain=skip_non_domain,
         skip_unsupported=skip_unsupported,
         jobs=jobs,
@@ -215,6 +234,7 @@ def configure(
         connect=connect,
         domains=domains,
         all_domains=all_domains,
+        domains_from=domains_from,
     )
 
 

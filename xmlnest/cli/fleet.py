@@ -1,6 +1,8 @@
 """``--status``: one row per libvirt domain with its stored and running nesting state.
 
 Reads only (stored and live XML, the host's CPU answers); the verdicts are ``status``'s.
+An exposure inventory: a host line first where the host's kernel is readable, and the
+counts (stored, running, restart pending) after the rows.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from typing import BinaryIO, TextIO
 
 from xmlnest.cli.config import RunConfig
-from xmlnest.cli.run import open_connection
+from xmlnest.cli.run import kernel_root, open_connection
 from xmlnest.engine import core, document
 from xmlnest.engine.transforms import CANNOT_NEST, FAMILY_OF_ARCH
 from xmlnest.errors import ExitCode, LibvirtError, RuleError, XmlnestError
@@ -28,6 +30,9 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)
         width = max((len(n) for n in names), default=4)
+        host = _host_line(config, conn)
+        if host is not None:
+            out.write((host + "\n").encode())
         if not config.as_json:
             out.write((status.header(width) + "\n").encode())
         for read in conn.read_domains(names):
@@ -42,11 +47,27 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
             out.flush()
     finally:
         conn.close()
+    counts = status.exposure(rows, disable=config.options.disable)
+    out.write(((counts.json_line() if config.as_json else counts.line()) + "\n").encode())
     code = status.exit_code(rows)
     return max(code, ExitCode.REJECTED if failed else ExitCode.OK)
 
 
 Expanded = dict[tuple[str, str, str], frozenset[Feature] | None]
+
+
+def _host_line(config: RunConfig, conn: Connection) -> str | None:
+    """The host line before the rows, where the host's kernel is readable (a local URI,
+    or --host-root): its verdict and the vendor module's nested parameter."""
+    root = kernel_root(conn.uri, config)
+    if root is None:
+        return None
+    from pathlib import Path
+
+    from xmlnest.hostcheck.security import host_exposure
+
+    exposure = host_exposure(Path(root))
+    return exposure.json_line() if config.as_json else exposure.line()
 
 
 def _expanded(

@@ -137,8 +137,9 @@ OPTIONS: tuple[Opt, ...] = (
         ("--host-root",),
         "host_root",
         "text",
-        "With --host-check (or --arch auto's vendor guess): read the host's /proc, /sys "
-        "and /etc under DIR (captured hosts, tests) instead of /.",
+        "With --host-check, domains by name on a local URI (the host's kernel) or --arch "
+        "auto's vendor guess: read the host's /proc, /sys and /etc under DIR (captured "
+        "hosts, tests) instead of /.",
         metavar="DIR",
     ),
     Opt(
@@ -205,6 +206,22 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="NAME",
     ),
     Opt(("--all-domains",), "all_domains", "flag", "Every persistent domain on the connection."),
+    Opt(
+        ("--domains-from",),
+        "domains_from",
+        "text",
+        "The domains named in FILE ('-': stdin): one name per line, or JSON Lines with a "
+        "'name' key as --status --json prints them.",
+        metavar="FILE",
+    ),
+    Opt(
+        ("--where",),
+        "where",
+        "multiple",
+        "With --domains-from JSON Lines: only records whose KEY is VALUE (repeatable), e.g. "
+        "--where stored=nested.",
+        metavar="KEY=VALUE",
+    ),
     Opt(
         ("--status",),
         "status",

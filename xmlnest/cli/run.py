@@ -78,8 +78,16 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
     )
     if conn is None:
         return ExitCode.REJECTED
+    if not config.options.disable and not _host_kernel_allows(config, conn.uri, sink):
+        conn.close()
+        return ExitCode.REJECTED
     try:
         names = conn.persistent_names() if config.all_domains else list(config.domains)
+        if not names and config.domains_from is not None:
+            sink.note(
+                f"{config.domains_from} names no domain (none kept by --where?); nothing to do"
+            )
+            return ExitCode.OK
         source = DomainSource(conn, read_ahead=config.output is not Output.IN_PLACE)
         items: list[Input] = []
         try:
@@ -99,9 +107,52 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
         report.add(Status.REJECTED, config.check)
     finally:
         conn.close()
-    if (config.all_domains or len(config.domains) > 1) and not config.quiet:
+    many = config.all_domains or config.domains_from is not None or len(config.domains) > 1
+    if many and not config.quiet:
         sink.say(report.summary(time.monotonic() - started))
     return report.exit_code
+
+
+def kernel_root(uri: str, config: RunConfig) -> str | None:
+    """Where the kernel of the host behind ``uri`` can be read: ``--host-root`` when given,
+    ``/`` for a local URI (no host part: ``qemu:///system``), else ``None`` (a remote host;
+    libvirt's test driver, whose host is made up)."""
+    if config.host_root_given:
+        return config.host_root
+    scheme, sep, rest = uri.partition(":")
+    if not sep or scheme == "test" or "+" in scheme and not scheme.endswith("+unix"):
+        return None
+    return "/" if rest.startswith("///") else None
+
+
+def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
+    """An enabling run over a host whose kernel is readable says XN223 once when it has a
+    nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
+    root = kernel_root(uri, config)
+    if root is None:
+        if not uri.startswith("test:") and "XN224" not in config.ignore:
+            from xmlnest.hostcheck.security import remote_note
+
+            sink.finding(uri, remote_note(uri))
+        return True
+    from pathlib import Path
+
+    from xmlnest.errors import XmlnestError
+    from xmlnest.hostcheck.cpu import detect_arch, read_cpuinfo
+    from xmlnest.hostcheck.kernel import read_verdict
+    from xmlnest.hostcheck.security import enabling_warning
+
+    info = read_cpuinfo(Path(root))
+    arch = detect_arch(info).value if info is not None else "x86"
+    warning = enabling_warning(read_verdict(Path(root), arch))
+    if warning is None or warning.rule in config.ignore:
+        return True
+    if config.strict:
+        exc = XmlnestError(warning.message, hint=warning.hint, rule=warning.rule)
+        sink.rejected(exc.format(uri) + " (--strict)", uri, error_finding(exc))
+        return False
+    sink.finding(uri, warning)
+    return True
 
 
 def run_files(config: RunConfig, out: BinaryIO) -> int:

@@ -169,6 +169,14 @@ HINTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "virsh domcapabilities lists {feature} under host-model where the host offers it",
         (),
     ),
+    "XN223": (
+        "upgrade the host kernel first, or keep nesting off (xmlnest --host-check)",
+        (),
+    ),
+    "XN224": (
+        "run xmlnest --host-check on that host",
+        (),
+    ),
     "XN225": (
         "use xmlnest --windows (see xmlnest --explain XN225)",
         (("refused", "a Windows 11 / Server 2022 guest, or an Intel host, is needed for that"),),

@@ -343,6 +343,28 @@ RULES: dict[str, Rule] = {
             "'Nested guest support'",
         ),
         Rule(
+            "XN223",
+            "warning",
+            "the host's kernel has a nesting-only guest-to-host escape",
+            "Some KVM bugs let a guest escape to the host only when the guest uses nesting: "
+            "it is given vmx/svm and runs guests of its own, which is exactly what enabling "
+            "nesting gives it. An enabling run over a host whose kernel xmlnest can read (a "
+            "local URI, or --host-root) compares that kernel with the advisories below, once "
+            "per run; --strict refuses the run and defines nothing. Kernels that carry fixes "
+            "under an old version (RHEL, Ubuntu, SUSE) cannot be judged by their version, and "
+            "get no warning: xmlnest --host-check says 'cannot tell' for them.",
+            "the advisories' public sources, listed by xmlnest --explain XN223",
+        ),
+        Rule(
+            "XN224",
+            "info",
+            "the host's kernel cannot be checked from here",
+            "The URI names a remote host, whose kernel xmlnest cannot read, so it cannot say "
+            "whether that kernel has a nesting-only guest-to-host escape (XN223). Run "
+            "xmlnest --host-check on that host: its Security line gives the verdict.",
+            "xmlnest; see XN223 for the advisories",
+        ),
+        Rule(
             "XN225",
             "warning",
             "Windows guest: Hyper-V, WSL2 and VBS need --windows",

@@ -39,6 +39,7 @@ from xmlnest.hostcheck.report import (
     HostReport,
     OsInfo,
     Place,
+    Security,
 )
 
 __all__ = [
@@ -56,6 +57,11 @@ __all__ = [
 ]
 
 TECH_PREVIEW = "Nested virtualization is a Technology Preview in RHEL 8 (unsupported)."
+PVM_SHADOW = (
+    "kvm_pvm runs every guest of this machine on KVM's shadow MMU, so the Security "
+    "advisories' path is reachable from its guests with nesting off too (virt-pvm/linux#24): "
+    "only a fixed kernel closes it."
+)
 _GUEST_FLAG = {"kvm_intel": "vmx", "kvm_amd": "svm", "kvm": "sie", "kvm_hv": "nested-hv"}
 
 
@@ -209,8 +215,16 @@ def _report(
     caution: str | None = None
     enable_now: tuple[str, ...] = ()
     permanent: str | None = None
+    config = facts.config if facts else None
+    cmdline = facts.cmdline if facts else None
+    security = _security(root, arch, module, enabled, loaded, config, cmdline)
+    urgent = any(item.level == "action needed" for item in security)
     if verdict.supported and module and facts and not in_vm:
-        notes += _module_notes(module, facts, enabled)
+        notes += [  # no advice to keep nesting on while the kernel says turn it off
+            note
+            for note in _module_notes(module, facts, enabled)
+            if not (urgent and note.startswith("Nesting is on now"))
+        ]
         notes += _hpage_notes(hpage, hpage_config)
         permanent = f"options {module} nested=1"
         if not enabled:
@@ -224,9 +238,10 @@ def _report(
         )
     if verdict.supported and assess.is_rhel8(os_info):
         notes.append(TECH_PREVIEW)
+    dev_kvm = devkvm.dev_kvm(root, module, loaded)
+    if dev_kvm.served_by == "kvm_pvm" and any(i.kernel.state != "patched" for i in security):
+        notes.append(PVM_SHADOW)
     speed = assess.speed(root, module, in_vm)
-    config = facts.config if facts else None
-    cmdline = facts.cmdline if facts else None
     return HostReport(
         arch=arch,
         vendor=verdict.vendor,
@@ -245,13 +260,37 @@ def _report(
         persistent_cmdline=cmdline.text if cmdline and assess.is_on(cmdline.value) else None,
         hpage=hpage,
         place=where,
-        dev_kvm=devkvm.dev_kvm(root, module, loaded),
+        dev_kvm=dev_kvm,
         firmware=firmware,
         speed=speed,
         slow=any(param.slow for param in speed),
         os=os_info,
         notes=tuple(notes),
+        security=security,
     )
+
+
+def _security(
+    root: Path,
+    arch: Arch,
+    module: str | None,
+    enabled: bool,
+    loaded: bool,
+    config: modprobe.Setting | None,
+    cmdline: modprobe.Setting | None,
+) -> tuple[Security, ...]:
+    """The kernel against the nesting advisories of this arch (x86 only, so far)."""
+    from xmlnest.hostcheck import kernel as host_kernel
+    from xmlnest.hostcheck import security as host_security
+
+    advisories = host_kernel.applicable(arch.value)
+    if not advisories:
+        return ()
+    kernel = host_kernel.verdict(host_kernel.read_kernel(root), advisories)
+    item = host_security.assess(
+        kernel, module=module, enabled=enabled, loaded=loaded, config=config, cmdline=cmdline
+    )
+    return (item,)
 
 
 def _unknown_report(root: Path, reason: str, os_info: OsInfo) -> HostReport:

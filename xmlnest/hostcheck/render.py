@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import textwrap
 
 from xmlnest.hostcheck.report import (
     EXIT_ACTION_NEEDED,
@@ -27,8 +29,11 @@ def _status(report: HostReport) -> str:
     if code == EXIT_UNSUPPORTED:
         return "not supported"
     assert code == EXIT_ACTION_NEEDED
+    urgent = [item for item in report.security if item.level == "action needed"]
     if report.firmware is not None and report.firmware.state == "disabled":
         why = "virtualization is disabled by the firmware"
+    elif urgent:
+        why = urgent[0].message + " (see Security)"
     elif report.dev_kvm.problem is not None and report.module_loaded:
         why = f"{report.dev_kvm.path} is {report.dev_kvm.problem}"
     elif report.place.kind == "vm":
@@ -114,13 +119,67 @@ def _facts_lines(report: HostReport) -> list[str]:
         lines.append(f"  Huge pages:   hpage={'1' if report.hpage else '0'}")
     if report.supported and report.place.kind != "vm":
         lines.append(f"  Persistent:   {_persistent_line(report)}")
-    return lines + _dev_kvm_lines(report.dev_kvm) + _speed_lines(report)
+    return lines + _dev_kvm_lines(report.dev_kvm) + _speed_lines(report) + _security_lines(report)
+
+
+def _security_lines(report: HostReport) -> list[str]:
+    if not report.security:
+        arch = report.arch.value
+        return [f"  Security:     no nesting advisory xmlnest knows of applies to {arch} hosts"]
+    lines: list[str] = []
+    for item in report.security:
+        kernel = item.kernel
+        head = {"ok": "patched", "note": kernel.state, "action needed": "ACTION NEEDED"}
+        lines.append(f"  Security:     {head[item.level]}: {item.message}")
+        if item.level != "ok":
+            lines.append(f"{_PAD}{kernel.reason}")
+            sources = "sources: " + ", ".join(short_source(s) for s in kernel.sources)
+            lines += textwrap.wrap(sources, 100, initial_indent=_PAD, subsequent_indent=_PAD)
+    return lines
+
+
+def short_source(url: str) -> str:
+    """``https://github.com/o/r/pull/61`` -> ``o/r#61``; an oss-security post by its date."""
+    github = re.match(r"https://github\.com/([^/]+/[^/]+)/(?:pull|issues)/(\d+)$", url)
+    if github:
+        return f"{github.group(1)}#{github.group(2)}"
+    oss = re.match(r"https://www\.openwall\.com/lists/oss-security/(\d+)/(\d+)/(\d+)/(\d+)$", url)
+    if oss:
+        return f"oss-security {oss.group(1)}-{oss.group(2)}-{oss.group(3)} #{oss.group(4)}"
+    return url
+
+
+def _security_steps(report: HostReport) -> list[str]:
+    lines: list[str] = []
+    for item in report.security:
+        if item.level != "action needed":
+            continue
+        lines += ["", f"To close {' and '.join(item.kernel.cves)} (as root), either:"]
+        if item.upgrade:
+            lines.append(f"  - {item.upgrade}, or")
+        caution = f" {item.off_caution}" if item.off_caution else ""
+        lines.append(f"  - turn nesting off until then.{caution}")
+        lines += [f"      {command}" for command in item.off_now]
+        if item.off_keep:
+            lines += textwrap.wrap(
+                f"To keep it off after a reboot: {item.off_keep}.",
+                100,
+                initial_indent="    ",
+                subsequent_indent="    ",
+            )
+    return lines
 
 
 def _enable_lines(report: HostReport) -> list[str]:
     lines: list[str] = []
     if report.enable_now:
         lines += ["", "To enable nesting now (as root):"]
+        for item in report.security:
+            if item.kernel.vulnerable:
+                fix = f" to {item.kernel.fixed_in} or later" if item.kernel.fixed_in else ""
+                lines.append(
+                    f"  First upgrade the kernel{fix}: it has {' and '.join(item.kernel.cves)}."
+                )
         if report.enable_caution:
             lines.append(f"  {report.enable_caution}")
         lines += [f"    {command}" for command in report.enable_now]
@@ -149,7 +208,7 @@ def _enable_lines(report: HostReport) -> list[str]:
 
 def render_text(report: HostReport) -> str:
     """Human-readable report: facts, commands to run, notes, status; ends with a newline."""
-    lines = _facts_lines(report) + _enable_lines(report)
+    lines = _facts_lines(report) + _security_steps(report) + _enable_lines(report)
     if report.notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
     lines += ["", f"Status: {_status(report)} (exit {report.exit_code})"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from xmlnest.errors import ExitCode
 from xmlnest.model import Vendor
+
+if TYPE_CHECKING:
+    from xmlnest.hostcheck.kernel import KernelVerdict
 
 FirmwareState = Literal["enabled", "disabled", "unknown"]
 PlaceKind = Literal["bare-metal", "vm", "unknown"]
@@ -104,6 +107,19 @@ class OsInfo:
 
 
 @dataclass(frozen=True)
+class Security:
+    """The kernel against the nesting advisories, and what to do (``hostcheck.security``)."""
+
+    level: Literal["ok", "note", "action needed"]
+    message: str
+    kernel: KernelVerdict
+    upgrade: str | None = None  # "upgrade the kernel to 6.1.177 or later and reboot"
+    off_now: tuple[str, ...] = ()  # action needed: turn nesting off now (as root)
+    off_caution: str | None = None  # what must hold first (every VM stopped)
+    off_keep: str | None = None  # and keep it off after a reboot
+
+
+@dataclass(frozen=True)
 class HostReport:
     """Facts about the host and the verdict on them; ``exit_code`` sums it up."""
 
@@ -130,6 +146,7 @@ class HostReport:
     slow: bool
     os: OsInfo
     notes: tuple[str, ...]
+    security: tuple[Security, ...] = ()  # x86: the kernel's verdict; other arches: none
 
     @property
     def exit_code(self) -> int:
@@ -138,6 +155,7 @@ class HostReport:
         Bare metal needs the module's nested parameter on (and, on IBM Z, hpage off); a VM
         needs only its KVM module loaded, since its own nested parameter matters for L3.
         Virtualization disabled by the firmware is an action (1), not a missing CPU feature.
+        Nesting on with a kernel that has a nesting advisory is an action (Security).
         Slow parameters are reported but do not change the code.
         """
         in_vm = self.place.kind == "vm"
@@ -145,6 +163,8 @@ class HostReport:
             return EXIT_ACTION_NEEDED
         if not self.supported:
             return EXIT_UNSUPPORTED
+        if any(item.level == "action needed" for item in self.security):
+            return EXIT_ACTION_NEEDED
         if self.dev_kvm.problem is not None:
             return EXIT_ACTION_NEEDED
         if in_vm:

@@ -221,6 +221,42 @@ def exit_code(rows: Iterable[StatusRow]) -> int:
     return max((r.exit_code for r in rows), default=ExitCode.OK)
 
 
+class Exposure(NamedTuple):
+    """The exposure inventory's counts, after the rows."""
+
+    domains: int
+    stored_nested: int  # stored definitions that expose vmx/svm (nested-hv, sie)
+    running: int
+    running_nested: int
+    restart_pending: int
+
+    def line(self) -> str:
+        return (
+            f"{self.stored_nested} of {self.domains} domains expose vmx/svm in their stored "
+            f"definition; {self.running_nested} of {self.running} running domains have it "
+            f"now; {self.restart_pending} restart pending"
+        )
+
+    def json_line(self) -> str:
+        import json
+
+        return json.dumps({"record": "summary", **self._asdict()}, sort_keys=True)
+
+
+def exposure(rows: Iterable[StatusRow], *, disable: bool = False) -> Exposure:
+    """Count the rows: how many expose nesting stored, running now, or wait for a restart
+    (under ``--disable`` a stored definition that exposes it is one that would change)."""
+    rows = list(rows)
+    exposed = WOULD_CHANGE if disable else NESTED
+    return Exposure(
+        domains=len(rows),
+        stored_nested=sum(r.stored == exposed for r in rows),
+        running=sum(r.running is not None for r in rows),
+        running_nested=sum(r.running == NESTED for r in rows),
+        restart_pending=sum(r.restart_pending for r in rows),
+    )
+
+
 COLUMNS = ("NAME", "ARCH", "STATE", "STORED", "RUNNING", "")
 _WIDTHS = (0, 8, 12, 14, 12)  # NAME's width is the caller's (the longest name)
 
