@@ -1,5 +1,5 @@
 """The reference stays true: generated pages equal the code, the man page renders cleanly,
-completion works as documented."""
+links resolve, the README's Layout is the package tree, completion works as documented."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ from tools import gen_docs
 from xmlnest.engine.rules import RULES
 
 DOCS = REPO / "docs"
+README = REPO / "README.md"
+
+# Pages other branches add; the README links them already. Whoever merges one removes it
+# here (the last test below fails once a pending page exists).
+PENDING = {
+    "docs/host-security.md",
+    "docs/windows.md",
+    "docs/ansible.md",
+    "docs/validation.md",
+    "docs/cli-changes.md",
+}
+
 
 # --- generated pages -------------------------------------------------------------------
 
@@ -132,3 +144,60 @@ def test_shell_completion_works_as_documented() -> None:
     asked.update(COMP_WORDS="xmlnest --arch ", COMP_CWORD="2")
     arches = subprocess.run(cmd, env=asked, capture_output=True, text=True, check=False)
     assert "plain,intel" in arches.stdout.splitlines()
+
+
+# --- README and links ------------------------------------------------------------------
+
+
+def test_the_readme_stays_short() -> None:
+    assert len(README.read_bytes()) <= 13_000, "the reference belongs in docs/"
+
+
+def test_the_readme_layout_is_the_package_tree() -> None:
+    text = README.read_text()
+    block = re.search(r"## Layout\n\n```\n(.*?)```", text, re.S)
+    assert block
+    listed = re.findall(r"^xmlnest/(\S+)", block.group(1), re.M)
+    package = REPO / "xmlnest"
+    actual = [
+        p.name + ("/" if p.is_dir() else "")
+        for p in sorted(package.iterdir())
+        if (p.is_dir() and (p / "__init__.py").exists())
+        or (p.suffix == ".py" and not p.name.startswith("__"))
+    ]
+    assert sorted(listed) == sorted(actual)
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    text = (DOCS / "architecture.md").read_text()
+    tree = text[text.index("## The tree") : text.index("## The layer rules")]
+    missing = [
+        p.relative_to(REPO).as_posix()
+        for p in sorted((REPO / "xmlnest").rglob("*.py"))
+        if p.name != "__init__.py" and p.name not in tree
+    ]
+    assert not missing, f"docs/architecture.md does not name {missing}"
+
+
+def _links(page: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    return [t for t in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text) if "://" not in t]
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    for page in [README, *sorted(DOCS.rglob("*.md"))]:
+        for target in _links(page):
+            resolved = (page.parent / target).resolve()
+            name = resolved.relative_to(REPO).as_posix() if resolved.is_relative_to(REPO) else ""
+            if not resolved.exists() and name not in PENDING:
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert not broken
+
+
+def test_pending_pages_are_still_pending() -> None:
+    """A page another branch adds is then checked like the others: drop it from PENDING."""
+    assert not [p for p in sorted(PENDING) if (REPO / p).exists()]
+    assert {
+        (README.parent / t).resolve().relative_to(REPO).as_posix() for t in _links(README)
+    } >= PENDING
