@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, need
 from tools import gen_docs
 from xmlnest.engine.rules import RULES
@@ -144,6 +146,34 @@ def test_shell_completion_works_as_documented() -> None:
     asked.update(COMP_WORDS="xmlnest --arch ", COMP_CWORD="2")
     arches = subprocess.run(cmd, env=asked, capture_output=True, text=True, check=False)
     assert "plain,intel" in arches.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["sam"], ["file,sam"]),  # PATH: the shell's own file names
+        (["--check", "samples/intel-l1.xml", "sa"], ["file,sa"]),
+        (["-o", "ou"], ["dir,ou"]),
+        (["--schema-dir", ""], ["dir,"]),
+        (["--host-root", "tests/h"], ["dir,tests/h"]),
+        (["--explain", "xn11"], ["plain,XN110", "plain,XN111", "plain,XN112", "plain,XN113"]),
+        (["--ignore", "XN1"], []),  # errors cannot be ignored
+        (["--ignore", "XN22"], ["plain,XN220", "plain,XN221", "plain,XN222"]),
+    ],
+)
+def test_completion_of_values(words: list[str], expected: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from xmlnest.cli.command import _command
+
+    env = {
+        "_XMLNEST_COMPLETE": "bash_complete",
+        "COMP_WORDS": " ".join(["xmlnest", *words]),
+        "COMP_CWORD": str(len(words)),
+    }
+    result = CliRunner().invoke(_command(), [], prog_name="xmlnest", env=env)
+    assert result.exit_code == 0
+    assert [ln for ln in result.output.splitlines() if ln] == expected
 
 
 # --- README and links ------------------------------------------------------------------

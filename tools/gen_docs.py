@@ -143,7 +143,9 @@ _XMLNEST_COMPLETE=fish_source xmlnest | source      # fish
 .RE
 .fi
 .PP
-Options and the values of choice options (--arch, --validate, --level, --diff) complete.
+Options complete, and so do the values of the choice options (--arch, --validate, --level,
+--diff), file and folder names (PATH; folders for -o, --schema-dir, --host-root) and rule
+ids (--explain; --ignore offers only warnings and notes).
 """
 
 MAN_ENVIRONMENT = (
