@@ -26,7 +26,6 @@ PENDING = {
     "docs/windows.md",
     "docs/ansible.md",
     "docs/validation.md",
-    "docs/cli-changes.md",
 }
 
 

@@ -107,7 +107,8 @@ SYNOPSIS = (
     "[--arch auto|intel|amd|ibmz|power9] [--model NAME | --passthrough | --host-model] "
     "[--level l1|l2] [--disable] [--check | --diff[=unified|json] | -i | -o DIR] "
     "[--schema-dir DIR] [--validate auto|rng|xsd|none] [--strict] [--ignore RULE] [--json] "
-    "[--include GLOB] [--exclude GLOB] [-j N] [--skip-non-domain] [--max-bytes N] [-q] [-v] "
+    "[--include GLOB] [--exclude GLOB] [-j N] [--skip-non-domain] [--skip-unsupported] "
+    "[--max-bytes N] [-q] [-v] "
     "[PATH ...]",
     "-c URI (--domain NAME ... | --all-domains) [mode and transform options as above]",
     "[-c URI] --status [--domain NAME ... | --all-domains] [--json]",
