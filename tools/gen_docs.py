@@ -166,12 +166,13 @@ MAN_FILES = (
 )
 
 MAN_EXAMPLES = (
-    ("Convert a VM's stored definition (never the live XML of a running VM):", (
-        "set -o pipefail",
-        "virsh dumpxml --inactive NAME | xmlnest | virsh define --validate /dev/stdin",
-    )),
-    ("The same through libvirt, defined back only if still unchanged:", (
+    ("Convert a VM's stored definition, defined back only if nobody changed it meanwhile:", (
         "xmlnest -c qemu:///system --domain NAME -i",
+    )),
+    ("The same as a virsh pipe that defines only when xmlnest succeeded:", (
+        "set -o pipefail",
+        "xml=$(virsh dumpxml --inactive --security-info NAME | xmlnest) &&",
+        "  printf '%s\\n' \"$xml\" | virsh define --validate /dev/stdin",
     )),
     ("Check, review and fix a folder of templates:", (
         "xmlnest --arch intel --check templates/",
