@@ -25,7 +25,6 @@ PENDING = {
     "docs/host-security.md",
     "docs/windows.md",
     "docs/ansible.md",
-    "docs/validation.md",
 }
 
 
