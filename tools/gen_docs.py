@@ -36,7 +36,9 @@ LEVELS = {
     "be turned off with `--ignore`.",
     "warning": "**warning**: printed on stderr, and the input is still transformed. "
     "`--strict` makes it an error (exit 3), `-q` hides it, `--ignore {id}` turns it off.",
-    "info": "**info**: a note, printed only with `-v` (and always in `--json` records); "
+    "note": "**note**: printed with the edit unless `-q`, and never a refusal, even under "
+    "`--strict`; `--ignore {id}` turns it off.",
+    "info": "**info**: printed only with `-v` (and always in `--json` records); "
     "`--ignore {id}` turns it off.",
 }
 
@@ -62,8 +64,9 @@ INDEX_INTRO = """\
 
 Every refusal, warning and note has a stable id. Errors refuse the input (exit 3, nothing
 written); warnings are printed and the input is still transformed (`--strict` makes them
-errors, `-q` silences them, `--ignore ID` turns one off); info notes appear only with `-v`
-(and in every `--json` record). `xmlnest --list-rules` prints this list and
+errors, `-q` silences them, `--ignore ID` turns one off); notes are printed like warnings
+but never refuse, even under `--strict`; info appears only with `-v` (and in every
+`--json` record). `xmlnest --list-rules` prints this list and
 `xmlnest --explain ID` a rule's full text with its public source, as its page here does.
 
 With `--disable` only XN204 (a `-cpu` in `<qemu:commandline>` overrides the edit) and the
@@ -105,7 +108,7 @@ def rules_index() -> str:
 
 SYNOPSIS = (
     "[--arch auto|intel|amd|ibmz|power9] [--model NAME | --passthrough | --host-model] "
-    "[--level l1|l2] [--disable] [--check | --diff[=unified|json] | -i | -o DIR] "
+    "[--level l1|l2] [--disable] [--windows] [--check | --diff[=unified|json] | -i | -o DIR] "
     "[--schema-dir DIR] [--validate auto|rng|xsd|none] [--strict] [--ignore RULE] [--json] "
     "[--include GLOB] [--exclude GLOB] [-j N] [--skip-non-domain] [--skip-unsupported] "
     "[--max-bytes N] [-q] [-v] "
