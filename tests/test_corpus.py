@@ -170,7 +170,7 @@ def test_corpus_file(path: str, target: str) -> None:
 
 
 # ------------------------------------------------------------------ the expected verdicts
-# A second, independent reading of README's table "What it changes, per architecture":
+# A second, independent reading of the table in docs/edits.md "What it changes, per architecture":
 # what each corpus domain must give, from its XML alone (model vendors from libvirt's own
 # cpu_map, not from xmlnest's model families).
 

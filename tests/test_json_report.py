@@ -1,4 +1,4 @@
-"""--json with --check, -i and -o: one JSON Lines record per input, as the README says."""
+"""--json with --check, -i and -o: one JSON Lines record per input, as docs/cli.md says."""
 
 from __future__ import annotations
 
@@ -107,10 +107,10 @@ def test_json_outside_a_reporting_mode_is_a_usage_error(args: list[str], message
     assert r.err_lines[0].startswith(f"xmlnest: {message}")
 
 
-def test_readme_json_sample_is_real_output(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docs_json_sample_is_real_output(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    readme = (REPO / "README.md").read_text()
-    m = re.search(r"### JSON Lines \(`--json`\).*?```json\n(.*?)\n```", readme, re.S)
+    reference = (REPO / "docs" / "cli.md").read_text()
+    m = re.search(r"## JSON Lines \(`--json`\).*?```json\n(.*?)\n```", reference, re.S)
     assert m
     r = run_cli(["--check", "--json", "--arch", "amd", "samples/amd-l1.xml"])
     assert r.out.decode().strip() == m.group(1)

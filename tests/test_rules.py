@@ -1,4 +1,4 @@
-"""Every rule: a case that triggers it and one that does not; --explain; README lists all."""
+"""Every rule: a case that triggers it and one that does not; --explain; docs/rules lists all."""
 
 from __future__ import annotations
 
@@ -340,18 +340,19 @@ def test_explain_unknown_rule_is_a_usage_error() -> None:
     assert run_cli(["--explain", "XN999"]).code == 2
 
 
-def test_readme_rules_table_is_the_rules() -> None:
+def test_docs_rules_table_is_the_rules() -> None:
     from xmlnest.engine.rules import markdown_table
 
-    readme = (REPO / "README.md").read_text()
-    assert markdown_table() in readme
+    index = (REPO / "docs" / "rules" / "index.md").read_text()
+    assert markdown_table() in index
 
 
 def test_no_user_facing_text_cites_the_teams_notebook() -> None:
-    """Users cannot open DOMAIN.md: --explain and the README cite public sources."""
+    """Users cannot open DOMAIN.md: --explain, the README and docs/ cite public sources."""
     for rule in RULES.values():
         assert "DOMAIN.md" not in rule.source + rule.reason + rule.hint, rule.id
-    assert "DOMAIN.md" not in (REPO / "README.md").read_text()
+    for path in _user_docs():
+        assert "DOMAIN.md" not in path.read_text(), path
 
 
 def test_list_rules_prints_every_rule_with_its_level() -> None:
@@ -485,6 +486,12 @@ def test_svm_sub_features_are_libvirts_cpuid_leaf_0x8000000a() -> None:
     assert names == SVM_FEATURES
 
 
+def _user_docs() -> list[Path]:
+    """The README and every page and man page under docs/."""
+    docs = sorted((REPO / "docs").rglob("*.md")) + [REPO / "docs" / "xmlnest.1"]
+    return [REPO / "README.md", *docs]
+
+
 def _dumpxml_commands(text: str) -> list[str]:
     """The options of every ``virsh dumpxml`` command in a text (prose that merely names
     it, "what virsh dumpxml prints", is left out)."""
@@ -501,7 +508,9 @@ def test_every_pipe_shown_to_users_reads_the_stored_definition_with_its_secrets(
     from xmlnest.cli.options import HELP
     from xmlnest.engine.rules import explain
 
-    texts = {"README.md": (REPO / "README.md").read_text(), "--help": HELP}
+    # The man page writes a minus sign as \- (roff).
+    texts = {str(p.relative_to(REPO)): p.read_text().replace("\\-", "-") for p in _user_docs()}
+    texts["--help"] = HELP
     texts.update({f"--explain {r}": explain(r) or "" for r in RULES})
     texts.update({f"{r} hint": RULES[r].hint for r in RULES})
     live = run_cli(["-"], (REPO / "tests/libvirt-xml/live/test-driver-running.xml").read_bytes())

@@ -1,5 +1,5 @@
 """The type check as configured in pyproject.toml: a plain ``mypy`` is strict over the
-package and its tests, and finds nothing.
+package, its tests and tools/ (the docs generator), and finds nothing.
 
 mypy is in the test extra, so under XMLNEST_REQUIRE_REAL=1 its absence fails. A cold run
 takes ~17 s on two cores (more on a busy machine); mypy's cache (``.mypy_cache``, ignored
@@ -12,6 +12,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from tests.conftest import REPO, need
@@ -36,8 +37,11 @@ def test_plain_mypy_is_clean_over_the_package_and_its_tests() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     checked = re.search(r"^Success: no issues found in (\d+) source files$", r.stdout, re.M)
     assert checked, r.stdout
-    sources = [p for tree in ("xmlnest", "tests") for p in (REPO / tree).rglob("*.py")]
-    assert int(checked[1]) == len(sources)  # both trees, every file: none left out
+    trees = ("xmlnest", "tests", "tools")
+    with (REPO / "pyproject.toml").open("rb") as f:
+        assert tuple(tomllib.load(f)["tool"]["mypy"]["files"]) == trees
+    sources = [p for tree in trees for p in (REPO / tree).rglob("*.py")]
+    assert int(checked[1]) == len(sources)  # every tree, every file: none left out
 
 
 def test_the_configured_mypy_is_strict(tmp_path: Path) -> None:

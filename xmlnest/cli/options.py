@@ -47,6 +47,7 @@ class Opt(NamedTuple):
     metavar: str | None = None
     show_default: bool = False
     bare: str | None = None
+    complete: str | None = None  # shell completion of the value: dir, rule or ignorable
 
 
 OPTIONS: tuple[Opt, ...] = (
@@ -105,6 +106,7 @@ OPTIONS: tuple[Opt, ...] = (
         "text",
         "Folder holding libvirt's domain.rng.",
         metavar="DIR",
+        complete="dir",
     ),
     Opt(
         ("--validate",),
@@ -123,6 +125,7 @@ OPTIONS: tuple[Opt, ...] = (
         "multiple",
         "Turn off a warning or info rule (repeatable; comma lists too).",
         metavar="RULE",
+        complete="ignorable",
     ),
     Opt(
         ("--max-bytes",),
@@ -141,6 +144,7 @@ OPTIONS: tuple[Opt, ...] = (
         "auto's vendor guess: read the host's /proc, /sys and /etc under DIR (captured "
         "hosts, tests) instead of /.",
         metavar="DIR",
+        complete="dir",
     ),
     Opt(
         ("--level",),
@@ -174,6 +178,7 @@ OPTIONS: tuple[Opt, ...] = (
         "text",
         "Write converted copies under DIR, mirroring the input tree.",
         metavar="DIR",
+        complete="dir",
     ),
     Opt(
         ("--skip-non-domain",),
@@ -237,7 +242,12 @@ OPTIONS: tuple[Opt, ...] = (
         "--host-check: the report as JSON.",
     ),
     Opt(
-        ("--explain",), "explain", "text", "Print a rule's full text (e.g. XN104).", metavar="RULE"
+        ("--explain",),
+        "explain",
+        "text",
+        "Print a rule's full text (e.g. XN104).",
+        metavar="RULE",
+        complete="rule",
     ),
     Opt(("--list-rules",), "list_rules", "flag", "List every rule with its level."),
     Opt(("-q", "--quiet"), "quiet", "flag", "Only errors on stderr."),
@@ -257,7 +267,8 @@ def click_command(run: Callable[..., int]) -> click.Command:
     decorated: Callable[..., Any] = click.version_option(__version__, prog_name="xmlnest")(command)
     for opt in reversed(OPTIONS):
         decorated = click.option(*opt.decls, opt.dest, **_click_settings(opt))(decorated)
-    decorated = click.argument("paths", nargs=-1, type=str)(decorated)
+    paths = click.argument("paths", nargs=-1, type=str, shell_complete=_complete("file"))
+    decorated = paths(decorated)
     return click.command(
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
         epilog=help_epilog(),
@@ -268,6 +279,8 @@ def _click_settings(opt: Opt) -> dict[str, Any]:
     import click
 
     settings: dict[str, Any] = {"help": opt.help, "metavar": opt.metavar}
+    if opt.complete:
+        settings["shell_complete"] = _complete(opt.complete)
     if opt.show_default:
         settings["show_default"] = True
     if opt.kind == "flag":
@@ -285,3 +298,24 @@ def _click_settings(opt: Opt) -> dict[str, Any]:
     else:
         settings["default"] = opt.default
     return settings
+
+
+def _complete(kind: str) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
+    """Shell completion of a value: the shell's own file or folder names (the values stay
+    plain strings: a click.Path type would check each PATH before xmlnest does), or rule
+    ids (``ignorable``: warnings and notes, as ``--ignore`` takes no error)."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        if kind in ("file", "dir"):
+            return [CompletionItem(incomplete, type=kind)]
+        from xmlnest.engine.rules import RULES
+
+        return [
+            CompletionItem(rule.id)
+            for rule in sorted(RULES.values(), key=lambda r: r.id)
+            if rule.id.startswith(incomplete.upper()) and (kind == "rule" or rule.level != "error")
+        ]
+
+    return complete

@@ -1,9 +1,10 @@
 """Every rule xmlnest applies: a stable id, its level, the reference's reason and a hint.
 
-Errors (XN1xx) refuse an input; warnings (XN2xx) are printed and the input is still
-transformed (``--strict`` makes them errors); notes are printed with the edit unless -q
-and never refuse; info is shown only with ``-v``.
-``xmlnest --explain ID`` prints an entry; the README lists them all.
+Errors (XN1xx) refuse an input; warnings and info (XN2xx) are printed and the input is
+still transformed (``--strict`` makes warnings errors); notes are printed with the edit
+unless -q and never refuse; info is shown only with ``-v``. ``xmlnest --explain ID``
+prints an entry; ``docs/rules/`` has a page per rule (``tools/gen_docs.py`` makes them
+from this table).
 """
 
 from __future__ import annotations
@@ -500,7 +501,7 @@ RULES: dict[str, Rule] = {
 
 
 def markdown_table() -> str:
-    """The README's rules table, one row per rule (a test holds the README to it)."""
+    """The rules table of docs/rules/index.md, one row per rule (a test holds it to it)."""
     rows = ["| id | level | rule | source |", "|---|---|---|---|"]
     for rule in sorted(RULES.values(), key=lambda r: r.id):
         rows.append(f"| {rule.id} | {rule.level} | {rule.title} | {rule.source} |")

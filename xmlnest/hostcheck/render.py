@@ -1,7 +1,7 @@
 """Render a ``HostReport`` as text for people or as JSON for scripts; pure functions.
 
 The JSON is ``dataclasses.asdict`` of the report plus ``exit_code``, keys sorted, so its
-keys are the field names of ``host_model`` (documented in the README).
+keys are the field names of ``hostcheck.report`` (documented in docs/host-check.md).
 """
 
 from __future__ import annotations

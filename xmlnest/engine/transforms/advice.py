@@ -1,4 +1,4 @@
-"""Warnings and notes about a domain that is still transformed (rules XN2xx/XN3xx).
+"""Warnings and notes about a domain that is still transformed (rules XN2xx).
 
 Pure: reads the domain and the resolved target, returns findings. The x86 ones are
 ``x86_advice``'s, the guest OS's ``guest_os``'s; the rules' texts and sources live in
