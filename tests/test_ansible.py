@@ -44,10 +44,10 @@ def tool(name: str) -> str:
     return str(found)
 
 
-def ansible_env(tmp: Path, *, collections: Path = REPO, **extra: str) -> dict[str, str]:
+def ansible_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collections),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO),
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_HOME=str(tmp / "ansible-home"),
         ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
