@@ -465,7 +465,9 @@ def test_a_fleet_of_20_hosts_check_then_apply(tmp_path: Path, fleet_inventory: P
         for res in results:
             statuses = [d["status"] for d in res["domains"]]
             assert len(statuses) == FLEET_DOMAINS
-            assert statuses.count(word) == 15 and statuses.count("unchanged") == 10, res["_host"]
+            # per host: 5 AMD (svm disabled) and 5 Intel (no vmx) change; 5 IBM Z, 5 POWER9
+            # (nested-hv on) and 5 host-passthrough are nested already
+            assert statuses.count(word) == 10 and statuses.count("unchanged") == 15, res["_host"]
             running_changed = [d for d in res["domains"] if d["restart_required"]]
             assert {d["name"][-2:] for d in running_changed} == {"00", "06", "10", "16", "20"}
         recap = stats(run)
@@ -491,7 +493,7 @@ def test_build_and_install_the_collection_from_its_tarball(tmp_path: Path) -> No
     assert {"plugins/modules/nested.py", "plugins/modules/host_facts.py",
             "plugins/filter/nested.py", "meta/runtime.yml", "MANIFEST.json"} <= names  # fmt: skip
     installed = tmp_path / "installed"
-    r = subprocess.run([galaxy, "collection", "install", str(tarball), "-p", str(installed)],
+    r = subprocess.run([galaxy, "collection", "install", "--force", str(tarball), "-p", str(installed)],
                        capture_output=True, text=True, env=env, check=False)  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     assert (installed / "ansible_collections/xmlnest/libvirt/plugins/modules/nested.py").is_file()

@@ -13,7 +13,8 @@ import traceback
 
 XMLNEST_IMPORT_ERROR = None
 try:
-    import xmlnest.api  # noqa: F401  pylint: disable=unused-import  (it pulls in lxml)
+    # xmlnest.api, not just xmlnest (whose API loads lazily): it pulls in lxml too.
+    import xmlnest.api  # noqa: F401  pylint: disable=unused-import
 except ImportError:
     HAS_XMLNEST = False
     XMLNEST_IMPORT_ERROR = traceback.format_exc()

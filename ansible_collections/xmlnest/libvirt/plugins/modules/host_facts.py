@@ -70,6 +70,7 @@ ansible_facts:
 """
 
 import dataclasses
+import json
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -104,8 +105,8 @@ def kernel_fixed(facts):
 
 
 def host_facts(report):
-    """The report as plain data: field names, ``arch`` as its word, and the verdicts."""
-    facts = dataclasses.asdict(report)
+    """The report as plain JSON data: field names, ``arch`` as its word, the verdicts."""
+    facts = json.loads(json.dumps(dataclasses.asdict(report)))  # tuples become lists
     facts["arch"] = str(report.arch.value)
     facts["exit_code"] = int(report.exit_code)
     facts["ready"] = report.exit_code == 0
