@@ -262,7 +262,8 @@ def test_results_are_shaped_as_the_json_report(tmp_path: Path) -> None:
       "use cpu: host-model, or model: NAME, for a migratable CPU"),
      ("use arch='amd', or model=NAME or passthrough=True to replace the CPU",
       "use arch: amd, or model: NAME or cpu: passthrough to replace the CPU"),
-     ("use level='l1'", "use level: l1")],
+     ("use level='l1'", "use level: l1"),
+     ("use <domain type='kvm'> on a KVM host", "use <domain type='kvm'> on a KVM host")],
 )  # fmt: skip
 def test_hints_are_reworded_for_tasks(api: str, task: str) -> None:
     common = plugin("module_utils", "xmlnest_common")
@@ -383,13 +384,34 @@ def test_the_filter_on_a_file(tmp_path: Path) -> None:
     assert re.search(r"nested: domain XML:\d+: XN113 ", refused.stdout), refused.stdout
 
 
+def test_host_facts_in_a_playbook(tmp_path: Path) -> None:
+    root = REPO / "tests" / "hosts" / "intel-off"
+    book = (
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        f"    - xmlnest.libvirt.host_facts:\n        root: {root}\n"
+        "    - ansible.builtin.debug:\n        var: ansible_facts.xmlnest_host\n"
+    )
+    r = playbook(tmp_path, book, "--check", json_out=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (facts,) = [res["ansible_facts.xmlnest_host"] for res in task_results(r)
+                if "ansible_facts.xmlnest_host" in res]  # fmt: skip
+    expected = plugin("modules", "host_facts").host_facts(xmlnest.host_check(str(root)))
+    assert facts == expected and facts["exit_code"] == 1 and facts["ready"] is False
+
+
 def test_without_xmlnest_the_module_says_what_to_install(tmp_path: Path) -> None:
-    bare = Path(sys.base_prefix) / "bin" / "python3"
-    probe = subprocess.run([str(bare), "-I", "-c", "import xmlnest"], capture_output=True)
-    if not bare.exists() or probe.returncode == 0:
-        pytest.skip("needs a Python without xmlnest (the venv's base interpreter has it)")
-    r = playbook(tmp_path, nested_task("test:///default", all=True), json_out=True,
-                 ANSIBLE_PYTHON_INTERPRETER=str(bare))  # fmt: skip
+    """A managed host whose Python lacks xmlnest: a bare venv (no site packages)."""
+    bare_env = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare_env)], check=True)
+    bare = bare_env / "bin" / "python"
+    probe = subprocess.run([str(bare), "-c", "import xmlnest"], capture_output=True, cwd=tmp_path)
+    assert probe.returncode != 0
+    # The implicit localhost runs modules with ansible-playbook's own Python unless told.
+    book = nested_task("test:///default", all=True).replace(
+        "  gather_facts: false\n",
+        f"  gather_facts: false\n  vars:\n    ansible_python_interpreter: {bare}\n",
+    )
+    r = playbook(tmp_path, book, json_out=True)
     (res,) = registered(r)
     assert res["failed"]
     assert "Failed to import the required Python library (xmlnest)" in res["msg"]

@@ -26,8 +26,9 @@ INSTALL_LINE = (
     "clone of xmlnest: python3 -m pip install './xmlnest[libvirt]'"
 )
 
-_QUOTED = re.compile(r"\b([a-z_]+)='([^']*)'")
-_TRUE = re.compile(r"\b([a-z_]+)=True\b")
+# Only the API's own keywords: a hint may also quote XML (<domain type='kvm'>).
+_QUOTED = re.compile(r"\b(arch|level|model)='([^']*)'")
+_TRUE = re.compile(r"\b(strict)=True\b")
 _NAMED = re.compile(r"\bmodel=NAME\b")
 
 
