@@ -1,11 +1,11 @@
 """The Ansible collection xmlnest.libvirt (ansible_collections/xmlnest/libvirt): sanity,
 docs, argument handling and result shaping, playbooks by ansible-playbook on localhost
-against libvirt's test driver (one host, and a fleet of 20), the real qemu:///system
-daemon, and the collection built and installed from its tarball.
+against libvirt's test driver (one host, and a fleet of 20), and the collection built and
+installed from its tarball. The real system daemon: tests/test_ansible_system.py.
 
 The test driver keeps its state per connection, and each module run opens its own: a
 define made by one run is gone for the next. So persistence across runs is shown on
-qemu:///system; on the test driver a second run reads a node file made of what the first
+the system daemon (tests/test_ansible_system.py); on the test driver a second run reads a node file made of what the first
 run defined (its diff's ``after``), byte for byte.
 """
 
@@ -31,7 +31,6 @@ from tests.conftest import REPO, need, real_required
 from tests.test_connection import FLEET, TEST_NS, Domains, node_file, uuid_of
 
 COLLECTION = REPO / "ansible_collections" / "xmlnest" / "libvirt"
-SYSTEM = "qemu:///system"
 PLUGINS = (("module", "xmlnest.libvirt.nested"), ("module", "xmlnest.libvirt.host_facts"),
            ("filter", "xmlnest.libvirt.nested"))  # fmt: skip
 
@@ -529,80 +528,6 @@ def test_build_and_install_the_collection_from_its_tarball(tmp_path: Path) -> No
 def test_galaxy_version_is_xmlnests() -> None:
     text = (COLLECTION / "galaxy.yml").read_text()
     assert re.search(r"^version: (\S+)$", text, re.M)[1] == xmlnest.__version__  # type: ignore[index]
-
-
-# ------------------------------------------------------------------- qemu:///system
-
-
-def system_consent() -> None:
-    """The one gate of this file's qemu:///system tests (they define a domain there and
-    undefine it after): a libvirtd must answer. The project's consent variable for
-    qemu:///system (being introduced) belongs here, and only here."""
-    if not shutil.which("virsh"):
-        need("virsh", "apt-get install libvirt-clients")
-    r = subprocess.run(["virsh", "-c", SYSTEM, "version"], capture_output=True, check=False)
-    if r.returncode != 0:
-        need("a running libvirtd (qemu:///system)", "libvirtd -d and virtlogd -d as root")
-
-
-SYSTEM_GUEST = """<domain type='kvm'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <cpu mode='custom' match='exact' check='partial'>
-    <model fallback='allow'>Opteron_G2</model>
-    <feature policy='disable' name='svm'/>
-  </cpu>
-</domain>
-"""
-
-
-def virsh(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["virsh", "-c", SYSTEM, *args], capture_output=True, text=True, check=False
-    )
-
-
-@pytest.fixture
-def system_guest(tmp_path: Path) -> Iterator[str]:
-    system_consent()
-    import secrets
-
-    name = f"xn-ansible-{secrets.token_hex(4)}"
-    f = tmp_path / "guest.xml"
-    f.write_text(SYSTEM_GUEST.format(name=name))
-    assert virsh("define", "--validate", str(f)).returncode == 0
-    try:
-        yield name
-    finally:
-        virsh("undefine", name)
-
-
-def test_enable_then_disable_on_qemu_system(tmp_path: Path, system_guest: str) -> None:
-    stored = virsh("dumpxml", "--inactive", "--security-info", system_guest).stdout
-    check = registered(playbook(tmp_path, nested_task(SYSTEM, name=[system_guest], arch="amd"),
-                                  "--check", json_out=True))[0]  # fmt: skip
-    assert check["changed"] and check["domains"][0]["status"] == "would change"
-    assert virsh("dumpxml", "--inactive", "--security-info", system_guest).stdout == stored
-    on = registered(playbook(tmp_path, nested_task(SYSTEM, name=[system_guest], arch="amd"),
-                               "--diff", json_out=True))[0]  # fmt: skip
-    assert on["changed"], on
-    now = virsh("dumpxml", "--inactive", system_guest).stdout
-    assert "<feature policy='require' name='svm'/>" in now and "policy='disable'" not in now
-    virsh_said = virsh("dumpxml", "--inactive", "--security-info", system_guest).stdout
-    assert on["diff"][0]["after"] + "\n" == virsh_said  # virsh prints one newline more
-    again = registered(playbook(tmp_path, nested_task(SYSTEM, name=[system_guest], arch="amd"),
-                                  json_out=True))[0]  # fmt: skip
-    assert again["changed"] is False
-    off = registered(playbook(tmp_path, nested_task(SYSTEM, name=[system_guest], arch="amd",
-                                                      state="disabled"), json_out=True))[0]  # fmt: skip
-    assert off["changed"]
-    assert (
-        "<feature policy='disable' name='svm'/>"
-        in virsh("dumpxml", "--inactive", system_guest).stdout
-    )
 
 
 def test_real_required_is_what_ci_sets() -> None:
