@@ -19,7 +19,7 @@ from xmlnest.errors import LibvirtError, UsageError, XmlnestError
 from xmlnest.model import Options
 
 if TYPE_CHECKING:
-    from xmlnest.engine.validate import Validator
+    from xmlnest.engine.validate import Choice, Validator
     from xmlnest.libvirt.connection import Connection, DomainRead, Feature
     from xmlnest.libvirt.source import DomainSource
     from xmlnest.libvirt.status import StatusRow
@@ -48,8 +48,9 @@ def domain_names(conn: Connection) -> list[str]:
 class DomainResult(NamedTuple):
     """One libvirt domain converted (and, with ``define=True``, defined back).
 
-    ``status`` is the ``--json`` word: ``changed``, ``unchanged`` or ``rejected``
-    (``changed`` without ``define`` means "would change"). ``before`` is the stored
+    ``status`` is the ``--json`` word: ``changed``, ``unchanged``, ``skipped`` (with
+    ``skip_unsupported``: it cannot nest by its type or arch) or ``rejected`` (``changed``
+    without ``define`` means "would change"). ``before`` is the stored
     definition as read (``--inactive --security-info``; empty when it could not be read),
     ``after`` what was (or would be) defined, byte for byte. ``error``: why a rejected
     domain was refused (``None`` when ``strict`` turned its warnings, in ``errors``, into
@@ -57,7 +58,7 @@ class DomainResult(NamedTuple):
     only after a full power-off (with ``define=False``: would)."""
 
     name: str
-    status: Literal["changed", "unchanged", "rejected"]
+    status: Literal["changed", "unchanged", "skipped", "rejected"]
     before: bytes = b""
     after: bytes = b""
     findings: tuple[Finding, ...] = ()  # warnings and notes, the ignored ones left out
@@ -68,6 +69,7 @@ class DomainResult(NamedTuple):
     restart_required: bool = False
     validated_with: str | None = None  # the schema that checked the output, if one did
     found: bool = True  # False: the name is unknown or transient, nothing was read
+    notes: tuple[str, ...] = ()  # what defining it left to say (a restart pending)
     outcome: core.Outcome | None = None  # the engine's, for a caller that renders a diff
 
     @property
@@ -90,8 +92,10 @@ def convert_domains(
     strict: bool = False,
     ignore: Iterable[str] = (),
     define: bool = False,
+    skip_unsupported: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     wording: Wording = "api",
+    validation: Choice | None = None,
 ) -> Iterator[DomainResult]:
     """Convert the named domains' stored definitions (``None``: every persistent domain),
     one result each: first the names that are unknown or transient (rejected), then the
@@ -101,8 +105,11 @@ def convert_domains(
     validates it, nothing is defined when the stored definition changed since it was read
     (read again just before), and the definition libvirt keeps is read back and must hold
     the edit. ``strict``: warnings refuse a domain; ``ignore``: warning and note rule ids
-    to leave out. Without ``define``, each definition is read while the one before is
-    worked on (virsh: one command ahead). ``wording="cli"``: hints name the CLI's flags.
+    to leave out; ``skip_unsupported``: a domain that cannot nest by its type or arch
+    (XN101, XN102, XN109) is ``skipped``, not refused. Without ``define``, each definition
+    is read while the one before is worked on (virsh: one command ahead).
+    ``wording="cli"``: hints name the CLI's flags; ``validation``: a schema already chosen
+    (the CLI's run configuration), instead of ``validate`` and ``schema_dir``.
     """
     from xmlnest.libvirt.source import DomainSource
 
@@ -110,7 +117,10 @@ def convert_domains(
         arch, model, passthrough, level, disable=disable, host_model=host_model, by_name=True
     )
     ignored = _ignore_ids(ignore, wording)
-    validator = compiled(validate, schema_dir)
+    if validation is not None:
+        validator = validation.make_validator()
+    else:
+        validator = compiled(validate, schema_dir)
     wanted = conn.persistent_names() if names is None else list(names)
     source = DomainSource(conn, read_ahead=not define)
     found = []
@@ -123,7 +133,15 @@ def convert_domains(
     for item in found:
         assert item.domain is not None
         result = _convert_domain(
-            source, item.domain, options, validator, strict, ignored, define, max_bytes
+            source,
+            item.domain,
+            options,
+            validator,
+            strict,
+            ignored,
+            define,
+            max_bytes,
+            skip_unsupported,
         )
         yield _worded(result, wording)
 
@@ -137,7 +155,10 @@ def _convert_domain(
     ignored: frozenset[str],
     define: bool,
     max_bytes: int,
+    skip_unsupported: bool = False,
 ) -> DomainResult:
+    from xmlnest.engine.transforms import CANNOT_NEST
+    from xmlnest.errors import RuleError
     from xmlnest.files import Input
 
     item = Input(name, None, domain=name)
@@ -152,6 +173,11 @@ def _convert_domain(
             max_bytes=max_bytes,
             host=source.host(),
         )
+    except RuleError as exc:
+        if skip_unsupported and exc.rule in CANNOT_NEST:
+            reason = Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.INFO)
+            return DomainResult(name, "skipped", before, before, (reason,))
+        return _refused(name, exc, before)
     except XmlnestError as exc:
         return _refused(name, exc, before)
     used = validator.name if validator is not None and not outcome.plan.empty else None
@@ -165,12 +191,13 @@ def _convert_domain(
         )
     defined = False
     pending = False
+    notes: tuple[str, ...] = ()
     if outcome.changed and define:
         try:
             done = source.define(item, before, outcome.output, options)
         except XmlnestError as exc:
             return _refused(name, exc, before, used)
-        defined, pending = True, done.restart_pending
+        defined, pending, notes = True, done.restart_pending, done.notes
     elif outcome.changed:
         pending = source.would_wait(item, options)
     return DomainResult(
@@ -183,6 +210,7 @@ def _convert_domain(
         defined=defined,
         restart_required=pending,
         validated_with=used,
+        notes=notes,
         outcome=outcome,
     )
 
