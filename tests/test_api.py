@@ -33,7 +33,7 @@ SURFACE = {
     "validate: 'str' = 'auto', schema_dir: 'str | None' = None, strict: 'bool' = False, "
     "ignore: 'Iterable[str]' = (), define: 'bool' = False, skip_unsupported: 'bool' = False, "
     "max_bytes: 'int' = 16777216, wording: 'Wording' = 'api', "
-    "validation: 'Choice | None' = None) -> 'Iterator[DomainResult]'",
+    "validation: 'Choice | None' = None, restarts: 'bool' = True) -> 'Iterator[DomainResult]'",
     "domain_status": "(conn: 'Connection', names: 'Sequence[str] | None' = None, *, "
     "arch: 'str' = 'auto', model: 'str | None' = None, passthrough: 'bool' = False, "
     "level: 'str' = 'l1', host_model: 'bool' = False, disable: 'bool' = False) "
@@ -232,6 +232,8 @@ def test_convert_domains_checks_then_defines_on_one_connection(tmp_path: Path) -
         assert amd.before == conn.stored_xml(conn.lookup("amd-off"))  # nothing defined
         intel = seen["intel-run"]
         assert intel.changed and intel.running and intel.restart_required
+        (quiet,) = xmlnest.convert_domains(conn, ["intel-run"], restarts=False)
+        assert quiet.changed and not quiet.restart_required  # not asked: not said
         done = list(xmlnest.convert_domains(conn, ["amd-off", "intel-run"], define=True))
         assert [d.defined for d in done] == [True, True]
         assert conn.stored_xml(conn.lookup("amd-off")) == amd.after  # byte for byte

@@ -106,6 +106,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
             max_bytes=config.max_bytes,
             wording="cli",
             validation=config.validation,
+            restarts=False,  # the CLI says "restart pending" only for what -i defined
         )
         try:
             for d in done:

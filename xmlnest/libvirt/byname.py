@@ -96,6 +96,7 @@ def convert_domains(
     max_bytes: int = DEFAULT_MAX_BYTES,
     wording: Wording = "api",
     validation: Choice | None = None,
+    restarts: bool = True,
 ) -> Iterator[DomainResult]:
     """Convert the named domains' stored definitions (``None``: every persistent domain),
     one result each: first the names that are unknown or transient (rejected), then the
@@ -110,6 +111,8 @@ def convert_domains(
     is read while the one before is worked on (virsh: one command ahead).
     ``wording="cli"``: hints name the CLI's flags; ``validation``: a schema already chosen
     (the CLI's run configuration), instead of ``validate`` and ``schema_dir``.
+    ``restarts=False``: without ``define``, do not ask running domains whether a restart
+    would be pending (it costs one more read of each changed running domain).
     """
     from xmlnest.libvirt.source import DomainSource
 
@@ -142,6 +145,7 @@ def convert_domains(
             define,
             max_bytes,
             skip_unsupported,
+            restarts,
         )
         yield _worded(result, wording)
 
@@ -156,6 +160,7 @@ def _convert_domain(
     define: bool,
     max_bytes: int,
     skip_unsupported: bool = False,
+    restarts: bool = True,
 ) -> DomainResult:
     from xmlnest.engine.transforms import CANNOT_NEST
     from xmlnest.errors import RuleError
@@ -198,7 +203,7 @@ def _convert_domain(
         except XmlnestError as exc:
             return _refused(name, exc, before, used)
         defined, pending, notes = True, done.restart_pending, done.notes
-    elif outcome.changed:
+    elif outcome.changed and restarts:
         pending = source.would_wait(item, options)
     return DomainResult(
         name,

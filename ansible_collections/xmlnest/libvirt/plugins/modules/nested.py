@@ -141,8 +141,10 @@ domains:
       elements: dict
       sample: [{"rule": "XN202", "level": "warning", "line": 23, "message": "...", "hint": "..."}]
     restart_required:
-      description: The domain runs, and its new definition takes effect (in check mode, would
-        take effect) only after a full power-off.
+      description: The domain runs, and its running definition is not yet what the edit
+        made (in check mode, would make) the stored one, so only a full power-off (not a
+        reboot) settles it. A running host-model guest on a host that offers the feature
+        runs nested already, and needs no restart.
       type: bool
       sample: true
 restart_required:
