@@ -54,7 +54,7 @@ def checked_options(
     if windows and target in ("power9", "ibmz"):
         raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
     accepted = None
-    if windows and validate != "none":
+    if windows and not disable and validate != "none":
         import os
 
         from xmlnest.engine.validate import hyperv_children

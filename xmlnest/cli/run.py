@@ -99,6 +99,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
             level=options.level,
             disable=options.disable,
             host_model=options.host_model,
+            windows=options.windows,
             strict=config.strict,
             ignore=config.ignore,
             define=config.output is Output.IN_PLACE,

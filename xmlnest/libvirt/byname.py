@@ -87,6 +87,7 @@ def convert_domains(
     level: str = "l1",
     disable: bool = False,
     host_model: bool = False,
+    windows: bool = False,
     validate: str = "auto",
     schema_dir: str | None = None,
     strict: bool = False,
@@ -106,7 +107,8 @@ def convert_domains(
     validates it, nothing is defined when the stored definition changed since it was read
     (read again just before), and the definition libvirt keeps is read back and must hold
     the edit. ``strict``: warnings refuse a domain; ``ignore``: warning and note rule ids
-    to leave out; ``skip_unsupported``: a domain that cannot nest by its type or arch
+    to leave out; ``windows``: ready each L1 for the Windows hypervisor too, as
+    :func:`xmlnest.transform`; ``skip_unsupported``: a domain that cannot nest by its type or arch
     (XN101, XN102, XN109) is ``skipped``, not refused. Without ``define``, each definition
     is read while the one before is worked on (virsh: one command ahead).
     ``wording="cli"``: hints name the CLI's flags; ``validation``: a schema already chosen
@@ -117,7 +119,15 @@ def convert_domains(
     from xmlnest.libvirt.source import DomainSource
 
     options = checked_options(
-        arch, model, passthrough, level, disable=disable, host_model=host_model, by_name=True
+        arch,
+        model,
+        passthrough,
+        level,
+        disable=disable,
+        host_model=host_model,
+        by_name=True,
+        windows=windows,
+        validate=validation.kind if validation is not None else validate,
     )
     ignored = _ignore_ids(ignore, wording)
     if validation is not None:
