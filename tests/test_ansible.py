@@ -278,8 +278,10 @@ def test_host_facts_shape_and_the_kernel_hook() -> None:
     assert facts["kernel_fixed"] is (
         facts_module.kernel_fixed(facts) if "security" in facts else None
     )
-    for verdict, fixed in (("patched", True), ("vulnerable", False), ("cannot tell", None)):
-        assert facts_module.kernel_fixed({"security": {"kernel": {"verdict": verdict}}}) is fixed
+    for states, fixed in ((["patched"], True), (["patched", "vulnerable"], False),
+                          (["cannot tell"], None), ([], None)):  # fmt: skip
+        security = [{"kernel": {"state": state}} for state in states]
+        assert facts_module.kernel_fixed({"security": security}) is fixed
 
 
 # ------------------------------------------------------------ playbooks: the test driver

@@ -87,20 +87,24 @@ if HAS_XMLNEST:
 def kernel_fixed(facts):
     """The kernel verdict as true (patched), false (vulnerable) or None (cannot tell).
 
-    HOOK: xmlnest's host-security work adds the verdict to the host report as
-    ``security.kernel`` (a level and a word such as ``patched``/``vulnerable``); until a
-    report carries it, the answer is None. Kept here, in one place, so that the fact's
-    shape does not change when it lands.
+    HOOK: xmlnest's host-security work (issue 22, on its way to main) adds to the host
+    report ``security``: a list of records whose ``kernel.state`` is ``patched``,
+    ``vulnerable`` or ``cannot tell``. Until a report carries it, the answer is None. Kept
+    here, in one place, so that the fact's shape does not change when it lands.
     """
     security = facts.get("security")
-    if not isinstance(security, dict):
+    if isinstance(security, dict):
+        security = [security]
+    if not isinstance(security, list) or not security:
         return None
-    kernel = security.get("kernel")
-    verdict = kernel.get("verdict") if isinstance(kernel, dict) else kernel
-    if verdict == "patched":
-        return True
-    if verdict == "vulnerable":
+    states = set()
+    for record in security:
+        kernel = record.get("kernel") if isinstance(record, dict) else None
+        states.add(kernel.get("state") if isinstance(kernel, dict) else None)
+    if "vulnerable" in states:
         return False
+    if states == {"patched"}:
+        return True
     return None
 
 
