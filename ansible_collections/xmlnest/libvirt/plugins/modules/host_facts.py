@@ -87,10 +87,9 @@ if HAS_XMLNEST:
 def kernel_fixed(facts):
     """The kernel verdict as true (patched), false (vulnerable) or None (cannot tell).
 
-    HOOK: xmlnest's host-security work (issue 22, on its way to main) adds to the host
-    report ``security``: a list of records whose ``kernel.state`` is ``patched``,
-    ``vulnerable`` or ``cannot tell``. Until a report carries it, the answer is None. Kept
-    here, in one place, so that the fact's shape does not change when it lands.
+    xmlnest's host report carries ``security``: a list of records whose ``kernel.state``
+    is ``patched``, ``vulnerable`` or ``cannot tell`` (empty off x86). Any vulnerable one
+    makes it false; all patched, true; else None. Read here, in one place.
     """
     security = facts.get("security")
     if isinstance(security, dict):
