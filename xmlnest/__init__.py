@@ -1,7 +1,8 @@
 """xmlnest: enable nested virtualization in libvirt domain XML without reformatting it.
 
-The public API (``xmlnest.transform``, ``check``, ``host_check``, ``explain`` and the types
-they take and raise) lives in ``xmlnest.api`` and is loaded on first use, so that
+The public API (``xmlnest.transform``, ``check``, ``host_check``, ``explain``; libvirt
+domains by name: ``connect``, ``convert_domains``, ``domain_status``, ``domain_names``; and
+the types they take and raise) lives in ``xmlnest.api`` and is loaded on first use, so that
 ``import xmlnest.errors`` and the other modules stay cheap.
 """
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "DomainResult",
     "Finding",
     "InputError",
     "Level",
@@ -21,17 +23,36 @@ __all__ = [
     "ValidationError",
     "XmlnestError",
     "check",
+    "connect",
+    "convert_domains",
+    "domain_names",
+    "domain_status",
     "explain",
     "host_check",
     "transform",
 ]
 
 if TYPE_CHECKING:
-    from xmlnest.api import Result, check, explain, host_check, transform
-    from xmlnest.engine.plan import Finding, Level
+    from xmlnest.api import (
+        DomainResult,
+        Result,
+        check,
+        connect,
+        convert_domains,
+        domain_names,
+        domain_status,
+        explain,
+        host_check,
+        transform,
+    )
     from xmlnest.errors import InputError, RuleError, UsageError, ValidationError, XmlnestError
 
 _HOMES = {
+    "DomainResult": "xmlnest.api",
+    "connect": "xmlnest.api",
+    "convert_domains": "xmlnest.api",
+    "domain_names": "xmlnest.api",
+    "domain_status": "xmlnest.api",
     "Result": "xmlnest.api",
     "check": "xmlnest.api",
     "explain": "xmlnest.api",

@@ -1,28 +1,54 @@
-"""The public Python API: convert or check one domain's XML, report on a host, explain a rule.
+"""The public Python API: convert or check one domain's XML, report on a host, explain a
+rule, and libvirt domains by name (connect, convert and define back, the status verdict).
 
 The CLI's guarantees hold here too: the output keeps every byte the edit does not touch,
 means exactly the edit, needs no second run, and is not schema-invalid where the input
 was valid. Refusals raise the ``XmlnestError`` subclasses; bad arguments ``UsageError``
 (a ``ValueError``). Nothing is read from the machine unless asked (``host_vendor="local"``).
+Hints name this API's parameters (``arch='intel'``), never the CLI's flags.
+
+Domains by name (:func:`connect`, :func:`convert_domains`, :func:`domain_status`) live in
+:mod:`xmlnest.libvirt.byname` and are re-exported here; the CLI's by-name path (``--domain``,
+``--all-domains``, ``-i``, ``--status``) runs through those same functions (with
+``wording="cli"``), as does the Ansible collection: the two cannot drift.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from xmlnest.arguments import api_words, checked_options, compiled, reworded, reworded_finding
 from xmlnest.engine import core
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding
-from xmlnest.engine.transforms import ARCH_ALIASES
-from xmlnest.engine.validate import Validator, choose
-from xmlnest.errors import UsageError
-from xmlnest.model import Options, Vendor
+from xmlnest.errors import UsageError, XmlnestError
+from xmlnest.libvirt.byname import (
+    DomainResult,
+    connect,
+    convert_domains,
+    domain_names,
+    domain_status,
+)
+from xmlnest.model import Vendor
 
 if TYPE_CHECKING:
     from xmlnest.hostcheck.check import HostReport
+
+__all__ = [
+    "DomainResult",
+    "Result",
+    "api_words",
+    "check",
+    "connect",
+    "convert_domains",
+    "domain_names",
+    "domain_status",
+    "explain",
+    "host_check",
+    "transform",
+]
 
 HostVendor = Literal["intel", "amd", "local"]
 
@@ -47,6 +73,8 @@ def transform(
     validate: str = "auto",
     host_vendor: HostVendor | None = None,
     windows: bool = False,
+    disable: bool = False,
+    host_model: bool = False,
 ) -> Result:
     """Make the nesting edit one domain needs; raise ``XmlnestError`` to refuse it.
 
@@ -56,18 +84,33 @@ def transform(
     (``"local"`` reads this machine's CPU); ``None`` refuses such a domain (XN108) rather
     than guess. ``windows``: ready the L1 to run the Windows hypervisor (Hyper-V, WSL2,
     Windows Sandbox, VBS): also TSX off on Intel, the Hyper-V enlightenments and clock
-    (only those the installed libvirt's schema accepts).
+    (only those the installed libvirt's schema accepts). ``disable``: the inverse edit,
+    nesting turned off. ``host_model``: x86 keeps (or gets) a host-model CPU that requires
+    the nesting feature.
     """
-    options = _options(arch, model, passthrough, level, windows, validate)
-    raw = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
-    outcome = core.process(
-        raw,
-        options,
-        host_vendor=_vendor_reader(host_vendor),
-        validator=_validator(validate),
-        max_bytes=max(DEFAULT_MAX_BYTES, len(raw)),
+    options = checked_options(
+        arch,
+        model,
+        passthrough,
+        level,
+        disable=disable,
+        host_model=host_model,
+        windows=windows,
+        validate=validate,
     )
-    return Result(outcome.output, outcome.changed, outcome.findings, outcome.plan.target)
+    raw = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    try:
+        outcome = core.process(
+            raw,
+            options,
+            host_vendor=_vendor_reader(host_vendor),
+            validator=compiled(validate),
+            max_bytes=max(DEFAULT_MAX_BYTES, len(raw)),
+        )
+    except XmlnestError as exc:
+        raise reworded(exc) from None
+    findings = tuple(reworded_finding(f) for f in outcome.findings)
+    return Result(outcome.output, outcome.changed, findings, outcome.plan.target)
 
 
 def check(
@@ -80,8 +123,10 @@ def check(
     validate: str = "auto",
     host_vendor: HostVendor | None = None,
     windows: bool = False,
+    disable: bool = False,
+    host_model: bool = False,
 ) -> bool:
-    """True when the domain is already nested (``transform`` would change nothing)."""
+    """True when the domain is already as asked (``transform`` would change nothing)."""
     result = transform(
         xml,
         arch=arch,
@@ -91,6 +136,8 @@ def check(
         validate=validate,
         host_vendor=host_vendor,
         windows=windows,
+        disable=disable,
+        host_model=host_model,
     )
     return not result.changed
 
@@ -122,38 +169,6 @@ def explain(rule: str) -> str:
     return text
 
 
-def _options(
-    arch: str, model: str | None, passthrough: bool, level: str, windows: bool, validate: str
-) -> Options:
-    target = ARCH_ALIASES.get(arch)
-    if target is None:
-        choices = ", ".join(sorted(ARCH_ALIASES))
-        raise UsageError(f"arch={arch!r} is not one of {choices}")
-    if level not in ("l1", "l2"):
-        raise UsageError(f"level={level!r} is not l1 or l2")
-    if model is not None and not model.strip():
-        raise UsageError("model needs a CPU model name")
-    if model and passthrough:
-        raise UsageError("model and passthrough contradict each other; pick one")
-    if windows and target in ("power9", "ibmz"):
-        raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
-    accepted = None
-    if windows and validate != "none":
-        import os
-
-        from xmlnest.engine.validate import hyperv_children
-
-        accepted = hyperv_children(None, os.environ)
-    return Options(
-        arch=target,
-        model=model,
-        passthrough=passthrough,
-        level=level,
-        windows=windows,
-        hyperv_accepted=accepted,
-    )
-
-
 def _vendor_reader(host_vendor: HostVendor | None) -> Callable[[], Vendor | None]:
     if host_vendor is None:
         return lambda: None
@@ -169,11 +184,3 @@ def _local_vendor() -> Vendor | None:
     from xmlnest.hostcheck.cpu import this_machines_vendor
 
     return this_machines_vendor("/")
-
-
-@functools.cache
-def _validator(kind: str) -> Validator | None:
-    """One compiled schema per kind per process (compiling domain.rng costs ~0.1 s)."""
-    if kind not in ("auto", "rng", "xsd", "none"):
-        raise UsageError(f"validate={kind!r} is not auto, rng, xsd or none")
-    return choose(kind, None).make_validator()

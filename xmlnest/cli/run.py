@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from xmlnest.cli import worker
+from xmlnest.cli import diff, worker
 from xmlnest.cli.config import Output, RunConfig
 from xmlnest.cli.report import Report
 from xmlnest.cli.sink import Sink
@@ -28,8 +28,8 @@ from xmlnest.files.inputs import folders_among
 from xmlnest.model import Status
 
 if TYPE_CHECKING:
+    from xmlnest.libvirt.byname import DomainResult
     from xmlnest.libvirt.connection import Connection
-    from xmlnest.libvirt.source import DomainSource
 
 
 class PipeClosed(Exception):
@@ -67,8 +67,9 @@ def open_connection(config: RunConfig, refuse: Callable[[LibvirtError], None]) -
 
 
 def run_domains(config: RunConfig, out: BinaryIO) -> int:
-    """Convert, check or diff libvirt domains (``-i`` defines them back); the exit code."""
-    from xmlnest.libvirt.source import DomainSource
+    """Convert, check or diff libvirt domains (``-i`` defines them back); the exit code.
+    The work is :func:`xmlnest.api.convert_domains`'s, as for the API's callers."""
+    from xmlnest.libvirt import byname
 
     sink = _sink(config, out)
     report = Report(writes=config.output.writes, disable=config.options.disable)
@@ -88,16 +89,33 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
                 f"{config.domains_from} names no domain (none kept by --where?); nothing to do"
             )
             return ExitCode.OK
-        source = DomainSource(conn, read_ahead=config.output is not Output.IN_PLACE)
-        items: list[Input] = []
+        options = config.options
+        done = byname.convert_domains(
+            conn,
+            names,
+            arch=options.arch,
+            model=options.model,
+            passthrough=options.passthrough,
+            level=options.level,
+            disable=options.disable,
+            host_model=options.host_model,
+            windows=options.windows,
+            strict=config.strict,
+            ignore=config.ignore,
+            define=config.output is Output.IN_PLACE,
+            skip_unsupported=config.skip_unsupported,
+            max_bytes=config.max_bytes,
+            wording="cli",
+            validation=config.validation,
+            restarts=False,  # the CLI says "restart pending" only for what -i defined
+        )
         try:
-            for item in source.inputs(names):
-                if isinstance(item, XmlnestError):
-                    sink.rejected(item.format(), item.path or "", error_finding(item))
+            for d in done:
+                if d.error is not None and not d.found:  # unknown, transient: not read
+                    sink.rejected(d.error.format(), d.error.path or "", d.errors[0])
                     report.add(Status.REJECTED, config.check)
-                else:
-                    items.append(item)
-            for r in _results(items, config, 1, source):
+                    continue
+                r = domain_result(d, config)
                 sink.result(r)
                 report.add(r.status, config.check, host_setting=_host_setting(r))
         except BrokenPipeError:
@@ -155,6 +173,47 @@ def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     return True
 
 
+def domain_result(d: DomainResult, config: RunConfig) -> FileResult:
+    """One domain's API result as the sink's result: its lines, diff and notes."""
+    stdout = config.output is Output.STDOUT
+    if d.status == "rejected":
+        if d.error is not None:
+            lines: tuple[str, ...] = (d.error.format(d.name),)
+        else:  # --strict turned its warnings into the refusal
+            lines = tuple(
+                XmlnestError(f.message, hint=f.hint, line=f.line, rule=f.rule).format(d.name)
+                + " (--strict)"
+                for f in d.errors
+            )
+        return FileResult(
+            d.name, Status.REJECTED, lines, errors=d.errors, validated_with=d.validated_with
+        )
+    if d.status == "skipped":  # --skip-unsupported: a pipe gets the document back as is
+        return FileResult(
+            d.name, Status.SKIPPED, findings=d.findings, output=d.before if stdout else b""
+        )
+    text = ""
+    if d.changed and d.outcome is not None and config.diff == "unified":
+        text = diff.unified(d.name, d.outcome.source, d.after)
+    elif d.changed and d.outcome is not None and config.diff == "json":
+        from xmlnest.cli.structured import json_line
+
+        text = json_line(d.name, d.outcome)
+    defined = ""
+    if d.defined:
+        defined = f"{d.name}: defined" + (" (restart pending)" if d.restart_required else "")
+    return FileResult(
+        d.name,
+        Status.CHANGED if d.changed else Status.UNCHANGED,
+        findings=d.findings,
+        output=d.after if stdout else b"",
+        diff=text,
+        validated_with=d.validated_with,
+        notes=d.notes,
+        defined=defined,
+    )
+
+
 def run_files(config: RunConfig, out: BinaryIO) -> int:
     """Convert, check or diff the inputs ``config`` names; return the exit code."""
     sink = _sink(config, out)
@@ -199,7 +258,7 @@ def run_files(config: RunConfig, out: BinaryIO) -> int:
     named = folders_among(config.paths) if config.folders is None else config.folders
     many = len(items) > 1 or bool(named)
     workers = config.jobs or (min(os.cpu_count() or 1, 8) if len(items) >= 64 else 1)
-    done = _results(items, config, workers, None)
+    done = _results(items, config, workers)
     show_bar = many and not config.quiet and len(items) >= 50 and sys.stderr.isatty()
     folders: set[str] = set()  # folders with renames still to fsync
     drained = False
@@ -284,14 +343,11 @@ def _folders(items: list[Input]) -> set[str]:
     return {os.path.realpath(f or ".") for f in named}
 
 
-def _results(
-    items: list[Input], config: RunConfig, jobs: int, source: DomainSource | None
-) -> Iterator[FileResult]:
-    """Results in input order, whatever the number of jobs (domains: one connection, so
-    one process)."""
+def _results(items: list[Input], config: RunConfig, jobs: int) -> Iterator[FileResult]:
+    """Results in input order, whatever the number of jobs."""
     worker.start_run()
-    if jobs <= 1 or len(items) < 2 or source is not None:
-        return processed(items, config, source)
+    if jobs <= 1 or len(items) < 2:
+        return processed(items, config)
     from xmlnest.cli import parallel
 
     return parallel.results(items, config, jobs)

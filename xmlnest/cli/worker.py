@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -19,12 +19,9 @@ from xmlnest.engine import core
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms import CANNOT_NEST
 from xmlnest.engine.validate import SchemaProblem, Validator
-from xmlnest.errors import LibvirtError, NotADomain, RuleError, WriteError, XmlnestError
+from xmlnest.errors import NotADomain, RuleError, WriteError, XmlnestError
 from xmlnest.files import AtomicBatch, Input, Read, mirror, read, write_new
 from xmlnest.model import Status, Vendor
-
-if TYPE_CHECKING:
-    from xmlnest.libvirt.source import DomainSource
 
 BATCH = 64  # in-place rewrites committed together: one wait for the disk
 
@@ -124,16 +121,10 @@ def start_run() -> None:
     _last.clear()
 
 
-def processed(
-    items: list[Input], config: RunConfig, source: DomainSource | None = None
-) -> Iterator[FileResult]:
+def processed(items: list[Input], config: RunConfig) -> Iterator[FileResult]:
     """Results in input order, each as soon as it is final. In place, rewrites are staged
     and committed together, ``BATCH`` at a time (one wait for the disk, see
     ``AtomicBatch``); a file's result says "changed" only once its rename is done."""
-    if source is not None:  # one domain at a time: each is defined back before the next
-        for item in items:
-            yield process_one(item, config, source=source)
-        return
     if config.output is not Output.IN_PLACE:
         yield from _grouped(items, config)
         return
@@ -189,33 +180,23 @@ def process_one(
     item: Input,
     config: RunConfig,
     batch: AtomicBatch | None = None,
-    source: DomainSource | None = None,
 ) -> FileResult:
-    """Read, transform, check and write one input: a file (staged in ``batch``, or copied
-    to the output folder) or, from ``source``, a libvirt domain (defined back)."""
+    """Read, transform, check and write one file (staged in ``batch``, or copied to the
+    output folder). (libvirt domains are :func:`xmlnest.api.convert_domains`'s.)"""
     w = _worker(config)
-    return _finish(_transform(item, config, w, source), config, w, batch, source)
+    return _finish(_transform(item, config, w), config, w, batch)
 
 
-def _transform(
-    item: Input, config: RunConfig, w: _Worker, source: DomainSource | None = None
-) -> _Transformed | FileResult:
+def _transform(item: Input, config: RunConfig, w: _Worker) -> _Transformed | FileResult:
     """Read and transform one input: what :func:`_finish` validates, or its result
     already (refused or skipped). A skipped input on stdout is handed on as it came, so
     that a pipe into ``virsh define`` gets the document back, not an empty one."""
     got: Read | None = None
     try:
-        if source is not None:
-            got = Read(source.read(item))
-        else:
-            writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
-            got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
+        writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
+        got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
         outcome = core.transform(
-            got.data,
-            config.options,
-            host_vendor=source.host_vendor if source is not None else w.host_vendor,
-            max_bytes=config.max_bytes,
-            host=source.host() if source is not None else None,
+            got.data, config.options, host_vendor=w.host_vendor, max_bytes=config.max_bytes
         )
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
@@ -242,7 +223,6 @@ def _finish(
     config: RunConfig,
     w: _Worker,
     batch: AtomicBatch | None = None,
-    source: DomainSource | None = None,
 ) -> FileResult:
     """Validate a transformed input's output, then report and write it."""
     if isinstance(t, FileResult):
@@ -274,12 +254,8 @@ def _finish(
 
         text = json_line(item.name, outcome)
     folder = ""
-    defined = ""
     notes: tuple[str, ...] = ()
     try:
-        if outcome.changed and source is not None and config.output is Output.IN_PLACE:
-            done = source.define(item, got.data, outcome.output, config.options)
-            defined, notes = done.line(), done.notes
         if outcome.changed and batch is not None and item.path is not None:
             folder = batch.stage(item.path, outcome.output, got.seen)
             if got.links > 1:
@@ -291,7 +267,7 @@ def _finish(
             from pathlib import Path
 
             write_new(Path(config.output_dir) / mirror(item), outcome.output)
-    except (WriteError, LibvirtError) as exc:
+    except WriteError as exc:
         return rejected(item, exc, used)
     return FileResult(
         item.name,
@@ -302,5 +278,4 @@ def _finish(
         validated_with=used,
         folder=folder,
         notes=notes,
-        defined=defined,
     )

@@ -102,6 +102,19 @@ class DomainSource:
             return None
         return frozenset(f.name for f in features if status.host_offers(features, f.name))
 
+    def running(self, item: Input) -> bool:
+        """Whether the domain was running when it was looked up."""
+        return self._domain(item).active
+
+    def would_wait(self, item: Input, options: Options) -> bool:
+        """Check mode's restart pending: the domain runs, and its running definition is
+        not what the edit would make the stored one (as :meth:`define` says after it)."""
+        dom = self._domain(item)
+        if not dom.active:
+            return False
+        stored = status.NOT_NESTED if options.disable else status.NESTED
+        return status.restart_pending(stored, self._running(dom))
+
     def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> DefinedDomain:
         """Define ``new`` (validated) unless the stored definition changed since it was
         read as ``seen``; raise if libvirt did not keep the nesting edit. Says whether a

@@ -1,0 +1,133 @@
+"""The public API's keyword arguments checked into engine ``Options``, and engine hints
+reworded to name those arguments rather than the CLI's flags (an API caller cannot pass
+``--arch``; it can pass ``arch='intel'``)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from xmlnest.engine.plan import Finding
+from xmlnest.engine.transforms import ARCH_ALIASES
+from xmlnest.engine.validate import Validator, choose
+from xmlnest.errors import UsageError, XmlnestError
+from xmlnest.model import Options
+
+
+def checked_options(
+    arch: str,
+    model: str | None,
+    passthrough: bool,
+    level: str,
+    *,
+    disable: bool = False,
+    host_model: bool = False,
+    by_name: bool = False,
+    windows: bool = False,
+    validate: str = "auto",
+) -> Options:
+    target = ARCH_ALIASES.get(arch)
+    if target is None:
+        choices = ", ".join(sorted(ARCH_ALIASES))
+        raise UsageError(f"arch={arch!r} is not one of {choices}")
+    if level not in ("l1", "l2"):
+        raise UsageError(f"level={level!r} is not l1 or l2")
+    if model is not None and not model.strip():
+        raise UsageError("model needs a CPU model name")
+    if model and passthrough:
+        raise UsageError("model and passthrough contradict each other; pick one")
+    if disable:
+        for name, given in (
+            ("model", model is not None),
+            ("passthrough", passthrough),
+            ("host_model", host_model),
+            ("level='l2'", level == "l2"),
+        ):
+            if given:
+                raise UsageError(
+                    f"disable and {name} contradict each other: {name} shapes the enabling "
+                    "edit; drop one"
+                )
+    if host_model and (model is not None or passthrough):
+        other = "model" if model is not None else "passthrough"
+        raise UsageError(f"host_model and {other} contradict each other; pick one")
+    if windows and target in ("power9", "ibmz"):
+        raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
+    accepted = None
+    if windows and not disable and validate != "none":
+        import os
+
+        from xmlnest.engine.validate import hyperv_children
+
+        accepted = hyperv_children(None, os.environ)
+    known_models = None
+    if model is not None:
+        from xmlnest.engine.cpumap import x86_models
+
+        known_models = x86_models()
+    return Options(
+        arch=target,
+        model=model,
+        passthrough=passthrough,
+        level=level,
+        known_models=known_models,
+        disable=disable,
+        host_model=host_model,
+        host_is_the_domains=by_name,  # the vendor comes from the host behind the URI
+        windows=windows,
+        hyperv_accepted=accepted,
+    )
+
+
+# The CLI's flags as this API spells them: engine hints are written for the command line.
+_API_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), words)
+    for pattern, words in (
+        (r"--arch (intel\|amd)", r"arch='intel' or arch='amd'"),
+        (r"--arch intel or --arch amd", "arch='intel' or arch='amd'"),
+        (r"--arch (intel, amd, power9 or ibmz)", r"arch= one of \1"),
+        (r"--arch auto, or the --arch that", "arch='auto', or the arch that"),
+        (r"--arch ([\w-]+)", r"arch='\1'"),
+        (r"--model/--passthrough", "model=NAME or passthrough=True"),
+        (r"--model NAME", "model=NAME"),
+        (r"--host-model", "host_model=True"),
+        (r"--passthrough", "passthrough=True"),
+        (r"drop --level l2", "use level='l1'"),
+        (r"xmlnest --level l2 (\S+)", r"transform(\1, level='l2')"),
+        (r"--level l2", "level='l2'"),
+        (r"--disable", "disable=True"),
+        (r"see xmlnest --explain (XN\d+)", r"see xmlnest.explain('\1')"),
+        (r"raise it with --max-bytes if this really is a domain", "is this really a domain?"),
+        (r"run xmlnest again", "convert it again"),
+    )
+)
+
+
+def api_words(text: str) -> str:
+    """A hint written for the CLI with this API's parameter names for its flags."""
+    if "--" not in text:
+        return text
+    for pattern, words in _API_WORDS:
+        text = pattern.sub(words, text)
+    return text
+
+
+def reworded(exc: XmlnestError) -> XmlnestError:
+    """``exc`` with its problem and hint in this API's words (changed in place)."""
+    exc.problem = api_words(exc.problem)
+    exc.hint = api_words(exc.hint)
+    return exc
+
+
+def reworded_finding(f: Finding) -> Finding:
+    if "--" not in f.hint and "--" not in f.message:
+        return f
+    return f._replace(message=api_words(f.message), hint=api_words(f.hint))
+
+
+@functools.cache
+def compiled(kind: str, schema_dir: str | None = None) -> Validator | None:
+    """One compiled schema per kind (and folder) per process (domain.rng costs ~0.1 s)."""
+    if kind not in ("auto", "rng", "xsd", "none"):
+        raise UsageError(f"validate={kind!r} is not auto, rng, xsd or none")
+    return choose(kind, schema_dir).make_validator()
