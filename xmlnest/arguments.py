@@ -13,6 +13,50 @@ from xmlnest.engine.validate import Validator, choose
 from xmlnest.errors import UsageError, XmlnestError
 from xmlnest.model import Options
 
+# How each CPU choice is spelled to the caller: this API's keywords (the CLI its flags).
+API_NAMES = {
+    "model": "model",
+    "passthrough": "passthrough",
+    "host_model": "host_model",
+    "disable": "disable",
+    "level_l2": "level='l2'",
+}
+
+
+def check_cpu_choices(
+    *,
+    model: str | None,
+    passthrough: bool,
+    host_model: bool,
+    disable: bool,
+    level: str,
+    names: dict[str, str] = API_NAMES,
+) -> None:
+    """Raise ``UsageError`` for CPU choices that contradict each other: the one place these
+    conflicts are decided, for the API and the CLI (which passes its flags as ``names``).
+    ``--disable`` takes none of the options that shape the enabling edit; host-model
+    contradicts the other CPU choices (``l1`` is the default level: only ``l2`` conflicts)."""
+    n = names
+    if model is not None and not model.strip():
+        raise UsageError(f"{n['model']} needs a CPU model name")
+    if model and passthrough:
+        raise UsageError(f"{n['model']} and {n['passthrough']} contradict each other; pick one")
+    if disable:
+        for key, given in (
+            ("model", model is not None),
+            ("passthrough", passthrough),
+            ("host_model", host_model),
+            ("level_l2", level == "l2"),
+        ):
+            if given:
+                raise UsageError(
+                    f"{n['disable']} and {n[key]} contradict each other: {n[key]} shapes the "
+                    "enabling edit; drop one"
+                )
+    if host_model and (model is not None or passthrough):
+        other = n["model"] if model is not None else n["passthrough"]
+        raise UsageError(f"{n['host_model']} and {other} contradict each other; pick one")
+
 
 def checked_options(
     arch: str,
@@ -32,25 +76,9 @@ def checked_options(
         raise UsageError(f"arch={arch!r} is not one of {choices}")
     if level not in ("l1", "l2"):
         raise UsageError(f"level={level!r} is not l1 or l2")
-    if model is not None and not model.strip():
-        raise UsageError("model needs a CPU model name")
-    if model and passthrough:
-        raise UsageError("model and passthrough contradict each other; pick one")
-    if disable:
-        for name, given in (
-            ("model", model is not None),
-            ("passthrough", passthrough),
-            ("host_model", host_model),
-            ("level='l2'", level == "l2"),
-        ):
-            if given:
-                raise UsageError(
-                    f"disable and {name} contradict each other: {name} shapes the enabling "
-                    "edit; drop one"
-                )
-    if host_model and (model is not None or passthrough):
-        other = "model" if model is not None else "passthrough"
-        raise UsageError(f"host_model and {other} contradict each other; pick one")
+    check_cpu_choices(
+        model=model, passthrough=passthrough, host_model=host_model, disable=disable, level=level
+    )
     if windows and target in ("power9", "ibmz"):
         raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
     accepted = None

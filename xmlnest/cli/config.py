@@ -7,6 +7,7 @@ import os
 from enum import Enum
 from typing import NamedTuple
 
+from xmlnest.arguments import check_cpu_choices
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.transforms import ARCH_ALIASES
 from xmlnest.engine.validate import Choice, choose
@@ -32,6 +33,16 @@ class Output(Enum):
 
 
 DEFAULT_VALIDATION = Choice("auto", None, None)  # a RunConfig made by hand chooses on use
+
+
+# The CPU choices as the command line spells them (``arguments.check_cpu_choices``).
+FLAGS = {
+    "model": "--model",
+    "passthrough": "--passthrough",
+    "host_model": "--host-model",
+    "disable": "--disable",
+    "level_l2": "--level l2",
+}
 
 
 class RunConfig(NamedTuple):
@@ -158,15 +169,18 @@ def configure(
                 raise UsageError(
                     f"'{word}' after --diff was read as a PATH (no such file); write --diff={word}"
                 )
-    if model and passthrough:
-        raise UsageError("--model and --passthrough contradict each other; pick one")
-    _check_direction(disable, host_model, model, passthrough, level)
+    check_cpu_choices(
+        model=model,
+        passthrough=passthrough,
+        host_model=host_model,
+        disable=disable,
+        level=level,
+        names=FLAGS,
+    )
     if in_place and check:
         raise UsageError("--in-place and --check contradict each other; pick one")
     if in_place and output_dir:
         raise UsageError("--in-place and --output-dir contradict each other; pick one")
-    if model is not None and not model.strip():
-        raise UsageError("--model needs a CPU model name")
     target = ARCH_ALIASES[arch]
     if level == "l2" and target in ("intel", "amd", "ibmz"):
         raise UsageError(f"--level l2 with --arch {arch}: L3 guests are not expected to work")
@@ -236,29 +250,6 @@ def configure(
         all_domains=all_domains,
         domains_from=domains_from,
     )
-
-
-def _check_direction(
-    disable: bool, host_model: bool, model: str | None, passthrough: bool, level: str
-) -> None:
-    """--disable takes none of the options that shape the enabling edit; --host-model
-    contradicts the other CPU choices. (``--level l1`` is the default, so only an
-    ``l2`` conflicts.)"""
-    if disable:
-        for flag, given in (
-            ("--model", model is not None),
-            ("--passthrough", passthrough),
-            ("--host-model", host_model),
-            ("--level l2", level == "l2"),
-        ):
-            if given:
-                raise UsageError(
-                    f"--disable and {flag} contradict each other: {flag} shapes the "
-                    "enabling edit; drop one"
-                )
-    if host_model and (model is not None or passthrough):
-        other = "--model" if model is not None else "--passthrough"
-        raise UsageError(f"--host-model and {other} contradict each other; pick one")
 
 
 def _check_libvirt_options(
