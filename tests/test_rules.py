@@ -495,7 +495,7 @@ def _user_docs() -> list[Path]:
 def _dumpxml_commands(text: str) -> list[str]:
     """The options of every ``virsh dumpxml`` command in a text (prose that merely names
     it, "what virsh dumpxml prints", is left out)."""
-    found = re.findall(r"virsh dumpxml\s((?:\s*--[a-z-]+)*)\s*(\S*)", text)
+    found = re.findall(r"virsh\s+dumpxml\s((?:\s*--[a-z-]+)*)\s*(\S*)", text)
     return [" ".join(opts.split()) for opts, word in found if word != "prints"]
 
 
