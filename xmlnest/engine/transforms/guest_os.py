@@ -14,7 +14,8 @@ _RHEL = re.compile(r"^http://redhat\.com/rhel/(\d+)\.(\d+|unknown)$")
 _TESTED_WINDOWS = ("http://microsoft.com/win/2k16", "http://microsoft.com/win/2k19")
 
 
-def _os_id(ctx: Context) -> tuple[str, int | None] | None:
+def os_id(ctx: Context) -> tuple[str, int | None] | None:
+    """The libosinfo OS id in ``<metadata>`` and its line, if the domain records one."""
     metadata = ctx.child(ctx.root, "metadata")
     if metadata is None:
         return None
@@ -39,7 +40,7 @@ def _tested(ident: str, level: str, target: str) -> bool:
 
 
 def guest_os(ctx: Context, level: str, target: str) -> list[Finding]:
-    found = _os_id(ctx)
+    found = os_id(ctx)
     if found is None:
         return [
             Finding(

@@ -16,6 +16,7 @@ from lxml import etree
 from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Insert, Level, NewElement, Remove
 from xmlnest.engine.transforms.common import Builder, Context, line, refuse_forbid, text_of
+from xmlnest.engine.transforms.guest_os import os_id
 from xmlnest.engine.transforms.x86 import (
     CPU_MODES,
     NESTING_FEATURE,
@@ -28,7 +29,6 @@ from xmlnest.engine.transforms.x86 import (
 from xmlnest.errors import RuleError
 from xmlnest.model import Options, Vendor
 
-LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 WINDOWS_PREFIX = "http://microsoft.com/win/"
 # Intel's TSX: Hyper-V fails to start on CPUs whose TSX it distrusts (cilium/ebpf#1816).
 TSX = ("hle", "rtm")
@@ -89,18 +89,6 @@ def windows_release(ident: str) -> WindowsOS | None:
         r2 = " R2" if server.group(2) else ""
         return WindowsOS(ident, f"Windows Server {year}{r2}", year >= 2022)
     return WindowsOS(ident, f"Windows ({name})", False)
-
-
-def os_id(ctx: Context) -> tuple[str, int | None] | None:
-    """The libosinfo OS id in ``<metadata>`` and its line, if the domain records one."""
-    metadata = ctx.child(ctx.root, "metadata")
-    if metadata is None:
-        return None
-    for os_el in metadata.iter(f"{{{LIBOSINFO_NS}}}os"):
-        ident = os_el.get("id")
-        if ident:
-            return ident, line(os_el)
-    return None
 
 
 def is_windows(ctx: Context) -> bool:
