@@ -174,6 +174,38 @@ def features_of(cpu_xml: bytes | str, uri: str = "") -> frozenset[Feature]:
     )
 
 
+class DomainCapabilities:
+    """What both backends derive from a host's domain capabilities the same way: the
+    host-model CPU's features and the Hyper-V enlightenments. A backend supplies ``uri``,
+    ``_host_model`` (its cache), ``_domain_capabilities`` and ``cpu_features``."""
+
+    _host_model: dict[tuple[str, str], frozenset[Feature] | None]
+
+    @property
+    def uri(self) -> str:
+        raise NotImplementedError
+
+    def _domain_capabilities(self, arch: str, virttype: str) -> bytes | str | None:
+        raise NotImplementedError
+
+    def cpu_features(
+        self, cpu_xml: str, arch: str, virttype: str = "kvm"
+    ) -> frozenset[Feature] | None:
+        raise NotImplementedError
+
+    def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
+        key = (arch, virttype)
+        if key not in self._host_model:
+            domcaps = self._domain_capabilities(arch, virttype)
+            cpu = None if domcaps is None else host_model_cpu(domcaps, self.uri)
+            self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
+        return self._host_model[key]
+
+    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
+        domcaps = self._domain_capabilities(arch, virttype)
+        return None if domcaps is None else hyperv_from_domcaps(domcaps, self.uri)
+
+
 def is_live(xml: bytes) -> bool:
     """True for a running domain's XML: only that carries ``<domain id=...>``."""
     return _LIVE.match(xml) is not None

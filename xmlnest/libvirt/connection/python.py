@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from xmlnest.errors import LibvirtError
 from xmlnest.libvirt.connection.base import (
     NO_SUCH_HINT,
+    DomainCapabilities,
     DomainInfo,
     DomainRead,
     Feature,
@@ -20,8 +21,6 @@ from xmlnest.libvirt.connection.base import (
     connect_error,
     default_uri_name,
     features_of,
-    host_model_cpu,
-    hyperv_from_domcaps,
     is_live,
     transient_error,
     vendor_from_capabilities,
@@ -89,7 +88,7 @@ def _quiet(_ctx: object, _err: object) -> None:
     """libvirt's default error handler prints every error on stderr; we raise instead."""
 
 
-class LibvirtPython:
+class LibvirtPython(DomainCapabilities):
     """The libvirt-python backend (``pip install 'xmlnest[libvirt]'``)."""
 
     backend = "python"
@@ -273,15 +272,3 @@ class LibvirtPython:
                     ) from None
                 self._domcaps[key] = None
         return self._domcaps[key]
-
-    def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
-        key = (arch, virttype)
-        if key not in self._host_model:
-            domcaps = self._domain_capabilities(arch, virttype)
-            cpu = None if domcaps is None else host_model_cpu(domcaps, self._uri)
-            self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
-        return self._host_model[key]
-
-    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
-        domcaps = self._domain_capabilities(arch, virttype)
-        return None if domcaps is None else hyperv_from_domcaps(domcaps, self._uri)

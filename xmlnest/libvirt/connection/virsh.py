@@ -14,14 +14,13 @@ from typing import TypeVar
 
 from xmlnest.errors import LibvirtError
 from xmlnest.libvirt.connection.base import (
+    DomainCapabilities,
     DomainInfo,
     DomainRead,
     Feature,
     Reads,
     check_same_domain,
     features_of,
-    host_model_cpu,
-    hyperv_from_domcaps,
     is_live,
     transient_error,
     vendor_from_capabilities,
@@ -36,7 +35,7 @@ _STORED = "cannot read its stored definition"
 _LIVE = "cannot read its running definition"
 
 
-class Virsh:
+class Virsh(DomainCapabilities):
     """The ``virsh`` backend: one long-lived ``virsh -c URI`` for the whole run."""
 
     backend = "virsh"
@@ -263,15 +262,3 @@ class Virsh:
                 arch,
             )
         return self._domcaps[key]
-
-    def host_model_features(self, arch: str, virttype: str = "kvm") -> frozenset[Feature] | None:
-        key = (arch, virttype)
-        if key not in self._host_model:
-            domcaps = self._domain_capabilities(arch, virttype)
-            cpu = None if domcaps is None else host_model_cpu(domcaps, self.uri)
-            self._host_model[key] = None if cpu is None else self.cpu_features(cpu, arch, virttype)
-        return self._host_model[key]
-
-    def hyperv_features(self, arch: str, virttype: str = "kvm") -> frozenset[str] | None:
-        domcaps = self._domain_capabilities(arch, virttype)
-        return None if domcaps is None else hyperv_from_domcaps(domcaps, self.uri)
