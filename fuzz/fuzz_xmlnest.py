@@ -37,15 +37,15 @@ if __name__ == "__main__" and sys.argv[1:2] != ["--replay"]:  # fuzzing: instrum
 if atheris is not None:
     with atheris.instrument_imports(include=["xmlnest"]):
         from xmlnest.engine import core
-        from xmlnest.engine.transforms.common import Options
         from xmlnest.errors import XmlnestError
+        from xmlnest.model import HostFacts, Options, Vendor
 else:  # imported by the tests, or replaying without atheris
     from xmlnest.engine import core
-    from xmlnest.engine.transforms.common import Options
     from xmlnest.errors import XmlnestError
+    from xmlnest.model import HostFacts, Options, Vendor
 
 TARGETS = ("auto", "intel", "amd", "power9", "ibmz")
-VENDORS = (None, "intel", "amd")
+VENDORS: tuple[Vendor | None, ...] = (None, "intel", "amd")
 MAX_BYTES = 1 << 20
 # While fuzzing, also keep inputs that hit the pipeline's own "internal error" refusals.
 SOFT = atheris is not None and bool(os.environ.get("XMLNEST_FUZZ_KEEP_GOING"))
@@ -61,7 +61,7 @@ def check(data: bytes) -> None:
         vendor = VENDORS[(len(data) + i) % len(VENDORS)]
         options = Options(arch=target, passthrough=bool(len(data) & 8) and i == 1)
         try:
-            out = core.process(data, options, host_vendor=lambda v=vendor: v, max_bytes=MAX_BYTES)
+            out = core.process(data, options, host=HostFacts(vendor=vendor), max_bytes=MAX_BYTES)
         except XmlnestError as exc:
             if SOFT and exc.problem.startswith("internal error"):
                 raise  # a refusal, so within the property, but a bug worth a look
@@ -70,7 +70,7 @@ def check(data: bytes) -> None:
             raise PropertyViolation(f"{target}: unchanged outcome but different bytes")
         try:
             again = core.process(
-                out.output, options, host_vendor=lambda v=vendor: v, max_bytes=MAX_BYTES * 2
+                out.output, options, host=HostFacts(vendor=vendor), max_bytes=MAX_BYTES * 2
             )
         except XmlnestError as exc:
             msg = f"{target}: output refused on a second run: {exc.format()}"

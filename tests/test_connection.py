@@ -23,6 +23,7 @@ from typing import TypedDict, TypeVar
 import pytest
 
 from tests.conftest import REPO, need
+from xmlnest.convert import Converter
 from xmlnest.engine import core
 from xmlnest.engine.document import parse
 from xmlnest.errors import LibvirtError, UsageError
@@ -390,7 +391,7 @@ def test_transient_domain_is_refused(conn: Connection, tmp_path: Path, fleet_uri
 
 
 def _nested(raw: bytes, conn: Connection) -> bytes:
-    out = core.process(raw, Options(), host_vendor=conn.host_vendor).output
+    out = Converter(Options(), lookup=DomainSource(conn)).process(raw).output
     assert out != raw
     return out
 
@@ -450,8 +451,8 @@ def test_define_refuses_a_definition_of_another_domain(conn: Connection) -> None
 def test_the_test_driver_cannot_say_what_its_host_offers(conn: Connection) -> None:
     assert conn.host_vendor() is None  # its capabilities name no vendor
     assert conn.host_model_features("x86_64") is None
-    host = DomainSource(conn).host()
-    assert host.uri == conn.uri and host.features("x86_64") is None  # so no XN219
+    host = DomainSource(conn)
+    assert host.uri == conn.uri and host.offered("x86_64") is None  # so no XN219
 
 
 def test_status_over_the_fleet(conn: Connection) -> None:
@@ -850,7 +851,7 @@ def test_system_host_vendor_and_nesting_offer(system: Connection) -> None:
     feature = {"intel": "vmx", "amd": "svm"}[vendor or "intel"]
     offers = status.host_offers(features, feature)
     assert offers is _local_kvm_nests(vendor)  # here: kvm_pvm offers no nesting
-    offered = DomainSource(system).host().features("x86_64")
+    offered = DomainSource(system).offered("x86_64")
     assert offered is not None and (feature in offered) is offers
 
 
@@ -886,7 +887,7 @@ def test_system_convert_a_shut_off_kvm_domain_by_name(
     assert done.stored != new
     outside = _virsh("dumpxml", "--inactive", "--security-info", system_domain).stdout
     assert outside == done.stored  # what any other client now reads
-    assert core.process(done.stored, Options(), host_vendor=system.host_vendor).plan.empty
+    assert Converter(Options(), lookup=DomainSource(system)).process(done.stored).plan.empty
 
 
 def test_system_define_time_validation_refuses_an_unknown_element(
@@ -968,7 +969,7 @@ def test_system_running_transient_tcg_domain(system: Connection, tmp_path: Path)
 def test_system_status_of_a_shut_off_domain(system: Connection, system_domain: str) -> None:
     info = system.lookup(system_domain)
     stored = system.stored_xml(info)
-    out = core.process(stored, Options(), host_vendor=system.host_vendor)
+    out = Converter(Options(), lookup=DomainSource(system)).process(stored)
     r = status.row(
         info.name,
         status.arch_of(out.source.root),

@@ -119,7 +119,7 @@ def _check(raw: bytes, target: str, extra: dict[str, object]) -> str:
         return "unchanged"
     again = core.process(out.output, options, validator=_rng())
     assert not again.changed, "not idempotent"
-    plan = transforms.plan(source.root, options, lambda: None)
+    plan = transforms.plan(source.root, options)
     stray = changed_input_lines(raw, out.output) - allowed_lines(source, plan)
     assert not stray, f"untouched lines changed: {sorted(stray)}"
     if not _rng().problems(source.root):

@@ -14,7 +14,7 @@ from tests.conftest import REPO, libvirt_tool, run_cli
 from tests.helpers import round_trip_expectation
 from xmlnest.engine import core
 from xmlnest.engine.plan import Level
-from xmlnest.model import HostOffer, Options
+from xmlnest.model import HostFacts, Options
 
 GOLDEN = REPO / "tests" / "golden"
 SAMPLES = REPO / "samples"
@@ -123,7 +123,7 @@ def test_help_names_both_flags() -> None:
 
 
 def _out(raw: bytes, **opts: object) -> bytes:
-    return core.process(raw, Options(**opts), host_vendor=lambda: "intel").output  # type: ignore[arg-type]
+    return core.process(raw, Options(**opts), host=HostFacts(vendor="intel")).output  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("path", "host_model"), ROUND_TRIPS)
@@ -164,10 +164,10 @@ def test_what_a_disabled_feature_cannot_remember() -> None:
 def test_disable_in_a_host_mode_does_not_depend_on_the_vendor_of_a_later_run() -> None:
     """A host mode keeps no vendor: the disabled feature itself tells a later auto run."""
     raw = (GOLDEN / "intel" / "disable-host-passthrough-selfclosing" / "input.xml").read_bytes()
-    off = core.process(raw, Options(disable=True), host_vendor=lambda: "amd").output
+    off = core.process(raw, Options(disable=True), host=HostFacts(vendor="amd")).output
     assert b"policy='disable' name='svm'" in off
     for vendor in ("intel", "amd"):
-        again = core.process(off, Options(disable=True), host_vendor=lambda v=vendor: v)  # type: ignore[misc]
+        again = core.process(off, Options(disable=True), host=HostFacts(vendor=vendor))
         assert again.output == off
     # An explicit --arch still wins: the other vendor's feature is disabled too.
     both = core.process(off, Options(arch="intel", disable=True)).output
@@ -190,8 +190,8 @@ def test_xn203_is_a_warning_only_where_xmlnest_switches_host_model() -> None:
     assert "XN203" not in run_cli(["--arch", "intel", "-"], no_cpu).err
 
 
-def _host(offers: frozenset[str] | None) -> HostOffer:
-    return HostOffer("qemu:///system", lambda arch: offers)
+def _host(offers: frozenset[str] | None) -> HostFacts:
+    return HostFacts("qemu:///system", offered=(("x86_64", offers),))
 
 
 def _offer_findings(offers: frozenset[str] | None, arch: str = "intel") -> dict[str, Level]:

@@ -189,13 +189,13 @@ def test_host_mode_output_does_not_depend_on_the_vendor_of_a_later_run() -> None
     """Fuzz find: after host-passthrough the XML no longer says Intel or AMD, so a second
     run on another host resolved the other vendor and changed the output again."""
     from xmlnest.engine import core
-    from xmlnest.model import Options
+    from xmlnest.model import HostFacts, Options
 
     raw = (
         REPO / "tests" / "fuzz_regressions" / "vendor-evidence-removed-by-passthrough.xml"
     ).read_bytes()
-    out = core.process(raw, Options(arch="auto"), host_vendor=lambda: "amd").output
+    out = core.process(raw, Options(arch="auto"), host=HostFacts(vendor="amd")).output
     assert b"name='svm'" not in out and b"<vendor>" not in out
     for vendor in ("intel", "amd"):
-        again = core.process(out, Options(arch="auto"), host_vendor=lambda v=vendor: v)  # type: ignore[misc]
+        again = core.process(out, Options(arch="auto"), host=HostFacts(vendor=vendor))
         assert not again.changed

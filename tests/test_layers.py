@@ -2,7 +2,9 @@
 
 Between packages: the engine imports only ``errors`` and ``model`` outside itself;
 ``hostcheck`` and ``libvirt`` never import ``cli``; nothing imports ``cli`` (but the
-``python -m xmlnest`` entry); the whole package has no import cycle. Inside the engine,
+``python -m xmlnest`` entry); outside the engine only ``convert`` runs it (imports
+``engine.core``): the API, the CLI and domains by name convert through one converter;
+the whole package has no import cycle. Inside the engine,
 every import goes down its layer table, never up or around.
 
 ``python tests/test_layers.py`` prints the import graph of the whole package.
@@ -163,6 +165,8 @@ def package_rule_breaks(g: dict[str, set[str]]) -> list[str]:
                 wrong.append(f"{mod} imports {target}: {top} never imports the CLI")
             elif there == "cli" and top not in {"cli", "__main__"}:
                 wrong.append(f"{mod} imports {target}: nothing imports the CLI")
+            elif target == "engine.core" and top not in {"engine", "convert"}:
+                wrong.append(f"{mod} imports {target}: only convert runs the engine")
     return wrong
 
 
@@ -217,6 +221,8 @@ def test_the_package_has_no_import_cycle() -> None:
         ("libvirt.status", "cli.report", "libvirt never imports the CLI"),
         ("api", "cli.config", "nothing imports the CLI"),
         ("files.atomic", "cli.sink", "nothing imports the CLI"),
+        ("cli.worker", "engine.core", "only convert runs the engine"),
+        ("libvirt.source", "engine.core", "only convert runs the engine"),
     ],
 )
 def test_each_package_rule_fires(mod: str, target: str, rule: str) -> None:

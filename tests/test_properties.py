@@ -90,7 +90,7 @@ def _holds(g: Generated, options: Options, *, refusals: set[str]) -> bytes | Non
     again = core.process(out.output, options)
     assert again.output == out.output
     source = document.parse(g.xml)
-    plan = transforms.plan(source.root, options, lambda: None)
+    plan = transforms.plan(source.root, options)
     assert not (changed_input_lines(g.xml, out.output) - allowed_lines(source, plan))
     newline = g.style.newline.encode()
     if newline == b"\r\n":

@@ -400,9 +400,6 @@ def test_never_an_element_the_target_schema_refuses(tmp_path: Path) -> None:
     assert not schema.validate(etree.fromstring(full))
 
 
-# The real daemon: every golden output defined (qemu:///system), and the QEMU argv.
-
-
 def _system_virsh() -> str:
     virsh = libvirt_tool("virsh")
     probe = subprocess.run([virsh, "-c", "qemu:///system", "version"], capture_output=True)
@@ -543,10 +540,10 @@ def test_hyperv_from_domain_capabilities() -> None:
 def test_only_what_the_host_offers_is_written() -> None:
     from xmlnest.engine import core
     from xmlnest.libvirt.connection.base import hyperv_from_domcaps
-    from xmlnest.model import HostOffer, Options
+    from xmlnest.model import HostFacts, Options
 
     offered = hyperv_from_domcaps(DOMCAPS)
-    host = HostOffer("qemu:///system", lambda arch: None, lambda arch: offered)
+    host = HostFacts("qemu:///system", offered=(("x86_64", None),), hyperv=(("x86_64", offered),))
     case = WIN / "intel-win2k16-no-hyperv-no-cpu"
     options = Options(arch="intel", windows=True)
     out = core.process((case / "input.xml").read_bytes(), options, host=host)

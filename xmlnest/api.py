@@ -15,12 +15,11 @@ Domains by name (:func:`connect`, :func:`convert_domains`, :func:`domain_status`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from xmlnest.arguments import api_words, checked_options, compiled, reworded, reworded_finding
-from xmlnest.engine import core
+from xmlnest.convert import Converter, ThisMachine
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding
 from xmlnest.errors import UsageError, XmlnestError
@@ -31,7 +30,7 @@ from xmlnest.libvirt.byname import (
     domain_names,
     domain_status,
 )
-from xmlnest.model import Vendor
+from xmlnest.model import HostFacts
 
 if TYPE_CHECKING:
     from xmlnest.hostcheck.check import HostReport
@@ -99,14 +98,16 @@ def transform(
         validate=validate,
     )
     raw = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    lookup, facts = _host(host_vendor)
+    converter = Converter(
+        options,
+        validator=compiled(validate),
+        lookup=lookup,
+        facts=facts,
+        max_bytes=max(DEFAULT_MAX_BYTES, len(raw)),
+    )
     try:
-        outcome = core.process(
-            raw,
-            options,
-            host_vendor=_vendor_reader(host_vendor),
-            validator=compiled(validate),
-            max_bytes=max(DEFAULT_MAX_BYTES, len(raw)),
-        )
+        outcome = converter.process(raw)
     except XmlnestError as exc:
         raise reworded(exc) from None
     findings = tuple(reworded_finding(f) for f in outcome.findings)
@@ -169,18 +170,12 @@ def explain(rule: str) -> str:
     return text
 
 
-def _vendor_reader(host_vendor: HostVendor | None) -> Callable[[], Vendor | None]:
-    if host_vendor is None:
-        return lambda: None
+def _host(host_vendor: HostVendor | None) -> tuple[ThisMachine | None, HostFacts | None]:
+    """The converter's host for ``host_vendor``: this machine to read, or a vendor given."""
     if host_vendor == "local":
-        return _local_vendor
-    if host_vendor in ("intel", "amd"):
-        fixed: Vendor = host_vendor
-        return lambda: fixed
+        return ThisMachine("/"), None
+    if host_vendor == "intel" or host_vendor == "amd":
+        return None, HostFacts(vendor=host_vendor)
+    if host_vendor is None:
+        return None, HostFacts()
     raise UsageError(f"host_vendor={host_vendor!r} is not intel, amd, local or None")
-
-
-def _local_vendor() -> Vendor | None:
-    from xmlnest.hostcheck.cpu import this_machines_vendor
-
-    return this_machines_vendor("/")

@@ -66,7 +66,6 @@ def checked_options(
     *,
     disable: bool = False,
     host_model: bool = False,
-    by_name: bool = False,
     windows: bool = False,
     validate: str = "auto",
 ) -> Options:
@@ -101,7 +100,6 @@ def checked_options(
         known_models=known_models,
         disable=disable,
         host_model=host_model,
-        host_is_the_domains=by_name,  # the vendor comes from the host behind the URI
         windows=windows,
         hyperv_accepted=accepted,
     )

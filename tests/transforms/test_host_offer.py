@@ -1,7 +1,8 @@
 """What the host behind a libvirt connection offers, as the advice sees it: XN219 when the
 host cannot give a KVM guest the nesting feature, XN222's note for host-model, nothing to
-go by when no host or the driver cannot say. A table per case; the host is a stub here,
-a real one in tests/test_connection.py and tests/test_domains_cli.py."""
+go by when no host or the driver cannot say. A table per case; the host's facts are
+values here, a real host's in tests/test_connection.py and tests/test_domains_cli.py.
+How the converter learns them (once, and only when a plan asks) is tests/test_convert.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from xmlnest.engine import core
 from xmlnest.engine.plan import Level
-from xmlnest.model import HostOffer, Options
+from xmlnest.model import HostFacts, Options
 
 URI = "qemu+ssh://l0/system"
 NO_HOST = object()  # no connection at all
@@ -54,22 +55,21 @@ CASES = [
 def test_host_offer(
     xml: bytes, options: Options, offers: object, expected: dict[str, Level]
 ) -> None:
-    asked: list[str] = []
-
-    def features(arch: str) -> frozenset[str] | None:
-        asked.append(arch)
-        assert offers is None or isinstance(offers, frozenset)
-        return offers
-
-    host = None if offers is NO_HOST else HostOffer(URI, features)
+    host = HostFacts() if offers is NO_HOST else _offering(offers)
     out = core.process(xml, options, host=host)
     got = {f.rule: f.level for f in out.findings if f.rule in ("XN219", "XN222")}
     assert got == expected
-    assert set(asked) <= {"x86_64"}  # asked for the domain's own arch, if at all
+
+
+def _offering(offers: object, arch: str = "x86_64") -> HostFacts:
+    """A connection's host known to offer ``offers`` to ``arch`` guests (and nothing
+    known of other arches: a plan asking for one would raise HostFactNeeded)."""
+    assert offers is None or isinstance(offers, frozenset)
+    return HostFacts(URI, offered=((arch, offers),))
 
 
 def test_the_warning_names_the_uri_and_the_feature() -> None:
-    host = HostOffer(URI, lambda arch: frozenset())
+    host = _offering(frozenset())
     (found,) = [
         f for f in core.process(domain(PASS), Options(arch="amd"), host=host).findings
         if f.rule == "XN219"
@@ -83,10 +83,7 @@ def test_the_warning_names_the_uri_and_the_feature() -> None:
 
 def test_host_model_says_what_the_host_told() -> None:
     def told(offers: frozenset[str] | None | object) -> str:
-        host = None
-        if offers is not NO_HOST:
-            assert offers is None or isinstance(offers, frozenset)
-            host = HostOffer(URI, lambda arch: offers)
+        host = HostFacts() if offers is NO_HOST else _offering(offers)
         out = core.process(domain(MODEL), Options(arch="amd", host_model=True), host=host)
         (note,) = [f for f in out.findings if f.rule == "XN222"]
         return note.message.rsplit("(this host: ", 1)[1]
@@ -96,13 +93,16 @@ def test_host_model_says_what_the_host_told() -> None:
     assert told(NO_HOST) == "not asked, no libvirt connection)"
 
 
-def test_the_host_is_asked_only_when_it_matters() -> None:
-    calls: list[str] = []
+def test_the_plan_asks_for_what_it_lacks_and_nothing_else() -> None:
+    """The engine is handed values; a fact it needs and lacks is a request (the converter
+    answers it), and one it does not need is never asked for."""
+    from xmlnest.model import Fact, HostFactNeeded
 
-    def features(arch: str) -> frozenset[str] | None:
-        calls.append(arch)
-        return frozenset({"svm"})
-
+    unknown = HostFacts(URI)  # a connection, nothing learned of it yet
+    with pytest.raises(HostFactNeeded) as asked:
+        core.process(domain(PASS), Options(arch="amd"), host=unknown)
+    assert asked.value.fact == Fact("offered", "x86_64")
     power = domain("", arch="ppc64le").replace(b"machine='q35'", b"machine='pseries'")
-    core.process(power, Options(), host=HostOffer(URI, features))
-    assert calls == []  # POWER9: no x86 feature to ask about
+    assert core.process(power, Options(), host=unknown).changed  # POWER9: no x86 offer
+    disabled = core.process(domain(PASS), Options(arch="amd", disable=True), host=unknown)
+    assert disabled.changed  # turning nesting off compares no offer

@@ -24,7 +24,7 @@ def domain(rest: str) -> bytes:
 
 def edits(rest: str, options: Options) -> tuple[Edit, ...]:
     source = document.parse(domain(rest))
-    return transforms.plan(source.root, options, lambda: None).edits
+    return transforms.plan(source.root, options).edits
 
 
 NOOP: list[tuple[Options, str]] = [

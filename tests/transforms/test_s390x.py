@@ -23,7 +23,7 @@ def domain(cpu: str) -> bytes:
 
 def edits(cpu: str, options: Options) -> tuple[Edit, ...]:
     source = document.parse(domain(cpu))
-    return transforms.plan(source.root, options, lambda: None).edits
+    return transforms.plan(source.root, options).edits
 
 
 NOOP: list[tuple[Options, str]] = [

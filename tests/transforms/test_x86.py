@@ -11,7 +11,7 @@ import pytest
 
 from xmlnest.engine import document, transforms
 from xmlnest.engine.plan import Edit, Insert, NewElement, Remove, RemoveAttr, SetAttr, SetText
-from xmlnest.model import Options, Vendor
+from xmlnest.model import HostFacts, Options, Vendor
 
 INTEL = Options(arch="intel")
 AMD = Options(arch="amd")
@@ -30,7 +30,7 @@ def domain(cpu: str) -> bytes:
 
 def edits(cpu: str, options: Options) -> tuple[Edit, ...]:
     source = document.parse(domain(cpu))
-    return transforms.plan(source.root, options, lambda: None).edits
+    return transforms.plan(source.root, options).edits
 
 
 NOOP: list[tuple[Options, str]] = [
@@ -180,6 +180,6 @@ def test_a_model_asked_for_names_the_vendor_even_without_a_cpu(
     from xmlnest.engine import core
 
     vendor: Vendor = "amd" if host == "amd" else "intel"
-    out = core.process(domain(""), Options(model=model), host_vendor=lambda: vendor)
+    out = core.process(domain(""), Options(model=model), host=HostFacts(vendor=vendor))
     assert f"name='{feature}'".encode() in out.output
-    assert core.process(out.output, Options(model=model), host_vendor=lambda: vendor).plan.empty
+    assert core.process(out.output, Options(model=model), host=HostFacts(vendor=vendor)).plan.empty

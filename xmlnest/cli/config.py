@@ -224,7 +224,6 @@ def configure(
             host_model=host_model,
             windows=windows,
             hyperv_accepted=hyperv_accepted,
-            host_is_the_domains=libvirt,  # the vendor comes from the host behind the URI
         ),
         output=output,
         diff=diff_format,

@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from xmlnest.engine.core import Outcome
+from xmlnest.convert import Outcome
 
 
 def _name(el: etree._Element) -> str:

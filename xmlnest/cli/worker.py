@@ -8,20 +8,20 @@ imported only then) or to ``processed`` here.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from lxml import etree
 
 from xmlnest.cli import diff
 from xmlnest.cli.config import Output, RunConfig
-from xmlnest.engine import core
+from xmlnest.convert import Converter, Outcome, ThisMachine
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms import CANNOT_NEST
 from xmlnest.engine.validate import SchemaProblem, Validator
 from xmlnest.errors import NotADomain, RuleError, WriteError, XmlnestError
 from xmlnest.files import AtomicBatch, Input, Read, mirror, read, write_new
-from xmlnest.model import Status, Vendor
+from xmlnest.model import Status
 
 BATCH = 64  # in-place rewrites committed together: one wait for the disk
 
@@ -71,12 +71,18 @@ def rejected(item: Input, exc: XmlnestError, used: str | None = None) -> FileRes
 
 
 class _Worker:
-    """Per-process state: the schema compiled once, the host vendor read once."""
+    """Per-process state: the converter, with the schema compiled once and the host's
+    vendor read once (when a domain first needs it)."""
 
     def __init__(self, config: RunConfig) -> None:
         validator = config.validation.make_validator()
         self.validator = _Counted(validator) if validator is not None else None
-        self.host_vendor = _host_vendor_reader(config.host_root)
+        self.converter = Converter(
+            config.options,
+            validator=self.validator,
+            lookup=ThisMachine(config.host_root),
+            max_bytes=config.max_bytes,
+        )
 
 
 _last: list[tuple[RunConfig, _Worker]] = []  # this process's one worker, for one run
@@ -103,15 +109,6 @@ class _Counted:
     def problems(self, root: etree._Element) -> list[SchemaProblem]:
         self.used = True
         return self.validator.problems(root)
-
-
-def _host_vendor_reader(host_root: str) -> Callable[[], Vendor | None]:
-    def read_vendor() -> Vendor | None:
-        from xmlnest.hostcheck.cpu import this_machines_vendor  # only a guess needs it
-
-        return this_machines_vendor(host_root)
-
-    return read_vendor
 
 
 def start_run() -> None:
@@ -173,7 +170,7 @@ class _Transformed(NamedTuple):
 
     item: Input
     got: Read
-    outcome: core.Outcome
+    outcome: Outcome
 
 
 def process_one(
@@ -195,9 +192,7 @@ def _transform(item: Input, config: RunConfig, w: _Worker) -> _Transformed | Fil
     try:
         writing = config.output in (Output.IN_PLACE, Output.OUTPUT_DIR)
         got = read(item, config.max_bytes, sys.stdin.buffer, writing=writing)
-        outcome = core.transform(
-            got.data, config.options, host_vendor=w.host_vendor, max_bytes=config.max_bytes
-        )
+        outcome = w.converter.transform(got.data)
     except NotADomain as exc:
         if item.walked or config.skip_non_domain:
             return FileResult(
@@ -232,7 +227,7 @@ def _finish(
     if counted is not None:
         counted.used = False
     try:
-        outcome = core.validated(t.outcome, counted)
+        outcome = w.converter.validated(t.outcome)
     except XmlnestError as exc:
         return rejected(item, exc)
     used = counted.name if counted is not None and counted.used else None

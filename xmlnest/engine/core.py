@@ -1,12 +1,13 @@
 """Bytes in, bytes out: parse, plan, render, verify. Pure apart from the schema.
 
 Each step calls down, never back up: :mod:`document` parses, :mod:`transforms` plans,
-:mod:`lossless` renders, :mod:`verify` checks the output before it leaves.
+:mod:`lossless` renders, :mod:`verify` checks the output before it leaves. What is known
+of the host comes in as a value (:class:`HostFacts`); a plan that needs more raises
+:class:`HostFactNeeded` for the caller to answer (``xmlnest.convert`` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 from xmlnest.engine import document, transforms, verify
@@ -14,7 +15,7 @@ from xmlnest.engine.document import DEFAULT_MAX_BYTES, Source
 from xmlnest.engine.lossless.render import render
 from xmlnest.engine.plan import Finding, Plan
 from xmlnest.engine.problems import Validator
-from xmlnest.model import HostOffer, Options, Vendor
+from xmlnest.model import NO_HOST, HostFacts, Options
 
 
 class Outcome(NamedTuple):
@@ -33,17 +34,17 @@ def process(
     raw: bytes,
     options: Options,
     *,
-    host_vendor: Callable[[], Vendor | None] = lambda: None,
+    host: HostFacts = NO_HOST,
     validator: Validator | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    host: HostOffer | None = None,
 ) -> Outcome:
     """Transform one domain; raise an :class:`XmlnestError` subclass to refuse it.
 
-    ``host``: what the host behind a libvirt connection offers its guests (the advice
-    warns, XN219, when it lacks the nesting feature).
+    ``host``: what is known of the host the domain runs on (its vendor; with a libvirt
+    connection, what it offers guests: the advice warns, XN219, when it lacks the
+    nesting feature).
     """
-    outcome = transform(raw, options, host_vendor=host_vendor, max_bytes=max_bytes, host=host)
+    outcome = transform(raw, options, host=host, max_bytes=max_bytes)
     return validated(outcome, validator)
 
 
@@ -51,15 +52,14 @@ def transform(
     raw: bytes,
     options: Options,
     *,
-    host_vendor: Callable[[], Vendor | None] = lambda: None,
+    host: HostFacts = NO_HOST,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    host: HostOffer | None = None,
 ) -> Outcome:
     """:func:`process` up to the schema: every check but validity has passed. Not final
     until :func:`validated` has seen it (a runner validates a few outcomes at a time:
     libxml2's schema stays in the CPU's caches from one to the next)."""
     source = document.parse(raw, max_bytes=max_bytes)
-    plan = transforms.plan(source.root, options, host_vendor, host=host)
+    plan = transforms.plan(source.root, options, host)
     if plan.empty:
         return Outcome(source, plan, raw, plan.findings, source)
     index = plan.index_of(source.root)
@@ -68,7 +68,7 @@ def transform(
     output = document.encode(source, text)
     rendered = document.reparse(source, output, text)
     verify.check_meaning(source, plan, rendered)
-    replan = transforms.plan(rendered.root, options, host_vendor, advice=False, host=host)
+    replan = transforms.plan(rendered.root, options, host, advice=False)
     verify.check_idempotent(replan)
     return Outcome(source, plan, output, plan.findings, rendered)
 

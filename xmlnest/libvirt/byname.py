@@ -12,14 +12,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from xmlnest.arguments import checked_options, compiled, reworded, reworded_finding
-from xmlnest.engine import core
+from xmlnest.convert import Converter, Outcome
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.errors import LibvirtError, UsageError, XmlnestError
-from xmlnest.model import Options
+from xmlnest.model import Options, Vendor
 
 if TYPE_CHECKING:
-    from xmlnest.engine.validate import Choice, Validator
+    from xmlnest.engine.validate import Choice
     from xmlnest.libvirt.connection import Connection, DomainRead, Feature
     from xmlnest.libvirt.source import DomainSource
     from xmlnest.libvirt.status import StatusRow
@@ -70,7 +70,7 @@ class DomainResult(NamedTuple):
     validated_with: str | None = None  # the schema that checked the output, if one did
     found: bool = True  # False: the name is unknown or transient, nothing was read
     notes: tuple[str, ...] = ()  # what defining it left to say (a restart pending)
-    outcome: core.Outcome | None = None  # the engine's, for a caller that renders a diff
+    outcome: Outcome | None = None  # the engine's, for a caller that renders a diff
 
     @property
     def changed(self) -> bool:
@@ -125,7 +125,6 @@ def convert_domains(
         level,
         disable=disable,
         host_model=host_model,
-        by_name=True,
         windows=windows,
         validate=validation.kind if validation is not None else validate,
     )
@@ -143,17 +142,16 @@ def convert_domains(
             yield _worded(refused._replace(found=False), wording)
         else:
             found.append(item)
+    converter = Converter(options, validator=validator, lookup=source, max_bytes=max_bytes)
     for item in found:
         assert item.domain is not None
         result = _convert_domain(
             source,
             item.domain,
-            options,
-            validator,
+            converter,
             strict,
             ignored,
             define,
-            max_bytes,
             skip_unsupported,
             restarts,
         )
@@ -163,12 +161,10 @@ def convert_domains(
 def _convert_domain(
     source: DomainSource,
     name: str,
-    options: Options,
-    validator: Validator | None,
+    converter: Converter,
     strict: bool,
     ignored: frozenset[str],
     define: bool,
-    max_bytes: int,
     skip_unsupported: bool = False,
     restarts: bool = True,
 ) -> DomainResult:
@@ -180,14 +176,7 @@ def _convert_domain(
     before = b""
     try:
         before = source.read(item)
-        outcome = core.process(
-            before,
-            options,
-            host_vendor=source.host_vendor,
-            validator=validator,
-            max_bytes=max_bytes,
-            host=source.host(),
-        )
+        outcome = converter.process(before)
     except RuleError as exc:
         if skip_unsupported and exc.rule in CANNOT_NEST:
             reason = Finding(exc.rule or "", exc.problem, exc.hint, exc.line, Level.INFO)
@@ -195,6 +184,7 @@ def _convert_domain(
         return _refused(name, exc, before)
     except XmlnestError as exc:
         return _refused(name, exc, before)
+    validator = converter.validator
     used = validator.name if validator is not None and not outcome.plan.empty else None
     findings = tuple(f for f in outcome.findings if f.rule not in ignored)
     warnings = tuple(f for f in findings if f.level is Level.WARNING)
@@ -209,12 +199,12 @@ def _convert_domain(
     notes: tuple[str, ...] = ()
     if outcome.changed and define:
         try:
-            done = source.define(item, before, outcome.output, options)
+            done = source.define(item, before, outcome.output, converter)
         except XmlnestError as exc:
             return _refused(name, exc, before, used)
         defined, pending, notes = True, done.restart_pending, done.notes
     elif outcome.changed and restarts:
-        pending = source.would_wait(item, options)
+        pending = source.would_wait(item, converter.options)
     return DomainResult(
         name,
         "changed" if outcome.changed else "unchanged",
@@ -286,7 +276,7 @@ def domain_status(
     its ``LibvirtError``. Reads only. ``disable``: judged as ``state: disabled`` would
     leave them (stored ``not nested`` is the goal)."""
     options = checked_options(
-        arch, model, passthrough, level, host_model=host_model, disable=disable, by_name=True
+        arch, model, passthrough, level, host_model=host_model, disable=disable
     )
     wanted = conn.persistent_names() if names is None else list(names)
     return status_rows(conn, wanted, options)
@@ -298,12 +288,14 @@ def status_rows(
     """:func:`domain_status` for options already checked (the CLI's ``--status``);
     ``skip_unsupported``: a domain that cannot nest by its type or arch is ``skipped``."""
     seen: _Expanded = {}
+    # The stored verdict needs the vendor of the host behind conn, not what it offers.
+    converter = Converter(options, lookup=_VendorOf(conn))
     for read in conn.read_domains(names):
         if isinstance(read, LibvirtError):
             yield read
             continue
         try:
-            yield _status_row(conn, read, options, seen, skip_unsupported)
+            yield _status_row(conn, read, converter, seen, skip_unsupported)
         except LibvirtError as exc:
             yield exc
 
@@ -324,8 +316,32 @@ def _expanded(
     return seen[key]
 
 
+class _VendorOf:
+    """The host behind ``conn`` as a lookup that knows only its vendor (the status verdict
+    compares no host offer: no URI, so none is asked for)."""
+
+    uri: str | None = None
+    vendor_is_the_domains = True
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def vendor(self) -> Vendor | None:
+        return self.conn.host_vendor()
+
+    def offered(self, arch: str) -> frozenset[str] | None:
+        return None
+
+    def hyperv(self, arch: str) -> frozenset[str] | None:
+        return None
+
+
 def _status_row(
-    conn: Connection, read: DomainRead, options: Options, seen: _Expanded, skip_unsupported: bool
+    conn: Connection,
+    read: DomainRead,
+    converter: Converter,
+    seen: _Expanded,
+    skip_unsupported: bool,
 ) -> StatusRow:
     from xmlnest.engine import document
     from xmlnest.engine.transforms import CANNOT_NEST, FAMILY_OF_ARCH
@@ -334,11 +350,11 @@ def _status_row(
 
     dom, raw, live = read
     try:
-        outcome = core.process(raw, options, host_vendor=conn.host_vendor)
+        outcome = converter.process(raw)
         arch = status.arch_of(outcome.source.root)
         stored = status.stored_verdict(
             changed=outcome.changed,
-            disable=options.disable,
+            disable=converter.options.disable,
             host_setting=any(f.rule == "XN221" for f in outcome.findings),
         )
     except RuleError as exc:

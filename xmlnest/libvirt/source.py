@@ -11,13 +11,14 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from xmlnest.engine import core, document
+from xmlnest.convert import Converter
+from xmlnest.engine import document
 from xmlnest.engine.transforms import FAMILY_OF_ARCH
 from xmlnest.errors import LibvirtError, XmlnestError
 from xmlnest.files import Input
 from xmlnest.libvirt import status
 from xmlnest.libvirt.connection import Connection, DomainInfo, Feature, redefine
-from xmlnest.model import HostOffer, Options, Vendor
+from xmlnest.model import Options, Vendor
 
 
 class DefinedDomain(NamedTuple):
@@ -34,7 +35,11 @@ class DefinedDomain(NamedTuple):
 
 
 class DomainSource:
-    """The domains of one connection, each read and (with ``-i``) defined through it."""
+    """The domains of one connection, each read and (with ``-i``) defined through it; and
+    the host behind it, a :class:`xmlnest.convert.HostLookup` (the vendor is the domains'
+    own host's, not a guess)."""
+
+    vendor_is_the_domains = True
 
     def __init__(self, conn: Connection, *, read_ahead: bool = True) -> None:
         self.conn = conn
@@ -83,18 +88,18 @@ class DomainSource:
             close()  # what is in flight is dropped
         return self.conn.stored_xml(dom)
 
-    def host_vendor(self) -> Vendor | None:
+    @property
+    def uri(self) -> str:
+        return self.conn.uri
+
+    def vendor(self) -> Vendor | None:
         return self.conn.host_vendor()
 
-    def host(self) -> HostOffer:
-        """What the host behind the connection offers guests, asked once per arch."""
-        return HostOffer(self.conn.uri, self._offered, self._hyperv)
-
-    def _hyperv(self, arch: str) -> frozenset[str] | None:
+    def hyperv(self, arch: str) -> frozenset[str] | None:
         """The Hyper-V enlightenments the host's domain capabilities list for ``arch``."""
         return self.conn.hyperv_features(arch)
 
-    def _offered(self, arch: str) -> frozenset[str] | None:
+    def offered(self, arch: str) -> frozenset[str] | None:
         """The features the host's host-model CPU requires for ``arch`` (``None``: the
         driver cannot say)."""
         features = self._features(arch)
@@ -115,18 +120,16 @@ class DomainSource:
         stored = status.NOT_NESTED if options.disable else status.NESTED
         return status.restart_pending(stored, self._running(dom))
 
-    def define(self, item: Input, seen: bytes, new: bytes, options: Options) -> DefinedDomain:
+    def define(self, item: Input, seen: bytes, new: bytes, converter: Converter) -> DefinedDomain:
         """Define ``new`` (validated) unless the stored definition changed since it was
-        read as ``seen``; raise if libvirt did not keep the nesting edit. Says whether a
+        read as ``seen``; raise if libvirt did not keep the nesting edit (``converter``,
+        the one that made ``new``, would change what libvirt stored). Says whether a
         restart is pending: the domain runs, and its running definition is not yet what
         the edit made the stored one (a host-model guest on a host that offers vmx runs
         nested already: no restart for nothing)."""
         dom = self._domain(item)
         done = redefine(self.conn, dom, seen, new)
-        kept = core.process(
-            done.stored, options, host_vendor=self.conn.host_vendor, host=self.host()
-        )
-        if kept.changed:
+        if converter.transform(done.stored).changed:
             raise LibvirtError(
                 self.conn.uri,
                 dom.name,
@@ -136,7 +139,7 @@ class DomainSource:
             )
         if not done.domain.active:
             return DefinedDomain(dom.name, False)
-        stored = status.NOT_NESTED if options.disable else status.NESTED
+        stored = status.NOT_NESTED if converter.options.disable else status.NESTED
         pending = status.restart_pending(stored, self._running(done.domain))
         note = f"{self.conn.uri}: note: {status.running_note(dom.name)}"
         return DefinedDomain(dom.name, pending, (note,) if pending else ())

@@ -19,7 +19,7 @@ from xmlnest.engine.transforms import live, power, s390x, windows, x86, x86_vend
 from xmlnest.engine.transforms.advice import advise
 from xmlnest.engine.transforms.common import Builder, Context, line
 from xmlnest.errors import RuleError
-from xmlnest.model import HostOffer, Options, Vendor
+from xmlnest.model import NO_HOST, HostFacts, Options
 
 Transform = Callable[[Context, Builder], None]
 
@@ -77,22 +77,25 @@ CANNOT_NEST = frozenset({"XN101", "XN102", "XN109"})
 def plan(
     root: etree._Element,
     options: Options,
-    host_vendor: Callable[[], Vendor | None],
+    host: HostFacts = NO_HOST,
     *,
     advice: bool = True,
-    host: HostOffer | None = None,
 ) -> Plan:
     """The edits this domain still needs for nesting (empty when already compliant), or
     with ``options.disable`` to have nesting off.
 
-    ``advice=False`` skips the warnings and notes (the idempotence re-plan needs only
-    the edits). ``host``: what the host behind a libvirt connection offers guests (x86
-    advice says when it lacks the nesting feature).
+    ``host``: what is known of the host the domain runs on: its vendor, for an x86
+    domain that names none, and with a connection what it offers guests (x86 advice says
+    when it lacks the nesting feature; ``--windows`` writes only the enlightenments it
+    lists). A fact it does not hold yet raises :class:`HostFactNeeded`: the caller looks
+    it up and plans again. ``advice=False`` skips the warnings and notes (the
+    idempotence re-plan needs only the edits).
     """
-    ctx = Context(root, options, host_vendor)
-    if options.windows and not options.disable and host is not None:
+    ctx = Context(root, options, host)
+    if options.windows and not options.disable and host.uri is not None:
         # --windows writes only what the host's domain capabilities list as well.
-        ctx = Context(root, windows.host_accepts(options, host.hyperv(ctx.arch or "")), host_vendor)
+        accepted = windows.host_accepts(options, host.hyperv_offer(ctx.arch or ""))
+        ctx = Context(root, accepted, host)
     live.refuse_live(ctx)
     check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)
@@ -131,7 +134,7 @@ def plan(
     else:
         transforms.enable(ctx, b)
     if advice:
-        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host, host)
+        b.findings += advise(ctx, target, options.level, bool(b.edits), vendor_from_host)
     return Plan(
         target=target,
         edits=tuple(b.edits),

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from lxml import etree
 
 from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Edit, Finding, Index, RemoveAttr, SetAttr
 from xmlnest.errors import RuleError
-from xmlnest.model import Options, Vendor
+from xmlnest.model import HostFacts, Options
 
 
 class Context:
-    """A domain being planned, with the options; reads only, never changes the tree."""
+    """A domain being planned, with the options and what is known of the host; reads
+    only, never changes the tree."""
 
-    __slots__ = ("root", "options", "host_vendor", "index", "cpu", "os_type")
+    __slots__ = ("root", "options", "host", "index", "cpu", "os_type")
 
-    def __init__(
-        self, root: etree._Element, options: Options, host_vendor: Callable[[], Vendor | None]
-    ) -> None:
+    def __init__(self, root: etree._Element, options: Options, host: HostFacts) -> None:
         self.root = root
         self.options = options
-        self.host_vendor = host_vendor
+        self.host = host
         self.index = Index(root)  # the plan carries it on; built only if an edit needs it
         # Read once: every rule looks at these.
         self.cpu = self.child(root, "cpu")

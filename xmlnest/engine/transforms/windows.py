@@ -387,7 +387,7 @@ def missing_for_windows(
     """For XN225: what ``--windows`` would still change (beyond the plain edit), in a few
     words, or why it would refuse (then ``True``); ``None`` when nothing."""
     opts = ctx.options._replace(windows=True)
-    scratch = Context(ctx.root, opts, ctx.host_vendor)
+    scratch = Context(ctx.root, opts, ctx.host)
     try:
         check_guest(scratch, vendor)
     except RuleError as exc:

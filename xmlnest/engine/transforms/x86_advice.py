@@ -10,7 +10,6 @@ from xmlnest.engine.hints import rule_hint
 from xmlnest.engine.plan import Finding, Level
 from xmlnest.engine.transforms.common import Context, line, text_of
 from xmlnest.engine.transforms.x86 import NESTING_FEATURE
-from xmlnest.model import HostOffer
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -50,7 +49,6 @@ def advise_x86(
     ctx: Context,
     target: str,
     level: str,
-    host: HostOffer | None,
     *,
     vendor_known: bool = True,
 ) -> list[Finding]:
@@ -59,7 +57,8 @@ def advise_x86(
     out: list[Finding] = []
     # What the host behind the connection offers (None: no connection, or it cannot say).
     # (Only KVM domains get here: check_domain_type refuses the rest.)
-    offered = host.features(ctx.arch or "") if host is not None and vendor_known else None
+    host = ctx.host
+    offered = host.offer(ctx.arch or "") if vendor_known else None
     lacks = offered is not None and NESTING_FEATURE[target] not in offered
     cpu = ctx.cpu
     mode = final_cpu_mode(ctx)
@@ -92,7 +91,7 @@ def advise_x86(
     if mode in ("host-passthrough", "maximum"):
         out.append(_passthrough_migration(ctx, mode, feat))
     if mode == "host-model" and not lacks:
-        told = "not asked, no libvirt connection" if host is None else "its driver cannot say"
+        told = "not asked, no libvirt connection" if host.uri is None else "its driver cannot say"
         out.append(_host_model_offer(ctx, feat, "offers it" if offered is not None else told))
     known = ctx.options.known_models
     if ctx.options.model and known is not None and ctx.options.model not in known:
@@ -142,7 +141,7 @@ def advise_x86(
             )
     out += both + foreign
     out += cpu_overridden(ctx)
-    if lacks and host is not None:
+    if lacks and host.uri is not None:
         out.append(_host_lacks(host.uri, feat))
     return out
 

@@ -132,9 +132,9 @@ def resolve_vendor(ctx: Context, requested: str) -> tuple[Vendor, bool]:
         off = disabled_vendor(ctx)
         if off:
             return off, False
-    host = ctx.host_vendor()
+    host = ctx.host.cpu_vendor()
     if host:
-        return host, not ctx.options.host_is_the_domains
+        return host, not ctx.host.vendor_is_the_domains
     if vendor_neutral(ctx):
         # The same edit for either vendor (pass the host CPU through): no vendor needed,
         # so none is guessed; a forbidden nesting feature of either is still refused.
