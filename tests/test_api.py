@@ -33,7 +33,7 @@ SURFACE = {
     "windows: 'bool' = False, validate: 'str' = 'auto', schema_dir: 'str | None' = None, strict: 'bool' = False, "
     "ignore: 'Iterable[str]' = (), define: 'bool' = False, skip_unsupported: 'bool' = False, "
     "max_bytes: 'int' = 16777216, wording: 'Wording' = 'api', "
-    "validation: 'Choice | None' = None, restarts: 'bool' = True) -> 'Iterator[DomainResult]'",
+    "validation: 'Choice | None' = None, restarts: 'bool' = True, options: 'Options | None' = None) -> 'Iterator[DomainResult]'",
     "domain_status": "(conn: 'Connection', names: 'Sequence[str] | None' = None, *, "
     "arch: 'str' = 'auto', model: 'str | None' = None, passthrough: 'bool' = False, "
     "level: 'str' = 'l1', host_model: 'bool' = False, disable: 'bool' = False) "

@@ -400,6 +400,26 @@ def test_never_an_element_the_target_schema_refuses(tmp_path: Path) -> None:
     assert not schema.validate(etree.fromstring(full))
 
 
+def test_by_name_the_schema_dir_also_says_what_may_be_written(tmp_path: Path) -> None:
+    """--schema-dir reaches the --windows profile by name too (the CLI's own options go to
+    convert_domains, built once), not only the validation."""
+    if not (SCHEMA_DIR / "domain.rng").is_file():
+        need("libvirt's schemas", "apt-get install libvirt-clients")
+    folder = _older_schema(tmp_path)
+    case = WIN / "intel-win2k16-no-hyperv-no-cpu"
+    node = tmp_path / "node.xml"
+    node.write_bytes(b"<node>\n" + (case / "input.xml").read_bytes() + b"</node>\n")
+    args = ["-c", f"test://{node}", "--domain", "win2k16", "--windows", "--arch", "intel"]
+    r = run_cli([*args, "--schema-dir", str(folder)])
+    assert r.code == 0, r.err
+    assert b"<evmcs" not in r.out and b"<ipi" not in r.out and b"<tlbflush state='on'/>" in r.out
+    assert "ipi, evmcs, stimer direct" in r.err
+    assert b"<evmcs state='on'/>" in run_cli(args).out  # the installed schema takes it
+
+
+# The real daemon: every golden output defined (qemu:///system), and the QEMU argv.
+
+
 def _system_virsh() -> str:
     virsh = libvirt_tool("virsh")
     probe = subprocess.run([virsh, "-c", "qemu:///system", "version"], capture_output=True)

@@ -95,7 +95,6 @@ def transform(
         disable=disable,
         host_model=host_model,
         windows=windows,
-        validate=validate,
     )
     raw = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     lookup, facts = _host(host_vendor)

@@ -67,8 +67,9 @@ def checked_options(
     disable: bool = False,
     host_model: bool = False,
     windows: bool = False,
-    validate: str = "auto",
+    schema_dir: str | None = None,
 ) -> Options:
+    """The API's keywords checked (``UsageError``, in the API's words) into Options."""
     target = ARCH_ALIASES.get(arch)
     if target is None:
         choices = ", ".join(sorted(ARCH_ALIASES))
@@ -80,13 +81,41 @@ def checked_options(
     )
     if windows and target in ("power9", "ibmz"):
         raise UsageError(f"windows=True readies Intel and AMD L1s, not arch={arch!r}")
+    return options_for(
+        target,
+        model,
+        passthrough,
+        level,
+        disable=disable,
+        host_model=host_model,
+        windows=windows,
+        schema_dir=schema_dir,
+    )
+
+
+def options_for(
+    target: str,
+    model: str | None,
+    passthrough: bool,
+    level: str,
+    *,
+    disable: bool = False,
+    host_model: bool = False,
+    windows: bool = False,
+    schema_dir: str | None = None,
+) -> Options:
+    """Options from choices already checked (by :func:`checked_options`, or the CLI's
+    configuration), with what the installed libvirt knows: its cpu_map's x86 models (for
+    ``model``) and the ``<hyperv>`` children its RelaxNG under ``schema_dir`` (else where
+    validation looks) accepts (for ``windows``), whether or not the run validates: an
+    enlightenment the target libvirt refuses is never written."""
     accepted = None
-    if windows and not disable and validate != "none":
+    if windows and not disable:
         import os
 
         from xmlnest.engine.validate import hyperv_children
 
-        accepted = hyperv_children(None, os.environ)
+        accepted = hyperv_children(schema_dir, os.environ)
     known_models = None
     if model is not None:
         from xmlnest.engine.cpumap import x86_models

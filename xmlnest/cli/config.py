@@ -7,7 +7,7 @@ import os
 from enum import Enum
 from typing import NamedTuple
 
-from xmlnest.arguments import check_cpu_choices
+from xmlnest.arguments import check_cpu_choices, options_for
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.transforms import ARCH_ALIASES
 from xmlnest.engine.validate import Choice, choose
@@ -203,27 +203,16 @@ def configure(
         )
     if output in (Output.IN_PLACE, Output.OUTPUT_DIR) and STDIN in args:
         raise UsageError("--in-place and --output-dir need named files, not stdin")
-    hyperv_accepted = None
-    if windows and not disable:
-        from xmlnest.engine.validate import hyperv_children
-
-        hyperv_accepted = hyperv_children(schema_dir, os.environ)
-    known_models = None
-    if model is not None:
-        from xmlnest.engine.cpumap import x86_models
-
-        known_models = x86_models()
     return RunConfig(
-        options=Options(
-            arch=target,
-            model=model,
-            passthrough=passthrough,
-            level=level,
-            known_models=known_models,
+        options=options_for(
+            target,
+            model,
+            passthrough,
+            level,
             disable=disable,
             host_model=host_model,
             windows=windows,
-            hyperv_accepted=hyperv_accepted,
+            schema_dir=schema_dir,
         ),
         output=output,
         diff=diff_format,

@@ -98,6 +98,7 @@ def convert_domains(
     wording: Wording = "api",
     validation: Choice | None = None,
     restarts: bool = True,
+    options: Options | None = None,
 ) -> Iterator[DomainResult]:
     """Convert the named domains' stored definitions (``None``: every persistent domain),
     one result each: first the names that are unknown or transient (rejected), then the
@@ -112,22 +113,24 @@ def convert_domains(
     (XN101, XN102, XN109) is ``skipped``, not refused. Without ``define``, each definition
     is read while the one before is worked on (virsh: one command ahead).
     ``wording="cli"``: hints name the CLI's flags; ``validation``: a schema already chosen
-    (the CLI's run configuration), instead of ``validate`` and ``schema_dir``.
+    (the CLI's run configuration), instead of ``validate`` and ``schema_dir``; ``options``:
+    options already made (the CLI's), instead of ``arch`` to ``windows``.
     ``restarts=False``: without ``define``, do not ask running domains whether a restart
     would be pending (it costs one more read of each changed running domain).
     """
     from xmlnest.libvirt.source import DomainSource
 
-    options = checked_options(
-        arch,
-        model,
-        passthrough,
-        level,
-        disable=disable,
-        host_model=host_model,
-        windows=windows,
-        validate=validation.kind if validation is not None else validate,
-    )
+    if options is None:
+        options = checked_options(
+            arch,
+            model,
+            passthrough,
+            level,
+            disable=disable,
+            host_model=host_model,
+            windows=windows,
+            schema_dir=schema_dir,
+        )
     ignored = _ignore_ids(ignore, wording)
     if validation is not None:
         validator = validation.make_validator()
