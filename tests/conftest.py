@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,18 +181,61 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def daemon() -> None:
-    """A running libvirtd answering on qemu:///system (.ci/run starts one), for tests that
-    define domains there (named xmlnest-test-*): only with XMLNEST_SYSTEM_DAEMON=1."""
+SYSTEM_URI = "qemu:///system"
+
+
+def require_system_daemon() -> None:
+    """The one gate of every test that defines domains on qemu:///system (all named
+    xmlnest-test-*): the owner's consent (``XMLNEST_SYSTEM_DAEMON=1``), then virsh and a
+    libvirtd that answers (.ci/run starts one)."""
     consent_to_system_daemon("define domains named xmlnest-test-*")
     if not shutil.which("virsh"):
         need("virsh", "apt-get install libvirt-clients")
-    r = subprocess.run(
-        ["virsh", "-c", "qemu:///system", "version"], capture_output=True, check=False
-    )
+    r = subprocess.run(["virsh", "-c", SYSTEM_URI, "version"], capture_output=True, check=False)
     if r.returncode != 0:
         need(
             "a running libvirtd (qemu:///system)",
             "libvirtd -d and virtlogd -d as root (.ci/run starts them)",
         )
+
+
+@pytest.fixture(scope="module")
+def daemon() -> None:
+    """:func:`require_system_daemon`, once per module."""
+    require_system_daemon()
+
+
+DefineOnSystem = Callable[..., str]
+
+
+@pytest.fixture
+def system_domains(daemon: None, tmp_path: Path) -> Iterator[DefineOnSystem]:
+    """``define(template, tag="", **fields)``: define ``template`` (``{name}`` filled with
+    a fresh ``xmlnest-test-TAG-…`` name, other fields from ``fields``) on qemu:///system
+    with ``virsh define --validate`` and return its name; every domain it defined is
+    undefined after the test."""
+    names: list[str] = []
+
+    def define(template: str, tag: str = "", **fields: str) -> str:
+        name = f"xmlnest-test-{tag + '-' if tag else ''}{secrets.token_hex(4)}"
+        f = tmp_path / f"{name}.xml"
+        f.write_text(template.format(name=name, **fields))
+        names.append(name)
+        done = subprocess.run(
+            ["virsh", "-q", "-c", SYSTEM_URI, "define", "--validate", str(f)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return name
+
+    try:
+        yield define
+    finally:
+        for name in names:
+            subprocess.run(
+                ["virsh", "-q", "-c", SYSTEM_URI, "undefine", "--nvram", name],
+                capture_output=True,
+                check=False,
+            )

@@ -4,30 +4,15 @@ disable. Only with the owner's consent (``XMLNEST_SYSTEM_DAEMON=1``)."""
 
 from __future__ import annotations
 
-import secrets
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import consent_to_system_daemon, need
+from tests.conftest import DefineOnSystem
 from tests.test_ansible import nested_task, playbook, registered
 
 SYSTEM = "qemu:///system"
-
-
-def system_consent() -> None:
-    """The one gate of this file's qemu:///system tests (they define a domain there and
-    undefine it after): the owner's consent (``XMLNEST_SYSTEM_DAEMON=1``, set by .ci/run),
-    then a libvirtd that answers."""
-    consent_to_system_daemon("define domains named xn-ansible-* (and undefine them)")
-    if not shutil.which("virsh"):
-        need("virsh", "apt-get install libvirt-clients")
-    r = subprocess.run(["virsh", "-c", SYSTEM, "version"], capture_output=True, check=False)
-    if r.returncode != 0:
-        need("a running libvirtd (qemu:///system)", "libvirtd -d and virtlogd -d as root")
 
 
 SYSTEM_GUEST = """<domain type='kvm'>
@@ -51,16 +36,8 @@ def virsh(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def system_guest(tmp_path: Path) -> Iterator[str]:
-    system_consent()
-    name = f"xn-ansible-{secrets.token_hex(4)}"
-    f = tmp_path / "guest.xml"
-    f.write_text(SYSTEM_GUEST.format(name=name))
-    assert virsh("define", "--validate", str(f)).returncode == 0
-    try:
-        yield name
-    finally:
-        virsh("undefine", name)
+def system_guest(system_domains: DefineOnSystem) -> str:
+    return system_domains(SYSTEM_GUEST, "ansible")
 
 
 def test_enable_then_disable_on_qemu_system(tmp_path: Path, system_guest: str) -> None:

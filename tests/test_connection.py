@@ -22,7 +22,7 @@ from typing import TypedDict, TypeVar
 
 import pytest
 
-from tests.conftest import REPO, need
+from tests.conftest import REPO, DefineOnSystem, need
 from xmlnest.convert import Converter
 from xmlnest.engine import core
 from xmlnest.engine.document import parse
@@ -809,16 +809,9 @@ KVM_GUEST = """<domain type='{kind}'>
 
 
 @pytest.fixture
-def system_domain(daemon: None, tmp_path: Path) -> Iterator[str]:
+def system_domain(system_domains: DefineOnSystem) -> str:
     """A shut-off KVM domain defined on qemu:///system for one test, undefined after."""
-    name = f"xmlnest-test-{secrets.token_hex(4)}"
-    f = tmp_path / "guest.xml"
-    f.write_text(KVM_GUEST.format(kind="kvm", name=name))
-    _virsh("define", "--validate", str(f))
-    try:
-        yield name
-    finally:
-        _virsh("undefine", name, check=False)
+    return system_domains(KVM_GUEST, kind="kvm")
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import json
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, run_cli
+from tests.conftest import REPO, DefineOnSystem, need, run_cli
 from tests.helpers import LIGHT, loaded_by
 from tests.test_connection import FLEET, SYSTEM, node_file, uuid_of
 from tests.test_connection import _virsh as system_virsh
@@ -224,15 +223,8 @@ def _virsh(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.fixture
-def system_domain(daemon: None, tmp_path: Path) -> Iterator[str]:
-    name = f"xmlnest-test-{secrets.token_hex(4)}"
-    f = tmp_path / "guest.xml"
-    f.write_text(KVM_GUEST.format(name=name))
-    assert _virsh("define", "--validate", str(f)).returncode == 0
-    try:
-        yield name
-    finally:
-        _virsh("undefine", name)
+def system_domain(system_domains: DefineOnSystem) -> str:
+    return system_domains(KVM_GUEST)
 
 
 def test_convert_a_shut_off_domain_on_qemu_system_by_name(system_domain: str) -> None:
@@ -288,7 +280,7 @@ def test_a_transient_domain_is_refused(daemon: None, tmp_path: Path) -> None:
 
 
 def test_the_vendor_is_the_hosts_own_and_host_model_asks_what_it_offers(
-    daemon: None, tmp_path: Path
+    system_domains: DefineOnSystem,
 ) -> None:
     """With a connection the x86 vendor is the capabilities' (no XN217 guess note, and
     vendor advice such as AMD's XN202 applies); --host-model asks the host's domain
@@ -300,28 +292,23 @@ def test_the_vendor_is_the_hosts_own_and_host_model_asks_what_it_offers(
         need("an Intel or AMD host behind qemu:///system", "run it on an x86 host")
         raise AssertionError("unreachable")
     feature = "svm" if vendor == "amd" else "vmx"
-    name = f"xmlnest-test-hm-{secrets.token_hex(4)}"
-    f = tmp_path / "hm.xml"
-    f.write_text(
-        f"<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
+    name = system_domains(
+        "<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
         "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n"
-        "  <cpu mode='host-model'/>\n</domain>\n"
+        "  <cpu mode='host-model'/>\n</domain>\n",
+        "hm",
     )
-    assert _virsh("define", "--validate", str(f)).returncode == 0
-    try:
-        plain = run_cli(["-c", SYSTEM, "--domain", name, "--check"])
-        assert plain.code == 1, plain.err
-        assert "XN217" not in plain.err
-        assert ("XN202" in plain.err) == (vendor == "amd")
-        hm = run_cli(["-c", SYSTEM, "--domain", name, "--check", "--host-model", "-v"])
-        assert hm.code == 1, hm.err
-        told = [ln for ln in hm.err_lines if " XN219 " in ln or " XN222 " in ln]
-        if _local_kvm_nests(vendor):
-            assert len(told) == 1 and "XN222" in told[0] and "offers it" in told[0]
-        else:
-            assert len(told) == 1 and "XN219" in told[0] and f"not offer {feature} " in told[0]
-    finally:
-        _virsh("undefine", name)
+    plain = run_cli(["-c", SYSTEM, "--domain", name, "--check"])
+    assert plain.code == 1, plain.err
+    assert "XN217" not in plain.err
+    assert ("XN202" in plain.err) == (vendor == "amd")
+    hm = run_cli(["-c", SYSTEM, "--domain", name, "--check", "--host-model", "-v"])
+    assert hm.code == 1, hm.err
+    told = [ln for ln in hm.err_lines if " XN219 " in ln or " XN222 " in ln]
+    if _local_kvm_nests(vendor):
+        assert len(told) == 1 and "XN222" in told[0] and "offers it" in told[0]
+    else:
+        assert len(told) == 1 and "XN219" in told[0] and f"not offer {feature} " in told[0]
 
 
 def test_in_place_reads_each_definition_just_before_its_define(

@@ -6,7 +6,6 @@ them and the tests fail there, rather than skip, if they are missing.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, consent_to_system_daemon, libvirt_tool, need, run_cli
+from tests.conftest import (
+    REPO,
+    DefineOnSystem,
+    libvirt_tool,
+    run_cli,
+)
 
 SAMPLES = {
     "intel": ("intel-l1.xml", "<cpu mode='host-passthrough'"),
@@ -118,34 +122,16 @@ def test_virsh_rejects_what_xmlnest_never_emits(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def _qemu_system(virsh: str) -> str:
-    consent_to_system_daemon("define domains named xmlnest-test-*")
-    uri = "qemu:///system"
-    probe = subprocess.run([virsh, "-c", uri, "version"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        need("a running libvirtd (qemu:///system)", "start virtlogd -d and libvirtd -d as root")
-    return uri
-
-
-def test_libvirts_own_stored_file_gets_a_warning(tmp_path: Path) -> None:
+def test_libvirts_own_stored_file_gets_a_warning(system_domains: DefineOnSystem) -> None:
     """A file libvirtd wrote (/etc/libvirt/qemu/NAME.xml, AUTO-GENERATED header): xmlnest
     converts it but says libvirtd will not see the change until it is defined (XN216)."""
-    virsh = libvirt_tool("virsh")
-    uri = _qemu_system(virsh)
-    name = f"xmlnest-test-stored-{os.getpid()}"
-    domain = tmp_path / "d.xml"
-    domain.write_text(
-        f"<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
+    name = system_domains(
+        "<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>256</memory>\n"
         "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n"
-        "  <cpu mode='host-model'/>\n</domain>\n"
+        "  <cpu mode='host-model'/>\n</domain>\n",
+        "stored",
     )
-    subprocess.run(
-        [virsh, "-c", uri, "define", "--validate", str(domain)], check=True, capture_output=True
-    )
-    try:
-        stored = Path(f"/etc/libvirt/qemu/{name}.xml").read_bytes()
-    finally:
-        subprocess.run([virsh, "-c", uri, "undefine", name], check=True, capture_output=True)
+    stored = Path(f"/etc/libvirt/qemu/{name}.xml").read_bytes()
     assert stored.lstrip().startswith(b"<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE.")
     r = run_cli(["--arch", "intel", "--check", "-"], stored)
     assert r.code == 1

@@ -3,8 +3,9 @@
 The recipe must keep the domain's secrets (``virsh dumpxml --inactive`` leaves a VNC
 ``passwd`` out unless ``--security-info`` is given, and the define afterwards would erase
 it), and must run ``virsh define`` only when xmlnest succeeded, so that a refusal shows
-xmlnest's status and message. Only with ``XMLNEST_SYSTEM_DAEMON=1`` (the ``daemon``
-fixture): it defines domains named ``xmlnest-test-*`` there and undefines them after.
+xmlnest's status and message. Only with ``XMLNEST_SYSTEM_DAEMON=1`` (conftest's
+``system_domains``): it defines domains named ``xmlnest-test-pipe-*`` there and undefines
+them after.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, DefineOnSystem
 
 SYSTEM = "qemu:///system"
 
@@ -71,26 +72,15 @@ def _run_recipe(name: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def guest(daemon: None, tmp_path: Path) -> Iterator[Callable[[str], tuple[str, str]]]:
+def guest(system_domains: DefineOnSystem) -> Callable[[str], tuple[str, str]]:
     """Defines a domain of a given type on qemu:///system: (name, VNC password); every
     domain it defined is undefined after the test."""
-    names: list[str] = []
 
     def define(kind: str) -> tuple[str, str]:
-        name = f"xmlnest-test-pipe-{secrets.token_hex(4)}"
         password = secrets.token_hex(4)  # VNC allows 8 characters
-        f = tmp_path / f"{name}.xml"
-        f.write_text(GUEST.format(kind=kind, name=name, password=password))
-        names.append(name)
-        defined = _virsh("define", "--validate", str(f))
-        assert defined.returncode == 0, defined.stderr
-        return name, password
+        return system_domains(GUEST, "pipe", kind=kind, password=password), password
 
-    try:
-        yield define
-    finally:
-        for name in names:
-            _virsh("undefine", name)
+    return define
 
 
 def test_the_readme_pipe_keeps_the_vnc_password(guest: Callable[[str], tuple[str, str]]) -> None:
