@@ -7,7 +7,8 @@ Each tree is run as ``env PYTHONPATH=TREE python -m xmlnest`` (this interpreter)
 same inputs as ``run.py`` (the corpus's x86 domains, or synthesised ones), with the runs
 of the two interleaved round by round, so that the machine's load falls on both alike.
 Rows: pipe latency (one domain that needs the edit, validated), bulk ``--check`` with
-``--jobs 1`` and ``--jobs 2``. Prints a Markdown table of medians and the ratio new/old.
+``--jobs 1`` and ``--jobs 2``, and ``-i --jobs 1`` (on a fresh copy each run). Prints a
+Markdown table of medians and the ratio new/old.
 Uses run.py's helpers; the standard library and lxml only.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,6 +28,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # noqa: E402  (benchmarks/run.py, beside this file)
 
 
+def in_place(
+    cmd: dict[str, list[str]], folder: Path, args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, list[run.Run]]:
+    """``-i --jobs 1`` on a fresh copy of ``folder`` each run (copied and synced first,
+    untimed), the two trees in a rotating order."""
+    out: dict[str, list[run.Run]] = {k: [] for k in cmd}
+    names = list(cmd)
+    for i in range(args.rounds):
+        for name in names[i % 2 :] + names[: i % 2]:
+            copy = folder.parent / f"copy-{name}-{i}"
+            shutil.copytree(folder, copy)
+            os.sync()
+            line = [*cmd[name], "--arch", "intel", "-i", "-q", "--jobs", "1", str(copy)]
+            out[name].append(run.measure(line, env=env))
+            shutil.rmtree(copy)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("old", type=Path, help="the tree before (a checkout or worktree)")
@@ -33,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=5000, help="bulk file count (default 5000)")
     ap.add_argument("--rounds", type=int, default=7, help="bulk rounds (default 7)")
     ap.add_argument("--runs", type=int, default=41, help="pipe runs per tree (default 41)")
+    ap.add_argument(
+        "--rows",
+        default="pipe,check1,check2,inplace",
+        help="which rows, comma-separated (default: pipe,check1,check2,inplace)",
+    )
     args = ap.parse_args(argv)
+    wanted = set(args.rows.split(","))
     schema = run.find_schema(None)
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     cmd = {k: ["env", f"PYTHONPATH={t}", sys.executable, "-m", "xmlnest"] for k, t in trees.items()}
@@ -48,11 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = work / "bulk"
         run.fill(folder, bases, args.files)
         rows = []
-        pipe = run.interleaved(
-            {k: ([*c, "--arch", "intel", str(one)], None) for k, c in cmd.items()}, args.runs, env
-        )
-        rows.append(("pipe latency, 1 file (median)", pipe, 1000.0, "ms"))
-        for jobs in ("1", "2"):
+        if "pipe" in wanted:
+            pipe = run.interleaved(
+                {k: ([*c, "--arch", "intel", str(one)], None) for k, c in cmd.items()},
+                args.runs,
+                env,
+            )
+            rows.append(("pipe latency, 1 file (median)", pipe, 1000.0, "ms"))
+        for jobs in [j for j in ("1", "2") if f"check{j}" in wanted]:
             bulk = run.interleaved(
                 {
                     k: ([*c, "--arch", "intel", "--check", "-q", "--jobs", jobs, str(folder)], None)
@@ -62,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env,
             )
             rows.append((f"bulk {args.files} files, --check, --jobs {jobs}", bulk, 1.0, "s"))
+        if "inplace" in wanted:
+            done = in_place(cmd, folder, args, env)
+            rows.append((f"bulk {args.files} files, -i, --jobs 1", done, 1.0, "s"))
     print(f"## old {trees['old']} vs new {trees['new']}\n")
     print(f"- {run.loadavg()} (load average at the end); inputs: {len(bases)} bases\n")
     print("| measurement | old | new | new / old | spread old, new (IQR) |")
