@@ -34,6 +34,7 @@ SURFACE = {
     "ignore: 'Iterable[str]' = (), define: 'bool' = False, skip_unsupported: 'bool' = False, "
     "max_bytes: 'int' = 16777216, wording: 'Wording' = 'api', "
     "validation: 'Choice | None' = None, restarts: 'bool' = True, options: 'Options | None' = None) -> 'Iterator[DomainResult]'",
+    "enabling_risk": "(uri: 'str', *, host_root: 'str | None' = None) -> 'Finding | None'",
     "domain_status": "(conn: 'Connection', names: 'Sequence[str] | None' = None, *, "
     "arch: 'str' = 'auto', model: 'str | None' = None, passthrough: 'bool' = False, "
     "level: 'str' = 'l1', host_model: 'bool' = False, disable: 'bool' = False) "
@@ -257,3 +258,22 @@ def test_convert_domains_refuses_with_the_api_words_and_strict(tmp_path: Path) -
         assert (tcg.status == "rejected") == any(f.level is xmlnest.Level.WARNING for f in warned)
         with pytest.raises(xmlnest.UsageError, match="ignore: XN101: XN101 is an error"):
             list(xmlnest.convert_domains(conn, ["arm-run"], ignore=["XN101"]))
+
+
+def test_enabling_risk_is_the_clis_xn223_in_the_apis_words() -> None:
+    from xmlnest.engine.plan import Level
+
+    bad = str(REPO / "tests" / "hosts" / "sec-debian12-unpatched-on")
+    found = xmlnest.enabling_risk("qemu:///system", host_root=bad)
+    assert found is not None and (found.rule, found.level) == ("XN223", Level.WARNING)
+    assert "CVE-2026-53359 and CVE-2026-46113" in found.message
+    assert found.hint == "upgrade the host kernel first, or keep nesting off (xmlnest.host_check())"
+    cli = run_cli(["-c", "test:///default", "--domain", "test", "--check", "--host-root", bad])
+    assert f"test:///default: warning: XN223 {found.message}; " in cli.err  # the same finding
+    fixed = str(REPO / "tests" / "hosts" / "sec-debian12-patched-on")
+    assert xmlnest.enabling_risk("qemu:///system", host_root=fixed) is None
+    remote = xmlnest.enabling_risk("qemu+ssh://l0.example/system")
+    assert remote is not None and (remote.rule, remote.level) == ("XN224", Level.INFO)
+    assert xmlnest.enabling_risk("test:///default") is None  # a made-up host
+    with pytest.raises(xmlnest.UsageError, match="is not a folder"):
+        xmlnest.enabling_risk("qemu:///system", host_root=str(REPO / "no-such-root"))

@@ -44,6 +44,7 @@ __all__ = [
     "convert_domains",
     "domain_names",
     "domain_status",
+    "enabling_risk",
     "explain",
     "host_check",
     "transform",
@@ -152,6 +153,24 @@ def host_check(root: str = "/") -> HostReport:
     if not os.path.isdir(root):
         raise UsageError(f"host root {root} is not a folder")
     return check_host(Path(root))
+
+
+def enabling_risk(uri: str, *, host_root: str | None = None) -> Finding | None:
+    """What turning nesting on in the domains behind ``uri`` risks on their host, as the
+    CLI says it once per enabling run: XN223 (a warning) when the host's kernel has a
+    guest-to-host escape reachable only through nesting (CVE-2026-53359 and kin), with the
+    fixed release; XN224 (an info note) when the host is remote and its kernel cannot be
+    read from here; ``None`` when the kernel has the fixes, cannot be judged, or ``uri``
+    is libvirt's test driver. ``host_root``: where that host's ``/`` is mounted (default:
+    ``/`` for a local URI such as ``qemu:///system``)."""
+    import os
+
+    from xmlnest.hostcheck.security import enabling_finding
+
+    if host_root is not None and not os.path.isdir(host_root):
+        raise UsageError(f"host_root {host_root} is not a folder")
+    found = enabling_finding(uri, host_root)
+    return None if found is None else reworded_finding(found)
 
 
 def explain(rule: str) -> str:

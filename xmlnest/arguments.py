@@ -154,6 +154,7 @@ _API_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"see xmlnest --explain (XN\d+)", r"see xmlnest.explain('\1')"),
         (r"raise it with --max-bytes if this really is a domain", "is this really a domain?"),
         (r"run xmlnest again", "convert it again"),
+        (r"xmlnest --host-check", "xmlnest.host_check()"),
     )
 )
 

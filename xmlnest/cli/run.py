@@ -14,6 +14,7 @@ from xmlnest.cli.config import Output, RunConfig
 from xmlnest.cli.report import Report
 from xmlnest.cli.sink import Sink
 from xmlnest.cli.worker import FileResult, error_finding, processed
+from xmlnest.engine.plan import Level
 from xmlnest.errors import ExitCode, LibvirtError, NothingFound, XmlnestError
 from xmlnest.files import (
     STDIN,
@@ -126,38 +127,24 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
 
 
 def kernel_root(uri: str, config: RunConfig) -> str | None:
-    """Where the kernel of the host behind ``uri`` can be read: ``--host-root`` when given,
-    ``/`` for a local URI (no host part: ``qemu:///system``), else ``None`` (a remote host;
-    libvirt's test driver, whose host is made up)."""
-    if config.host_root_given:
-        return config.host_root
-    scheme, sep, rest = uri.partition(":")
-    if not sep or scheme == "test" or "+" in scheme and not scheme.endswith("+unix"):
-        return None
-    return "/" if rest.startswith("///") else None
+    """Where the kernel of the host behind ``uri`` can be read (``--host-root``, else
+    ``/`` for a local URI; see ``hostcheck.security.kernel_root``)."""
+    from xmlnest.hostcheck.security import kernel_root as root_of
+
+    return root_of(uri, config.host_root if config.host_root_given else None)
 
 
 def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     """An enabling run over a host whose kernel is readable says XN223 once when it has a
     nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
-    root = kernel_root(uri, config)
-    if root is None:
-        if not uri.startswith("test:") and "XN224" not in config.ignore:
-            from xmlnest.hostcheck.security import remote_note
-
-            sink.finding(uri, remote_note(uri))
-        return True
-    from pathlib import Path
-
     from xmlnest.errors import XmlnestError
-    from xmlnest.hostcheck.cpu import detect_arch, read_cpuinfo
-    from xmlnest.hostcheck.kernel import read_verdict
-    from xmlnest.hostcheck.security import enabling_warning
+    from xmlnest.hostcheck.security import enabling_finding
 
-    info = read_cpuinfo(Path(root))
-    arch = detect_arch(info).value if info is not None else "x86"
-    warning = enabling_warning(read_verdict(Path(root), arch))
+    warning = enabling_finding(uri, config.host_root if config.host_root_given else None)
     if warning is None or warning.rule in config.ignore:
+        return True
+    if warning.level is not Level.WARNING:  # XN224: a note, never a refusal
+        sink.finding(uri, warning)
         return True
     if config.strict:
         exc = XmlnestError(warning.message, hint=warning.hint, rule=warning.rule)
