@@ -365,6 +365,39 @@ def test_unknown_and_refused_domains_fail_and_nothing_is_defined(tmp_path: Path)
     )
 
 
+HOSTS = REPO / "tests" / "hosts"
+
+
+def test_enabling_on_a_vulnerable_kernel_warns_and_strict_refuses(tmp_path: Path) -> None:
+    """XN223, as the CLI says it: a task warning and host_kernel; strict refuses before any
+    domain is read, so nothing is defined; turning nesting off, a fixed kernel, or XN223
+    ignored say nothing. (The test driver's host is made up: host_root stands for it.)"""
+    uri = node_file(tmp_path, NODE)
+    bad = str(HOSTS / "sec-debian12-unpatched-on")
+    fixed = str(HOSTS / "sec-debian12-patched-on")
+
+    def run(**params: Any) -> dict[str, Any]:
+        (res,) = registered(playbook(tmp_path, nested_task(uri, name=["amd-off"], **params),
+                                     json_out=True))  # fmt: skip
+        return res
+
+    warned = run(host_root=bad)
+    assert warned["changed"] and not warned.get("failed"), warned
+    assert warned["host_kernel"]["rule"] == "XN223"
+    assert "fixed in 6.1.177" in warned["host_kernel"]["message"]
+    assert "--" not in warned["host_kernel"]["hint"]
+    assert "xmlnest.libvirt.host_facts" in warned["host_kernel"]["hint"]
+    (line,) = warned["warnings"]
+    assert line.startswith(f"{uri}: XN223 the host's kernel 6.1.170") and "CVE-2026-53359" in line
+    refused = run(host_root=bad, strict=True)
+    assert refused["failed"] and refused["changed"] is False and refused["domains"] == []
+    assert refused["msg"].endswith("(strict)") and " XN223 " in refused["msg"]
+    for quiet in (run(host_root=fixed), run(host_root=bad, state="disabled"),
+                  run(host_root=bad, ignore=["xn223"])):  # fmt: skip
+        assert quiet["host_kernel"] is None and not quiet.get("warnings"), quiet
+        assert not quiet.get("failed"), quiet
+
+
 def test_the_filter_on_a_file(tmp_path: Path) -> None:
     src = REPO / "samples" / "amd-l1.xml"
     dest = tmp_path / "out.xml"

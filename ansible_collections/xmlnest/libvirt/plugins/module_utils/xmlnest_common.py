@@ -40,6 +40,7 @@ def task_words(text):
     text = text.replace("host_model=True", "cpu: host-model")
     text = text.replace("passthrough=True", "cpu: passthrough")
     text = text.replace("disable=True", "state: disabled")
+    text = text.replace("xmlnest.host_check()", "xmlnest.libvirt.host_facts")
     text = _QUOTED.sub(r"\1: \2", text)
     return _TRUE.sub(r"\1: true", text)
 

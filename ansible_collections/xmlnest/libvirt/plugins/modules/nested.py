@@ -20,6 +20,10 @@ description:
     no domain is defined.
   - A running domain gets its new CPU only after a full power-off (not a reboot), and
     I(restart_required) says which.
+  - Turning nesting on where the host's kernel has a guest-to-host escape reachable only
+    through nesting (CVE-2026-53359, CVE-2026-46113) is said as a warning (rule XN223, with
+    the fixed release), or with I(strict) refused before any domain is defined. The kernel
+    is read for a local I(uri) (or under I(host_root)); I(host_kernel) returns the verdict.
 version_added: "0.1.0"
 author:
   - xmlnest developers (@xmlnest)
@@ -81,6 +85,12 @@ options:
     type: list
     elements: str
     default: []
+  host_root:
+    description:
+      - Where the host's C(/) is mounted, for reading its kernel's version when nesting is
+        turned on (a container that mounts the host at C(/host), say). Default C(/) for a
+        local I(uri); a remote host's kernel is not read (XN224 in I(host_kernel)).
+    type: path
 attributes:
   check_mode:
     description: Reports what would change; defines nothing.
@@ -152,6 +162,17 @@ restart_required:
   returned: always
   type: bool
   sample: false
+host_kernel:
+  description: With C(state=enabled), what turning nesting on risks on the host, as a
+    finding (C(rule), C(level), C(line), C(message), C(hint)); XN223 when its kernel has
+    a nesting-only guest-to-host escape (also a task warning), XN224 when it is remote and
+    was not read. Null when the kernel has the fixes or cannot be judged, and with
+    C(state=disabled).
+  returned: always
+  type: dict
+  sample: {"rule": "XN223", "level": "warning", "line": null,
+           "message": "the host's kernel 6.1.170 (Debian 6.1.170-1) has CVE-2026-53359 ...",
+           "hint": "upgrade the host kernel first, or keep nesting off ..."}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -178,6 +199,7 @@ ARGUMENT_SPEC = dict(
     level=dict(type="str", choices=["l1", "l2"], default="l1"),
     strict=dict(type="bool", default=False),
     ignore=dict(type="list", elements="str", default=[]),
+    host_root=dict(type="path"),
 )
 
 
@@ -242,12 +264,37 @@ def shaped(results, check_mode, diff_mode):
     return out
 
 
-def convert(module):
-    """Check every domain first; define the changed ones only when none was refused."""
+def kernel_risk(params, uri):
+    """What turning nesting on risks on the host behind ``uri`` (``None`` when turning it
+    off, or when the finding's rule is ignored)."""
+    if params["state"] != "enabled":
+        return None
+    found = xmlnest.enabling_risk(uri, host_root=params["host_root"])
+    ignored = {i.strip().upper() for value in params["ignore"] for i in value.split(",")}
+    return None if found is None or found.rule in ignored else found
+
+
+def risk_line(uri, found, strict):
+    """The CLI's line for the host's finding, in task words."""
+    line = "%s: %s %s; %s" % (uri, found.rule, task_words(found.message), task_words(found.hint))
+    return line + (" (strict)" if strict else "")
+
+
+def convert(module, host):
+    """Check every domain first; define the changed ones only when none was refused.
+    ``host``: the host's kernel finding goes in ``host["kernel"]``; XN223 is a warning,
+    and with strict the refusal of every domain, before any is read."""
     params = module.params
     names = None if params["all"] else params["name"]
     arguments = api_arguments(params)
     with xmlnest.connect(params["uri"]) as conn:
+        risk = kernel_risk(params, conn.uri)
+        host["kernel"] = None if risk is None else finding_dict(risk)
+        if risk is not None and risk.level.value == "warning":
+            if params["strict"]:
+                module.fail_json(msg=risk_line(conn.uri, risk, True), changed=False,
+                                 domains=[], restart_required=False, host_kernel=host["kernel"])
+            module.warn(risk_line(conn.uri, risk, False))
         checked = list(xmlnest.convert_domains(conn, names, **arguments))
         refused = [r for r in checked if r.status == "rejected"]
         if refused or module.check_mode:
@@ -275,13 +322,15 @@ def main():
         )
     if module.params["all"] is False and not module.params["name"]:
         module.fail_json(msg="name needs at least one domain (or all: true)")
+    host = {"kernel": None}
     try:
-        results, refused = convert(module)
+        results, refused = convert(module, host)
     except xmlnest.UsageError as exc:
         module.fail_json(msg=task_words(str(exc)).replace("disable and", "state: disabled and"))
     except xmlnest.XmlnestError as exc:  # the connection itself (cannot connect, lost)
         module.fail_json(msg=task_words(exc.format()))
     out = shaped(results, module.check_mode, module._diff)
+    out["host_kernel"] = host["kernel"]
     if refused:
         out["changed"] = any(r.defined for r in results)
         module.fail_json(msg="\n".join(refusal_line(r) for r in refused), **out)
