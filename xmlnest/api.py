@@ -165,7 +165,7 @@ def enabling_risk(uri: str, *, host_root: str | None = None) -> Finding | None:
     ``/`` for a local URI such as ``qemu:///system``)."""
     import os
 
-    from xmlnest.hostcheck.security import enabling_finding
+    from xmlnest.hostcheck.enabling import enabling_finding
 
     if host_root is not None and not os.path.isdir(host_root):
         raise UsageError(f"host_root {host_root} is not a folder")

@@ -129,7 +129,7 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
 def kernel_root(uri: str, config: RunConfig) -> str | None:
     """Where the kernel of the host behind ``uri`` can be read (``--host-root``, else
     ``/`` for a local URI; see ``hostcheck.security.kernel_root``)."""
-    from xmlnest.hostcheck.security import kernel_root as root_of
+    from xmlnest.hostcheck.enabling import kernel_root as root_of
 
     return root_of(uri, config.host_root if config.host_root_given else None)
 
@@ -138,7 +138,7 @@ def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     """An enabling run over a host whose kernel is readable says XN223 once when it has a
     nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
     from xmlnest.errors import XmlnestError
-    from xmlnest.hostcheck.security import enabling_finding
+    from xmlnest.hostcheck.enabling import enabling_finding
 
     warning = enabling_finding(uri, config.host_root if config.host_root_given else None)
     if warning is None or warning.rule in config.ignore:

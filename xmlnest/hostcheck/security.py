@@ -115,36 +115,6 @@ def enabling_warning(verdict: KernelVerdict) -> Finding | None:
     )  # fmt: skip
 
 
-def kernel_root(uri: str, host_root: str | None = None) -> str | None:
-    """Where the kernel of the host behind ``uri`` can be read: ``host_root`` when given
-    (that host's ``/`` mounted here), ``/`` for a local URI (no host part:
-    ``qemu:///system``), else ``None`` (a remote host; libvirt's test driver, whose host
-    is made up)."""
-    if host_root is not None:
-        return host_root
-    scheme, sep, rest = uri.partition(":")
-    if not sep or scheme == "test" or "+" in scheme and not scheme.endswith("+unix"):
-        return None
-    return "/" if rest.startswith("///") else None
-
-
-def enabling_finding(uri: str, host_root: str | None = None) -> Finding | None:
-    """What a run that enables nesting in the domains behind ``uri`` says of their host's
-    kernel, once: XN223 when it has a nesting-only escape, XN224 (a note) when it is a
-    remote host whose kernel cannot be read from here, ``None`` when it is fixed, cannot
-    be judged, or is libvirt's test driver. The CLI's ``-c`` runs and the Ansible
-    collection's ``nested`` module both ask this."""
-    root = kernel_root(uri, host_root)
-    if root is None:
-        return None if uri.startswith("test:") else remote_note(uri)
-    from xmlnest.hostcheck.cpu import detect_arch, read_cpuinfo
-    from xmlnest.hostcheck.kernel import read_verdict
-
-    info = read_cpuinfo(Path(root))
-    arch = detect_arch(info).value if info is not None else "x86"
-    return enabling_warning(read_verdict(Path(root), arch))
-
-
 def remote_note(uri: str) -> Finding:
     """XN224: the kernel behind a remote URI cannot be read from here."""
     return Finding(
