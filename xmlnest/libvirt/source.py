@@ -17,7 +17,7 @@ from xmlnest.engine.transforms import FAMILY_OF_ARCH
 from xmlnest.errors import LibvirtError, XmlnestError
 from xmlnest.files import Input
 from xmlnest.libvirt import status
-from xmlnest.libvirt.connection import Connection, DomainInfo, Feature, redefine
+from xmlnest.libvirt.connection import Connection, DomainInfo, redefine
 from xmlnest.model import Options, Vendor
 
 
@@ -48,7 +48,6 @@ class DomainSource:
         # edit as narrow as one domain's work (and the saving only a round trip in six).
         self.read_ahead = read_ahead
         self._domains: dict[str, DomainInfo] = {}
-        self._host_features: dict[str, frozenset[Feature] | None] = {}
         # The stored definitions, read ahead in the order of the inputs (see read()).
         self._order: deque[DomainInfo] | None = None  # the ones still to read, in order
         self._reads: Iterator[bytes | LibvirtError] = iter(())
@@ -102,7 +101,7 @@ class DomainSource:
     def offered(self, arch: str) -> frozenset[str] | None:
         """The features the host's host-model CPU requires for ``arch`` (``None``: the
         driver cannot say)."""
-        features = self._features(arch)
+        features = self.conn.host_model_features(arch)  # asked once per arch: its cache
         if features is None:
             return None
         return frozenset(f.name for f in features if status.host_offers(features, f.name))
@@ -154,7 +153,7 @@ class DomainSource:
         cpu = status.cpu_to_expand(root)
         arch = status.arch_of(root)
         features = self.conn.cpu_features(cpu, arch, root.get("type") or "kvm") if cpu else None
-        host = self._features(arch) if FAMILY_OF_ARCH.get(arch) == "x86" else None
+        host = self.conn.host_model_features(arch) if FAMILY_OF_ARCH.get(arch) == "x86" else None
         return status.running_verdict(
             root, host_vendor=self.conn.host_vendor(), host_features=host, cpu_features=features
         )
@@ -162,9 +161,3 @@ class DomainSource:
     def _domain(self, item: Input) -> DomainInfo:
         assert item.domain is not None
         return self._domains[item.domain]
-
-    def _features(self, arch: str) -> frozenset[Feature] | None:
-        """The host-model CPU's features for ``arch``, asked once per run."""
-        if arch not in self._host_features:
-            self._host_features[arch] = self.conn.host_model_features(arch)
-        return self._host_features[arch]
