@@ -34,7 +34,8 @@ SURFACE = {
     "ignore: 'Iterable[str]' = (), define: 'bool' = False, skip_unsupported: 'bool' = False, "
     "max_bytes: 'int' = 16777216, wording: 'Wording' = 'api', "
     "validation: 'Choice | None' = None, restarts: 'bool' = True, options: 'Options | None' = None) -> 'Iterator[DomainResult]'",
-    "enabling_risk": "(uri: 'str', *, host_root: 'str | None' = None) -> 'Finding | None'",
+    "enabling_risk": "(uri: 'str', *, host_root: 'str | None' = None, "
+    "ignore: 'Iterable[str]' = ()) -> 'Finding | None'",
     "domain_status": "(conn: 'Connection', names: 'Sequence[str] | None' = None, *, "
     "arch: 'str' = 'auto', model: 'str | None' = None, passthrough: 'bool' = False, "
     "level: 'str' = 'l1', host_model: 'bool' = False, disable: 'bool' = False) "
@@ -275,5 +276,9 @@ def test_enabling_risk_is_the_clis_xn223_in_the_apis_words() -> None:
     remote = xmlnest.enabling_risk("qemu+ssh://l0.example/system")
     assert remote is not None and (remote.rule, remote.level) == ("XN224", Level.INFO)
     assert xmlnest.enabling_risk("test:///default") is None  # a made-up host
+    assert xmlnest.enabling_risk("qemu:///system", host_root=bad, ignore=["xn223"]) is None
+    assert xmlnest.enabling_risk("qemu+ssh://l0.example/system", ignore=["XN224,XN203"]) is None
+    with pytest.raises(xmlnest.UsageError, match="ignore: XN102: XN102 is an error"):
+        xmlnest.enabling_risk("qemu:///system", host_root=bad, ignore=["XN102"])
     with pytest.raises(xmlnest.UsageError, match="is not a folder"):
         xmlnest.enabling_risk("qemu:///system", host_root=str(REPO / "no-such-root"))

@@ -15,10 +15,18 @@ Domains by name (:func:`connect`, :func:`convert_domains`, :func:`domain_status`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from xmlnest.arguments import api_words, checked_options, compiled, reworded, reworded_finding
+from xmlnest.arguments import (
+    api_words,
+    checked_options,
+    compiled,
+    ignored_rules,
+    reworded,
+    reworded_finding,
+)
 from xmlnest.convert import Converter, ThisMachine
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding
@@ -155,22 +163,26 @@ def host_check(root: str = "/") -> HostReport:
     return check_host(Path(root))
 
 
-def enabling_risk(uri: str, *, host_root: str | None = None) -> Finding | None:
+def enabling_risk(
+    uri: str, *, host_root: str | None = None, ignore: Iterable[str] = ()
+) -> Finding | None:
     """What turning nesting on in the domains behind ``uri`` risks on their host, as the
     CLI says it once per enabling run: XN223 (a warning) when the host's kernel has a
     guest-to-host escape reachable only through nesting (CVE-2026-53359 and kin), with the
     fixed release; XN224 (an info note) when the host is remote and its kernel cannot be
     read from here; ``None`` when the kernel has the fixes, cannot be judged, or ``uri``
     is libvirt's test driver. ``host_root``: where that host's ``/`` is mounted (default:
-    ``/`` for a local URI such as ``qemu:///system``)."""
+    ``/`` for a local URI such as ``qemu:///system``). ``ignore``: rule ids to leave out,
+    as :func:`convert_domains` takes them (``None`` for XN223 or XN224 among them)."""
     import os
 
     from xmlnest.hostcheck.enabling import enabling_finding
 
     if host_root is not None and not os.path.isdir(host_root):
         raise UsageError(f"host_root {host_root} is not a folder")
+    ignored = ignored_rules(ignore, "api")
     found = enabling_finding(uri, host_root)
-    return None if found is None else reworded_finding(found)
+    return None if found is None or found.rule in ignored else reworded_finding(found)
 
 
 def explain(rule: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
+from typing import Literal
 
 from xmlnest.engine.plan import Finding
 from xmlnest.engine.transforms import ARCH_ALIASES
@@ -187,3 +189,30 @@ def compiled(kind: str, schema_dir: str | None = None) -> Validator | None:
     if kind not in ("auto", "rng", "xsd", "none"):
         raise UsageError(f"validate={kind!r} is not auto, rng, xsd or none")
     return choose(kind, schema_dir).make_validator()
+
+
+def ignored_rules(values: Iterable[str], wording: Literal["api", "cli"]) -> frozenset[str]:
+    """The warning and note rule ids to leave out (``--ignore`` / ``ignore``: ids, or
+    comma-separated lists of them, any case); an unknown or error rule is a UsageError
+    (errors refuse an input for a reason no flag can waive)."""
+    wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
+    if not wanted:
+        return frozenset()
+    from xmlnest.engine.rules import RULES  # the rule table loads only for an ignore
+
+    flag = "--ignore " if wording == "cli" else "ignore: "
+    for rule_id in sorted(wanted):
+        rule = RULES.get(rule_id)
+        if rule is None:
+            raise UsageError(f"{flag}{rule_id}: no such rule; see xmlnest --list-rules")
+        if rule.level == "error":
+            why = (
+                f"see xmlnest --explain {rule_id}"
+                if wording == "cli"
+                else ("only warnings and notes can")
+            )
+            raise UsageError(
+                f"{flag}{rule_id}: {rule_id} is an error ({rule.title}) and cannot be "
+                f"ignored; {why}"
+            )
+    return frozenset(wanted)

@@ -7,7 +7,7 @@ import os
 from enum import Enum
 from typing import NamedTuple
 
-from xmlnest.arguments import check_cpu_choices, options_for
+from xmlnest.arguments import check_cpu_choices, ignored_rules, options_for
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.transforms import ARCH_ALIASES
 from xmlnest.engine.validate import Choice, choose
@@ -224,7 +224,7 @@ def configure(
         validation=choose("none" if no_validate else validate_kind, schema_dir),
         max_bytes=max_bytes,
         strict=strict,
-        ignore=_ignored(ignore),
+        ignore=ignored_rules(ignore, "cli"),
         host_root=host_root or "/",
         host_root_given=host_root is not None,
         skip_non_domain=skip_non_domain,
@@ -273,23 +273,3 @@ def _output(*, check: bool, diff: str | None, in_place: bool, output_dir: str | 
     if check:
         return Output.CHECK
     return Output.DIFF if diff else Output.STDOUT
-
-
-def _ignored(values: tuple[str, ...]) -> frozenset[str]:
-    """The rules ``--ignore`` turns off: known warning or info rules (errors refuse an
-    input for a reason no flag can waive)."""
-    if not values:
-        return frozenset()
-    from xmlnest.engine.rules import RULES  # the rule table loads only for --ignore
-
-    wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
-    for rule_id in sorted(wanted):
-        rule = RULES.get(rule_id)
-        if rule is None:
-            raise UsageError(f"--ignore {rule_id}: no such rule; see xmlnest --list-rules")
-        if rule.level == "error":
-            raise UsageError(
-                f"--ignore {rule_id}: {rule_id} is an error ({rule.title}) and cannot be "
-                f"ignored; see xmlnest --explain {rule_id}"
-            )
-    return frozenset(wanted)

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from xmlnest.arguments import checked_options, compiled, reworded, reworded_finding
+from xmlnest.arguments import (
+    checked_options,
+    compiled,
+    ignored_rules,
+    reworded,
+    reworded_finding,
+)
 from xmlnest.convert import Converter, Outcome
 from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.plan import Finding, Level
@@ -131,7 +137,7 @@ def convert_domains(
             windows=windows,
             schema_dir=schema_dir,
         )
-    ignored = _ignore_ids(ignore, wording)
+    ignored = ignored_rules(ignore, wording)
     if validation is not None:
         validator = validation.make_validator()
     else:
@@ -241,26 +247,6 @@ def _worded(result: DomainResult, wording: Wording) -> DomainResult:
         findings=tuple(map(reworded_finding, result.findings)),
         errors=tuple(map(reworded_finding, result.errors)),
     )
-
-
-def _ignore_ids(values: Iterable[str], wording: Wording) -> frozenset[str]:
-    """Warning and note rule ids to leave out; an unknown or error rule is a UsageError."""
-    wanted = {v.strip().upper() for value in values for v in value.split(",") if v.strip()}
-    if not wanted:
-        return frozenset()
-    from xmlnest.engine.rules import RULES
-
-    flag = "--ignore " if wording == "cli" else "ignore: "
-    for rule_id in sorted(wanted):
-        rule = RULES.get(rule_id)
-        if rule is None:
-            raise UsageError(f"{flag}{rule_id}: no such rule; see xmlnest --list-rules")
-        if rule.level == "error":
-            raise UsageError(
-                f"{flag}{rule_id}: {rule_id} is an error ({rule.title}) and cannot be "
-                "ignored; only warnings and notes can"
-            )
-    return frozenset(wanted)
 
 
 def domain_status(

@@ -269,9 +269,7 @@ def kernel_risk(params, uri):
     off, or when the finding's rule is ignored)."""
     if params["state"] != "enabled":
         return None
-    found = xmlnest.enabling_risk(uri, host_root=params["host_root"])
-    ignored = {i.strip().upper() for value in params["ignore"] for i in value.split(",")}
-    return None if found is None or found.rule in ignored else found
+    return xmlnest.enabling_risk(uri, host_root=params["host_root"], ignore=params["ignore"])
 
 
 def risk_line(uri, found, strict):
