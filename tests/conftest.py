@@ -207,6 +207,20 @@ def daemon() -> None:
 
 DefineOnSystem = Callable[..., str]
 
+# A shut-off x86 KVM guest whose AMD CPU has svm disabled: what enabling nesting changes.
+AMD_NESTING_OFF = """<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <cpu mode='custom' match='exact' check='partial'>
+    <model fallback='allow'>Opteron_G2</model>
+    <feature policy='disable' name='svm'/>
+  </cpu>
+</domain>
+"""
+
 
 @pytest.fixture
 def system_domains(daemon: None, tmp_path: Path) -> Iterator[DefineOnSystem]:

@@ -9,24 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DefineOnSystem
+from tests.conftest import AMD_NESTING_OFF, DefineOnSystem
 from tests.test_ansible import nested_task, playbook, registered
 
 SYSTEM = "qemu:///system"
 
 
-SYSTEM_GUEST = """<domain type='kvm'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <cpu mode='custom' match='exact' check='partial'>
-    <model fallback='allow'>Opteron_G2</model>
-    <feature policy='disable' name='svm'/>
-  </cpu>
-</domain>
-"""
 
 
 def virsh(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +25,7 @@ def virsh(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def system_guest(system_domains: DefineOnSystem) -> str:
-    return system_domains(SYSTEM_GUEST, "ansible")
+    return system_domains(AMD_NESTING_OFF, "ansible")
 
 
 def test_enable_then_disable_on_qemu_system(tmp_path: Path, system_guest: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, DefineOnSystem, need, run_cli
+from tests.conftest import AMD_NESTING_OFF, REPO, DefineOnSystem, need, run_cli
 from tests.helpers import LIGHT, loaded_by
 from tests.test_connection import FLEET, SYSTEM, node_file, uuid_of
 from tests.test_connection import _virsh as system_virsh
@@ -204,18 +204,6 @@ def test_a_domain_by_name_loads_its_backend_only_and_on_libvirt_python_not_json(
 
 # ----------------------------------------------------------------------- the real daemon
 
-KVM_GUEST = """<domain type='kvm'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <cpu mode='custom' match='exact' check='partial'>
-    <model fallback='allow'>Opteron_G2</model>
-    <feature policy='disable' name='svm'/>
-  </cpu>
-</domain>
-"""
 
 
 def _virsh(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -224,7 +212,7 @@ def _virsh(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.fixture
 def system_domain(system_domains: DefineOnSystem) -> str:
-    return system_domains(KVM_GUEST)
+    return system_domains(AMD_NESTING_OFF)
 
 
 def test_convert_a_shut_off_domain_on_qemu_system_by_name(system_domain: str) -> None:
