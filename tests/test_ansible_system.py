@@ -15,8 +15,6 @@ from tests.test_ansible import nested_task, playbook, registered
 SYSTEM = "qemu:///system"
 
 
-
-
 def virsh(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["virsh", "-c", SYSTEM, *args], capture_output=True, text=True, check=False
