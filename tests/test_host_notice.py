@@ -119,7 +119,7 @@ def test_files_and_pipes_stay_silent() -> None:
     ],
 )
 def test_kernel_root(uri: str, given: str | None, root: str | None) -> None:
-    config = RunConfig(host_root=given or "/", host_root_given=given is not None)
+    config = RunConfig(host_root=given)
     assert kernel_root(uri, config) == root
 
 

@@ -62,8 +62,9 @@ class RunConfig(NamedTuple):
     max_bytes: int = DEFAULT_MAX_BYTES
     strict: bool = False
     ignore: frozenset[str] = frozenset()
-    host_root: str = "/"
-    host_root_given: bool = False  # --host-root: also the host behind a local libvirt URI
+    # --host-root as given: the machine the x86 vendor is guessed from (None: this one,
+    # "/"), and also the host behind a local libvirt URI
+    host_root: str | None = None
     skip_non_domain: bool = False
     skip_unsupported: bool = False  # domains that cannot nest by type or arch: skipped
     jobs: int = 0
@@ -225,8 +226,7 @@ def configure(
         max_bytes=max_bytes,
         strict=strict,
         ignore=ignored_rules(ignore, "cli"),
-        host_root=host_root or "/",
-        host_root_given=host_root is not None,
+        host_root=host_root,
         skip_non_domain=skip_non_domain,
         skip_unsupported=skip_unsupported,
         jobs=jobs,

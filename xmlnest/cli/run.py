@@ -128,10 +128,10 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
 
 def kernel_root(uri: str, config: RunConfig) -> str | None:
     """Where the kernel of the host behind ``uri`` can be read (``--host-root``, else
-    ``/`` for a local URI; see ``hostcheck.security.kernel_root``)."""
+    ``/`` for a local URI; see ``hostcheck.enabling.kernel_root``)."""
     from xmlnest.hostcheck.enabling import kernel_root as root_of
 
-    return root_of(uri, config.host_root if config.host_root_given else None)
+    return root_of(uri, config.host_root)
 
 
 def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
@@ -140,7 +140,7 @@ def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     from xmlnest.errors import XmlnestError
     from xmlnest.hostcheck.enabling import enabling_finding
 
-    warning = enabling_finding(uri, config.host_root if config.host_root_given else None)
+    warning = enabling_finding(uri, config.host_root)
     if warning is None or warning.rule in config.ignore:
         return True
     if warning.level is not Level.WARNING:  # XN224: a note, never a refusal

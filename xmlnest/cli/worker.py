@@ -80,7 +80,7 @@ class _Worker:
         self.converter = Converter(
             config.options,
             validator=self.validator,
-            lookup=ThisMachine(config.host_root),
+            lookup=ThisMachine(config.host_root or "/"),
             max_bytes=config.max_bytes,
         )
 
