@@ -51,6 +51,13 @@ def test_the_surface_is_pinned() -> None:
     )  # fmt: skip
     for name, signature in SURFACE.items():
         assert str(inspect.signature(getattr(xmlnest, name))) == signature, name
+    # The three lists that name the surface agree: xmlnest.__all__, its lazy homes, and
+    # xmlnest.api.__all__ (every API name is public at the top).
+    from xmlnest import api
+
+    assert set(api.__all__) - {"api_words"} <= set(xmlnest.__all__)
+    for name in xmlnest.__all__:
+        assert getattr(xmlnest, name) is not None, name
     assert [f.name for f in xmlnest.Result.__dataclass_fields__.values()] == [
         "output", "changed", "findings", "arch"
     ]  # fmt: skip
