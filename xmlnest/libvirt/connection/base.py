@@ -175,18 +175,29 @@ def features_of(cpu_xml: bytes | str, uri: str = "") -> frozenset[Feature]:
 
 
 class DomainCapabilities:
-    """What both backends derive from a host's domain capabilities the same way: the
-    host-model CPU's features and the Hyper-V enlightenments. A backend supplies ``uri``,
-    ``_host_model`` (its cache), ``_domain_capabilities`` and ``cpu_features``."""
+    """What both backends derive from a host's capabilities the same way: its CPU vendor,
+    the host-model CPU's features and the Hyper-V enlightenments. A backend supplies
+    ``uri``, ``_vendor`` and ``_host_model`` (its caches), ``_capabilities``,
+    ``_domain_capabilities`` and ``cpu_features``."""
 
+    _vendor: tuple[Vendor | None] | None
     _host_model: dict[tuple[str, str], frozenset[Feature] | None]
 
     @property
     def uri(self) -> str:
         raise NotImplementedError
 
+    def _capabilities(self) -> bytes | str:
+        raise NotImplementedError
+
     def _domain_capabilities(self, arch: str, virttype: str) -> bytes | str | None:
         raise NotImplementedError
+
+    def host_vendor(self) -> Vendor | None:
+        """The host's CPU vendor from its capabilities, asked once per connection."""
+        if self._vendor is None:
+            self._vendor = (vendor_from_capabilities(self._capabilities(), self.uri),)
+        return self._vendor[0]
 
     def cpu_features(
         self, cpu_xml: str, arch: str, virttype: str = "kvm"

@@ -23,7 +23,6 @@ from xmlnest.libvirt.connection.base import (
     features_of,
     is_live,
     transient_error,
-    vendor_from_capabilities,
 )
 from xmlnest.model import Vendor
 
@@ -228,13 +227,11 @@ class LibvirtPython(DomainCapabilities):
             lambda: self._conn.defineXMLFlags(text, DEFINE_VALIDATE),
         )
 
-    def host_vendor(self) -> Vendor | None:
-        if self._vendor is None:
-            caps = self._call(
-                None, "cannot read the host's capabilities", self._conn.getCapabilities
-            )
-            self._vendor = (vendor_from_capabilities(caps, self._uri),)
-        return self._vendor[0]
+    def _capabilities(self) -> bytes | str:
+        caps: bytes | str = self._call(
+            None, "cannot read the host's capabilities", self._conn.getCapabilities
+        )
+        return caps
 
     def _unsupported(self, exc: Any) -> bool:
         return exc.get_error_code() in _CANNOT_ANSWER

@@ -23,7 +23,6 @@ from xmlnest.libvirt.connection.base import (
     features_of,
     is_live,
     transient_error,
-    vendor_from_capabilities,
 )
 from xmlnest.libvirt.connection.session import Session
 from xmlnest.model import Vendor
@@ -225,11 +224,8 @@ class Virsh(DomainCapabilities):
         finally:
             os.unlink(path)
 
-    def host_vendor(self) -> Vendor | None:
-        if self._vendor is None:
-            caps = self._session.run(None, "cannot read the host's capabilities", "capabilities")
-            self._vendor = (vendor_from_capabilities(caps, self.uri),)
-        return self._vendor[0]
+    def _capabilities(self) -> bytes | str:
+        return self._session.run(None, "cannot read the host's capabilities", "capabilities")
 
     def cpu_features(
         self, cpu_xml: str, arch: str, virttype: str = "kvm"
