@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 from xmlnest.convert import Converter, ThisMachine
 from xmlnest.engine import core
+from xmlnest.errors import RuleError
 from xmlnest.model import Fact, HostFactNeeded, HostFacts, Options, Vendor
 
 URI = "qemu+ssh://l0/system"
@@ -95,6 +96,10 @@ def test_windows_asks_the_connection_once_per_arch_for_its_enlightenments() -> N
         assert b"<relaxed state='on'/>" in out.output
         assert b"<stimer" not in out.output  # not in what the host lists
     assert lookup.asked.count(Fact("hyperv", "x86_64")) == 1
+    power = Converter(Options(windows=True), lookup=lookup)
+    with pytest.raises(RuleError, match="XN116|Intel or AMD"):
+        power.process(domain(arch="ppc64le"))
+    assert Fact("hyperv", "ppc64le") not in lookup.asked  # refused first: nothing asked
 
 
 def test_the_vendor_a_connection_gives_is_not_called_a_guess() -> None:

@@ -92,10 +92,6 @@ def plan(
     idempotence re-plan needs only the edits).
     """
     ctx = Context(root, options, host)
-    if options.windows and not options.disable and host.uri is not None:
-        # --windows writes only what the host's domain capabilities list as well.
-        accepted = windows.host_accepts(options, host.hyperv_offer(ctx.arch or ""))
-        ctx = Context(root, accepted, host)
     live.refuse_live(ctx)
     check_domain_type(ctx)  # before the arch: a Xen or LXC domain needs no --arch to be told
     target, vendor_from_host = resolve_target(ctx)
@@ -126,6 +122,11 @@ def plan(
         )
     if FAMILY_OF_TARGET[target] == "x86" and not options.disable:
         windows.refuse_confidential(ctx)
+    if options.windows and not options.disable and host.uri is not None:
+        # --windows writes only what the host's domain capabilities list as well (asked
+        # only now: a domain refused above costs no lookup).
+        accepted = windows.host_accepts(options, host.hyperv_offer(ctx.arch or ""))
+        ctx = Context(root, accepted, host)
     b = Builder(ctx)
     if options.disable:
         transforms.disable(ctx, b)
