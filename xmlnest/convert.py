@@ -20,7 +20,7 @@ from xmlnest.engine.document import DEFAULT_MAX_BYTES
 from xmlnest.engine.problems import Validator
 from xmlnest.model import Fact, HostFactNeeded, HostFacts, Options, Vendor
 
-__all__ = ["Converter", "HostLookup", "Outcome", "ThisMachine", "facts_of"]
+__all__ = ["Converter", "HostLookup", "Outcome", "ThisMachine"]
 
 
 class HostLookup(Protocol):
@@ -70,15 +70,6 @@ class ThisMachine:
         return None  # no connection: never asked
 
 
-def facts_of(lookup: HostLookup) -> HostFacts:
-    """What is known of ``lookup``'s host before anything is asked: where it is."""
-    return HostFacts(
-        uri=lookup.uri,
-        vendor_looked_up=False,
-        vendor_is_the_domains=lookup.vendor_is_the_domains,
-    )
-
-
 class Converter:
     """Options, schema and host facts, decided once for a run; :meth:`process` converts
     one domain with them. ``facts``: what is known of the host already (by default,
@@ -98,7 +89,13 @@ class Converter:
         self.validator = validator
         self.lookup = lookup
         if facts is None:
-            facts = HostFacts() if lookup is None else facts_of(lookup)
+            facts = HostFacts()
+            if lookup is not None:  # where the host is known; nothing else asked yet
+                facts = HostFacts(
+                    uri=lookup.uri,
+                    vendor_looked_up=False,
+                    vendor_is_the_domains=lookup.vendor_is_the_domains,
+                )
         self.facts = facts
         self.max_bytes = max_bytes
         self.lookups = 0
