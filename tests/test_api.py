@@ -86,15 +86,19 @@ def test_findings_carry_rule_level_line_message_hint() -> None:
     assert f.message.startswith("migration of an AMD L1") and f.hint
 
 
-def test_it_never_guesses_the_vendor_from_this_machine_unless_asked() -> None:
-    neutral = (
-        (SAMPLES / "intel-l1.xml")
-        .read_bytes()
-        .replace(
-            b"<cpu mode='host-model' check='partial'/>",
-            b"<cpu mode='custom' match='exact'>\n    <model>qemu64</model>\n  </cpu>",
-        )
+# A domain whose CPU model (qemu64) names no vendor, so the nesting feature needs one.
+NEUTRAL = (
+    (SAMPLES / "intel-l1.xml")
+    .read_bytes()
+    .replace(
+        b"<cpu mode='host-model' check='partial'/>",
+        b"<cpu mode='custom' match='exact'>\n    <model>qemu64</model>\n  </cpu>",
     )
+)
+
+
+def test_it_never_guesses_the_vendor_from_this_machine_unless_asked() -> None:
+    neutral = NEUTRAL
     with pytest.raises(xmlnest.RuleError) as refused:
         xmlnest.transform(neutral)
     assert refused.value.rule == "XN108"
@@ -188,14 +192,7 @@ def test_contradictions_are_usage_errors_naming_parameters(kwargs: dict[str, obj
 
 
 def test_hints_name_the_api_parameters_never_a_cli_flag() -> None:
-    neutral = (
-        (SAMPLES / "intel-l1.xml")
-        .read_bytes()
-        .replace(
-            b"<cpu mode='host-model' check='partial'/>",
-            b"<cpu mode='custom' match='exact'>\n    <model>qemu64</model>\n  </cpu>",
-        )
-    )
+    neutral = NEUTRAL
     with pytest.raises(xmlnest.RuleError) as refused:
         xmlnest.transform(neutral)
     assert refused.value.hint == "pass arch='intel' or arch='amd'"
