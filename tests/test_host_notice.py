@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import REPO, run_cli
 from tests.test_connection import FLEET, node_file
 from xmlnest.cli.config import RunConfig
-from xmlnest.cli.run import _host_kernel_allows, kernel_root
+from xmlnest.cli.run import _host_kernel_allows
 from xmlnest.cli.sink import Sink
+from xmlnest.hostcheck.enabling import kernel_root
 from xmlnest.libvirt import connection
 
 pytestmark = pytest.mark.usefixtures("backend_env")
@@ -119,8 +120,7 @@ def test_files_and_pipes_stay_silent() -> None:
     ],
 )
 def test_kernel_root(uri: str, given: str | None, root: str | None) -> None:
-    config = RunConfig(host_root=given)
-    assert kernel_root(uri, config) == root
+    assert kernel_root(uri, given) == root
 
 
 @pytest.mark.parametrize("verbose", [False, True])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import BinaryIO, TextIO
 
 from xmlnest.cli.config import RunConfig
-from xmlnest.cli.run import kernel_root, open_connection
+from xmlnest.cli.run import open_connection
 from xmlnest.errors import ExitCode, LibvirtError
 from xmlnest.libvirt import status
 from xmlnest.libvirt.byname import status_rows
@@ -56,7 +56,9 @@ def run_status(config: RunConfig, out: BinaryIO, err: TextIO) -> int:
 def _host_line(config: RunConfig, conn: Connection) -> str | None:
     """The host line before the rows, where the host's kernel is readable (a local URI,
     or --host-root): its verdict and the vendor module's nested parameter."""
-    root = kernel_root(conn.uri, config)
+    from xmlnest.hostcheck.enabling import kernel_root
+
+    root = kernel_root(conn.uri, config.host_root)
     if root is None:
         return None
     from pathlib import Path

@@ -126,14 +126,6 @@ def run_domains(config: RunConfig, out: BinaryIO) -> int:
     return report.exit_code
 
 
-def kernel_root(uri: str, config: RunConfig) -> str | None:
-    """Where the kernel of the host behind ``uri`` can be read (``--host-root``, else
-    ``/`` for a local URI; see ``hostcheck.enabling.kernel_root``)."""
-    from xmlnest.hostcheck.enabling import kernel_root as root_of
-
-    return root_of(uri, config.host_root)
-
-
 def _host_kernel_allows(config: RunConfig, uri: str, sink: Sink) -> bool:
     """An enabling run over a host whose kernel is readable says XN223 once when it has a
     nesting-only escape (``--strict``: refuses, ``False``); a remote host gets XN224."""
