@@ -13,8 +13,7 @@ from __future__ import annotations
 import sys
 
 from xmlnest.errors import UsageError
-
-STDIN = "-"
+from xmlnest.files.inputs import STDIN, STDIN_NAME
 
 
 def _where(conditions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -37,7 +36,7 @@ def _spelled(value: object) -> str:
 
 def names_from(text: str, where: tuple[str, ...] = (), path: str = STDIN) -> tuple[str, ...]:
     """The domain names ``text`` lists, in order, each once; raise ``UsageError``."""
-    shown = "<stdin>" if path == STDIN else path
+    shown = STDIN_NAME if path == STDIN else path
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
     lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
     conditions = _where(where)
